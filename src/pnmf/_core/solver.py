@@ -1,0 +1,261 @@
+"""Block-coordinate descent for the coupled multi-scale objective.
+
+In cells × genes layout (U_t = H_tᵀ, n × k; W_t, m × k) the objective is
+
+    F = Σ_t ‖X − U_t W_tᵀ‖² + λ1 Σ_t tr(U_tᵀ L_t U_t)
+        + λ2 Σ_{t≥2} ‖U_t − U_{t−1}‖² + λ3 Σ_t ‖U_t‖²,   U_t, W_t ≥ 0, ‖W_t[:, j]‖ = 1.
+
+Every update below minimizes F, or a majorizer of F that touches it at the current point,
+over one block with the others fixed, so F never increases:
+
+* a column of W_t: exact, ``w = [r]₊ / ‖[r]₊‖`` (the unit-norm constraint turns the
+  quadratic into a linear objective on the nonnegative unit sphere);
+* a column of U_t: exact in the reconstruction, coupling and anchoring terms; the graph
+  term is majorized with L ≼ 2D (D + A is positive semidefinite for nonnegative weights),
+  which makes the step separable over cells.
+
+The reconstruction error is evaluated from k × k Gram matrices and the products that the
+updates already need, so X − U Wᵀ is never formed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from .expression import Expression
+from .graphs import ScaleGraph
+
+__all__ = ["Fit", "Weights", "solve", "total_objective", "update_embedding", "update_loadings"]
+
+# HALS passes per product with X. Passes continue while one still moves U by more than
+# INNER_RATIO of the first pass's move (Gillis & Glineur's rule for accelerated HALS): a
+# strong graph term diffuses slowly and needs many cheap passes, a weak one needs few.
+MAX_INNER = 20
+INNER_RATIO = 0.05
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The weights of the objective: λ1 (graph), λ2 (coupling between scales), λ3 (anchoring)."""
+
+    graph: float = 1.0
+    coupling: float = 1.0
+    anchor: float = 0.0
+
+
+@dataclass
+class Fit:
+    """Factors per scale (fine to coarse) and how the solver got there."""
+
+    embeddings: list[np.ndarray]
+    loadings: list[np.ndarray]
+    n_iter: np.ndarray
+    converged: np.ndarray
+    n_sweeps: int
+    sweeps_converged: bool
+    objective: float
+    terms: dict[str, float]
+    history: dict[str, list] = field(default_factory=lambda: {"phase": [], "scale": [], "iteration": [], "objective": []})
+
+    def record(self, phase: str, scale: int, iteration: int, objective: float) -> None:
+        """Append one row to the objective history."""
+        for key, value in zip(("phase", "scale", "iteration", "objective"), (phase, scale, iteration, objective), strict=True):
+            self.history[key].append(value)
+
+
+def update_embedding(
+    U: np.ndarray,
+    XW: np.ndarray,
+    gram_W: np.ndarray,
+    graph: ScaleGraph,
+    weights: Weights,
+    neighbours_sum: np.ndarray | None,
+    n_neighbours: int,
+    max_inner: int = MAX_INNER,
+) -> None:
+    """HALS passes over the columns of ``U`` (in place) with ``W`` fixed.
+
+    Parameters
+    ----------
+    U
+        Current embedding, cells × k, nonnegative.
+    XW
+        ``X @ W``.
+    gram_W
+        ``Wᵀ W``.
+    graph
+        This scale's graph.
+    weights
+        Objective weights.
+    neighbours_sum
+        Sum of the embeddings of the adjacent scales (``None`` when there are none).
+    n_neighbours
+        How many adjacent scales ``neighbours_sum`` adds up.
+    max_inner
+        Maximum number of passes over the columns.
+    """
+    use_graph = weights.graph > 0 and graph.n_edges > 0
+    linear = XW if neighbours_sum is None else XW + weights.coupling * neighbours_sum
+    diagonal = weights.anchor + weights.coupling * n_neighbours
+    if use_graph:
+        diagonal = diagonal + 2.0 * weights.graph * graph.degree
+    first_move = None
+    for _ in range(max_inner):
+        previous = U.copy()
+        if use_graph:
+            # majorizer of the graph term at the current U; exact for the other terms
+            rhs = linear + weights.graph * (graph.adjacency @ U + graph.degree[:, None] * U)
+        else:
+            rhs = linear
+        for j in range(U.shape[1]):
+            numerator = rhs[:, j] - U @ gram_W[:, j] + U[:, j] * gram_W[j, j]
+            U[:, j] = np.maximum(numerator / (gram_W[j, j] + diagonal), 0.0)
+        move = float(np.sum((U - previous) ** 2))
+        first_move = move if first_move is None else first_move
+        if move <= INNER_RATIO**2 * first_move:
+            break
+
+
+def update_loadings(W: np.ndarray, XtU: np.ndarray, gram_U: np.ndarray, n_inner: int = 2) -> None:
+    """Exact passes over the unit-norm nonnegative columns of ``W`` (in place) with ``U`` fixed.
+
+    With ``‖w_j‖ = 1`` the objective in column j is ``-2 w_jᵀ r_j`` + const, with
+    ``r_j = Xᵀu_j − Σ_{l≠j} w_l (u_lᵀu_j)``; its minimizer on the nonnegative unit sphere is
+    ``[r_j]₊ / ‖[r_j]₊‖``, or the best coordinate vector when ``r_j ≤ 0``.
+    """
+    for _ in range(n_inner):
+        for j in range(W.shape[1]):
+            r = XtU[:, j] - W @ gram_U[:, j] + W[:, j] * gram_U[j, j]
+            positive = np.maximum(r, 0.0)
+            norm = np.linalg.norm(positive)
+            if norm > 0:
+                W[:, j] = positive / norm
+            elif r.max() > W[:, j] @ r:
+                W[:, j] = 0.0
+                W[r.argmax(), j] = 1.0
+
+
+def reconstruction_error(sq_norm: float, XtU: np.ndarray, U: np.ndarray, W: np.ndarray) -> float:
+    """``‖X − U Wᵀ‖²`` from ``‖X‖²``, ``Xᵀ U`` and the Gram matrices."""
+    cross = np.einsum("ij,ij->", XtU, W)
+    return max(sq_norm - 2.0 * cross + np.einsum("ij,ij->", U.T @ U, W.T @ W), 0.0)
+
+
+def total_objective(
+    reconstruction: Sequence[float], embeddings: Sequence[np.ndarray], graphs: Sequence[ScaleGraph], weights: Weights
+) -> tuple[float, dict[str, float]]:
+    """The coupled objective and its four terms, given each scale's reconstruction error."""
+    terms = {
+        "reconstruction": float(sum(reconstruction)),
+        "graph": weights.graph * sum(g.quadratic_form(U) for g, U in zip(graphs, embeddings, strict=True)),
+        "coupling": weights.coupling * sum(float(np.sum((b - a) ** 2)) for a, b in zip(embeddings[:-1], embeddings[1:])),
+        "anchor": weights.anchor * sum(float(np.sum(U**2)) for U in embeddings),
+    }
+    return sum(terms.values()), terms
+
+
+def _scale_objective(
+    expression: Expression, XtU: np.ndarray, U: np.ndarray, W: np.ndarray, graph: ScaleGraph, weights: Weights, coarser: np.ndarray | None
+) -> float:
+    value = reconstruction_error(expression.sq_norm, XtU, U, W) + weights.graph * graph.quadratic_form(U)
+    value += weights.anchor * float(np.sum(U**2))
+    if coarser is not None:
+        value += weights.coupling * float(np.sum((U - coarser) ** 2))
+    return value
+
+
+def _block(matrix: np.ndarray, t: int, k: int) -> np.ndarray:
+    """Scale t's columns of a batched product."""
+    return matrix[:, t * k : (t + 1) * k]
+
+
+def _reconstruction_at(expression: Expression, XtU_all: np.ndarray, embeddings: Sequence[np.ndarray], loadings: Sequence[np.ndarray], t: int) -> float:
+    k = embeddings[t].shape[1]
+    return reconstruction_error(expression.sq_norm, _block(XtU_all, t, k), embeddings[t], loadings[t])
+
+
+def _converged(previous: float, current: float, tol: float) -> bool:
+    return bool(np.isfinite(previous)) and previous - current <= tol * max(abs(previous), np.finfo(float).tiny)
+
+
+def solve(
+    expression: Expression,
+    graphs: Sequence[ScaleGraph],
+    U0: np.ndarray,
+    W0: np.ndarray,
+    weights: Weights,
+    *,
+    max_iter: int = 200,
+    max_sweeps: int = 10,
+    tol: float = 1e-4,
+    progress: bool = False,
+) -> Fit:
+    """Fit all scales: a warm-started path from coarse to fine, then coupled sweeps.
+
+    Path: the coarsest scale is fitted from ``(U0, W0)``; each finer scale starts from the
+    solution of the next coarser one and is fitted with the coupling term towards it, so the
+    graph structure of coarse scales reaches the fine ones. Each scale stops when its
+    objective decreases by less than ``tol`` (relative) or after ``max_iter`` iterations.
+
+    Sweeps: block-coordinate descent on the full objective, updating every scale's
+    embedding fine to coarse (each seeing the newest neighbours), then every scale's
+    loadings, with one batched product with X for each half; stops on the same rule.
+    """
+    n_scales = len(graphs)
+    k = U0.shape[1]
+    embeddings: list[np.ndarray] = [np.empty(0)] * n_scales
+    loadings: list[np.ndarray] = [np.empty(0)] * n_scales
+    n_iter = np.zeros(n_scales, dtype=np.int64)
+    converged = np.zeros(n_scales, dtype=bool)
+    fit = Fit(embeddings, loadings, n_iter, converged, 0, False, np.nan, {})
+    bar = tqdm(total=n_scales + max_sweeps, desc="pNMF", unit="step", disable=not progress, leave=False)
+
+    U, W = U0.astype(np.float64, copy=True), W0.astype(np.float64, copy=True)
+    for t in reversed(range(n_scales)):
+        coarser = embeddings[t + 1] if t + 1 < n_scales else None
+        previous = np.inf
+        bar.set_postfix_str(f"scale {t}")
+        for iteration in range(1, max_iter + 1):
+            update_embedding(U, expression.times(W), W.T @ W, graphs[t], weights, coarser, int(coarser is not None))
+            XtU = expression.transpose_times(U)
+            update_loadings(W, XtU, U.T @ U)
+            value = _scale_objective(expression, XtU, U, W, graphs[t], weights, coarser)
+            fit.record("path", t, iteration, value)
+            n_iter[t] = iteration
+            if _converged(previous, value, tol):
+                converged[t] = True
+                break
+            previous = value
+        embeddings[t], loadings[t] = U.copy(), W.copy()
+        bar.update()
+
+    XtU_all = expression.transpose_times(np.hstack(embeddings))
+    errors = [_reconstruction_at(expression, XtU_all, embeddings, loadings, t) for t in range(n_scales)]
+    fit.objective, fit.terms = total_objective(errors, embeddings, graphs, weights)
+    fit.record("sweep", -1, 0, fit.objective)
+    bar.set_postfix_str("coupled sweeps")
+    for sweep in range(1, max_sweeps + 1):
+        XW_all = expression.times(np.hstack(loadings))
+        for t in range(n_scales):
+            adjacent = [embeddings[s] for s in (t - 1, t + 1) if 0 <= s < n_scales]
+            neighbours_sum = np.sum(adjacent, axis=0) if adjacent else None
+            gram_W = loadings[t].T @ loadings[t]
+            update_embedding(embeddings[t], _block(XW_all, t, k), gram_W, graphs[t], weights, neighbours_sum, len(adjacent))
+        XtU_all = expression.transpose_times(np.hstack(embeddings))
+        for t in range(n_scales):
+            update_loadings(loadings[t], _block(XtU_all, t, k), embeddings[t].T @ embeddings[t])
+        errors = [_reconstruction_at(expression, XtU_all, embeddings, loadings, t) for t in range(n_scales)]
+        previous = fit.objective
+        fit.objective, fit.terms = total_objective(errors, embeddings, graphs, weights)
+        fit.record("sweep", -1, sweep, fit.objective)
+        fit.n_sweeps = sweep
+        bar.update()
+        if _converged(previous, fit.objective, tol):
+            fit.sweeps_converged = True
+            break
+    bar.close()
+    return fit

@@ -1,0 +1,90 @@
+"""Per-scale results as tables and arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .._keys import DEFAULT_KEY, Manifest
+from .._manifest import read_manifest, scale_index
+
+__all__ = ["embedding", "loadings", "persistence_bars", "scales"]
+
+
+def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
+    """One row per scale, fine to coarse: threshold, components, edges, fit and keys.
+
+    Parameters
+    ----------
+    adata
+        AnnData with a ``tl.pnmf`` result.
+    key
+        ``key_added`` of that result.
+
+    Returns
+    -------
+    DataFrame indexed by ``scale`` with columns ``threshold``, ``n_connected``, ``n_edges``,
+    ``n_iter``, ``converged``, ``objective`` (the scale's last objective along the path),
+    ``recommended``, ``obsm_key`` and ``varm_key``.
+
+    Examples
+    --------
+    >>> import pnmf
+    >>> adata = pnmf.datasets.concentric_circles()
+    >>> pnmf.tl.pnmf(adata, n_comps=2, mask_var=None, filtration="rips")
+    >>> pnmf.get.scales(adata).columns[:3].tolist()
+    ['threshold', 'n_connected', 'n_edges']
+    """
+    manifest = read_manifest(adata, key)
+    n_scales = len(manifest[Manifest.OBSM_KEYS])
+    history = pd.DataFrame({k: np.asarray(v) for k, v in manifest[Manifest.HISTORY].items()})
+    path = history[history["phase"] == "path"]
+    last = path.groupby("scale")["objective"].last().reindex(range(n_scales))
+    convergence = manifest[Manifest.CONVERGENCE]
+    table = pd.DataFrame(
+        {
+            "threshold": np.asarray(manifest[Manifest.THRESHOLDS], dtype=np.float64),
+            "n_connected": np.asarray(manifest[Manifest.N_CONNECTED], dtype=np.int64),
+            "n_edges": np.asarray(manifest[Manifest.N_EDGES], dtype=np.int64),
+            "n_iter": np.asarray(convergence["n_iter"], dtype=np.int64),
+            "converged": np.asarray(convergence["converged"], dtype=bool),
+            "objective": last.to_numpy(),
+            "recommended": np.arange(n_scales) == int(manifest[Manifest.RECOMMENDED]),
+            "obsm_key": [str(k) for k in manifest[Manifest.OBSM_KEYS]],
+            "varm_key": [str(k) for k in manifest[Manifest.VARM_KEYS]],
+        },
+        index=pd.RangeIndex(n_scales, name="scale"),
+    )
+    return table
+
+
+def embedding(adata: AnnData, scale: int | str = "recommended", *, key: str = DEFAULT_KEY) -> pd.DataFrame:
+    """The cells × factors embedding of one scale as a DataFrame indexed by ``obs_names``.
+
+    ``scale`` is an index (0 finest; negative counts from the coarsest) or ``'recommended'``.
+    """
+    manifest = read_manifest(adata, key)
+    t = scale_index(manifest, scale)
+    values = np.asarray(adata.obsm[str(manifest[Manifest.OBSM_KEYS][t])])
+    return pd.DataFrame(values, index=adata.obs_names, columns=[f"factor_{j}" for j in range(values.shape[1])])
+
+
+def loadings(adata: AnnData, scale: int | str = "recommended", *, key: str = DEFAULT_KEY) -> pd.DataFrame:
+    """The genes × factors loadings of one scale as a DataFrame indexed by ``var_names``."""
+    manifest = read_manifest(adata, key)
+    t = scale_index(manifest, scale)
+    varm_key = str(manifest[Manifest.VARM_KEYS][t])
+    if varm_key not in adata.varm:
+        msg = f"adata.varm has no {varm_key!r} (it was dropped, e.g. by subsetting genes); rerun pnmf.tl.pnmf."
+        raise KeyError(msg)
+    values = np.asarray(adata.varm[varm_key])
+    return pd.DataFrame(values, index=adata.var_names, columns=[f"factor_{j}" for j in range(values.shape[1])])
+
+
+def persistence_bars(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
+    """The H0 barcode: one row per bar with ``birth`` (always 0) and ``death`` (inf for essential bars)."""
+    manifest = read_manifest(adata, key)
+    bars = manifest[Manifest.PERSISTENCE]
+    deaths = np.append(np.asarray(bars["deaths"], dtype=np.float64), np.full(int(bars["n_essential"]), np.inf))
+    return pd.DataFrame({"birth": np.zeros_like(deaths), "death": deaths})

@@ -1,0 +1,168 @@
+"""Read what ``tl.pnmf`` needs from an AnnData, validated, without writing to it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import numpy as np
+import pandas as pd
+import scanpy as sc
+from anndata import AnnData
+from scanpy import logging as logg
+from scipy import sparse
+
+from .._core.persistence import EdgeList
+from .._validation import check_nonnegative_finite
+
+__all__ = ["HVG_IF_PRESENT", "gene_mask", "knn_edges", "read_expression", "read_representation"]
+
+
+class _HvgIfPresent:
+    """Default of ``mask_var``: ``var['highly_variable']`` when present, else all genes."""
+
+    def __repr__(self) -> str:
+        return "'highly_variable' if present"
+
+
+HVG_IF_PRESENT: Final = _HvgIfPresent()
+DEFAULT_N_NEIGHBORS = 15
+DEFAULT_N_PCS = 50
+
+
+def gene_mask(adata: AnnData, mask_var: np.ndarray | Sequence[bool] | str | None | _HvgIfPresent) -> np.ndarray:
+    """Boolean mask over ``adata.var`` of the genes to factorize."""
+    if mask_var is HVG_IF_PRESENT:
+        mask_var = "highly_variable" if "highly_variable" in adata.var.columns else None
+    if mask_var is None:
+        mask = np.ones(adata.n_vars, dtype=bool)
+    elif isinstance(mask_var, str):
+        if mask_var not in adata.var.columns:
+            msg = f"mask_var={mask_var!r} is not a column of adata.var; pass mask_var=None to use all genes, or one of the boolean columns: {_bool_columns(adata.var)}."
+            raise KeyError(msg)
+        column = adata.var[mask_var]
+        if column.dtype != bool:
+            msg = f"adata.var[{mask_var!r}] has dtype {column.dtype}, expected bool (True for the genes to use)."
+            raise ValueError(msg)
+        mask = column.to_numpy()
+    else:
+        mask = np.asarray(mask_var)
+        if mask.dtype != bool or mask.shape != (adata.n_vars,):
+            msg = f"mask_var must be a boolean array with one entry per gene ({adata.n_vars}), got dtype {mask.dtype} and shape {mask.shape}."
+            raise ValueError(msg)
+    if not mask.any():
+        msg = "mask_var selects no genes; pass mask_var=None to use all genes."
+        raise ValueError(msg)
+    return mask
+
+
+def _bool_columns(frame: pd.DataFrame) -> list[str]:
+    return [str(c) for c in frame.columns if frame[c].dtype == bool]
+
+
+def read_expression(adata: AnnData, layer: str | None, mask: np.ndarray) -> tuple[np.ndarray | sparse.csr_matrix, str]:
+    """The cells × selected-genes matrix as float (CSR when sparse), checked, never densified.
+
+    Returns the matrix and a name for it to use in messages.
+    """
+    if layer is None:
+        X, where = adata.X, "adata.X"
+        if X is None:
+            msg = "adata.X is empty; pass layer='<name>' to use one of adata.layers."
+            raise ValueError(msg)
+    else:
+        if layer not in adata.layers:
+            msg = f"layer={layer!r} is not in adata.layers (available: {list(adata.layers)}); pass layer=None to use adata.X."
+            raise KeyError(msg)
+        X, where = adata.layers[layer], f"adata.layers[{layer!r}]"
+    if sparse.issparse(X) or isinstance(X, sparse.sparray):
+        X = sparse.csr_matrix(X)
+    elif isinstance(X, np.ndarray):
+        pass
+    else:
+        msg = f"{where} is a {type(X).__name__}; pnmf needs a NumPy array or a SciPy sparse matrix (load dask or backed arrays into memory first)."
+        raise TypeError(msg)
+    if not mask.all():
+        X = X[:, np.flatnonzero(mask)]
+    if X.dtype == bool or np.issubdtype(X.dtype, np.integer) or X.dtype == np.float16:
+        X = X.astype(np.float32)
+    elif X.dtype not in (np.float32, np.float64):
+        msg = f"{where} has dtype {X.dtype}; pnmf needs real numbers (float or integer counts)."
+        raise TypeError(msg)
+    check_nonnegative_finite(X, where)
+    return X, where
+
+
+def read_representation(
+    adata: AnnData, use_rep: str, n_pcs: int | None, expression: np.ndarray | sparse.csr_matrix, random_state: int | None
+) -> tuple[np.ndarray, str]:
+    """Cell coordinates for the geometry, and where they came from.
+
+    When ``use_rep='X_pca'`` is missing, the PCA is computed on the expression matrix as
+    ``sc.pp.neighbors`` would (scanpy's defaults), without writing it to ``adata``.
+    """
+    if use_rep in adata.obsm:
+        points = np.asarray(adata.obsm[use_rep] if not isinstance(adata.obsm[use_rep], pd.DataFrame) else adata.obsm[use_rep].to_numpy())
+        source = f"adata.obsm[{use_rep!r}]"
+    elif use_rep == "X_pca":
+        n_comps = min(DEFAULT_N_PCS, *expression.shape) - 1
+        if n_comps < 1:
+            msg = "Too few cells or genes to compute a PCA; pass use_rep='<key>' of a representation in adata.obsm."
+            raise ValueError(msg)
+        logg.info(f"    no 'X_pca' in adata.obsm: computing a {n_comps}-component PCA of the expression matrix (not stored)")
+        points = sc.pp.pca(expression, n_comps=n_comps, random_state=random_state)
+        source = "PCA computed by pnmf"
+    else:
+        msg = f"use_rep={use_rep!r} is not in adata.obsm (available: {list(adata.obsm)}); run sc.pp.pca(adata) and pass use_rep='X_pca', or name an existing representation."
+        raise KeyError(msg)
+    if points.ndim != 2 or points.shape[0] != adata.n_obs:
+        msg = f"{source} must be a cells × dimensions matrix, got shape {points.shape}."
+        raise ValueError(msg)
+    if n_pcs is not None:
+        if n_pcs > points.shape[1]:
+            msg = f"n_pcs={n_pcs} exceeds the {points.shape[1]} columns of {source}; pass n_pcs=None to use them all."
+            raise ValueError(msg)
+        points = points[:, :n_pcs]
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    if not np.isfinite(points).all():
+        msg = f"{source} contains NaN or infinite values; recompute the representation (e.g. sc.pp.pca) from finite data."
+        raise ValueError(msg)
+    return points, source
+
+
+def knn_edges(adata: AnnData, neighbors_key: str | None, points: np.ndarray, random_state: int | None) -> tuple[EdgeList, str]:
+    """Edges of the cells' kNN graph, with lengths measured in ``points``.
+
+    The graph of ``sc.pp.neighbors`` under ``neighbors_key`` is used when present (by
+    default the one under ``'neighbors'``); otherwise a kNN graph is built on ``points`` and
+    kept private, so the user's own ``neighbors`` are never overwritten.
+    """
+    key = neighbors_key if neighbors_key is not None else "neighbors"
+    if key in adata.uns:
+        distances = _neighbor_distances(adata, key)
+        source = f"neighbour graph adata.uns[{key!r}]"
+    elif neighbors_key is not None:
+        msg = f"neighbors_key={neighbors_key!r} is not in adata.uns; run sc.pp.neighbors(adata, key_added={neighbors_key!r}) or pass neighbors_key=None to build a graph."
+        raise KeyError(msg)
+    else:
+        n_neighbors = min(DEFAULT_N_NEIGHBORS, adata.n_obs - 1)
+        logg.info(f"    no neighbour graph in adata.uns: building a {n_neighbors}-NN graph on the representation (not stored)")
+        scratch = AnnData(obsm={"rep": points}, shape=(adata.n_obs, 0))
+        sc.pp.neighbors(scratch, n_neighbors=n_neighbors, use_rep="rep", random_state=random_state)
+        distances = scratch.obsp["distances"]
+        source = f"{n_neighbors}-NN graph built by pnmf"
+    coo = sparse.coo_matrix(distances)
+    return EdgeList.from_pairs(adata.n_obs, coo.row, coo.col, points), source
+
+
+def _neighbor_distances(adata: AnnData, key: str) -> sparse.spmatrix:
+    entry = adata.uns[key]
+    dists_key = entry.get("distances_key", "distances") if isinstance(entry, dict) else "distances"
+    if dists_key not in adata.obsp:
+        msg = f"adata.uns[{key!r}] names distances {dists_key!r}, which is not in adata.obsp; rerun sc.pp.neighbors."
+        raise KeyError(msg)
+    distances = adata.obsp[dists_key]
+    if distances.shape != (adata.n_obs, adata.n_obs):
+        msg = f"adata.obsp[{dists_key!r}] has shape {distances.shape}, expected ({adata.n_obs}, {adata.n_obs}); rerun sc.pp.neighbors."
+        raise ValueError(msg)
+    return distances

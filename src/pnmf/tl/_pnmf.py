@@ -1,0 +1,313 @@
+"""``pnmf.tl.pnmf``: persistent NMF of an AnnData, one embedding per persistence scale."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from anndata import AnnData
+from scanpy import logging as logg
+from scanpy import settings
+from scipy.spatial.distance import pdist
+
+from .._core.expression import Expression, normalize_cells
+from .._core.graphs import scale_graph
+from .._core.init import nndsvda
+from .._core.persistence import EdgeList, Persistence, bridge_components, graph_persistence, rips_persistence
+from .._core.scales import MAX_ALL_SCALES, canonical_thresholds, recommend_scale, select_scales
+from .._core.solver import Fit, Weights, solve
+from .._keys import DEFAULT_KEY, Keys, Manifest
+from .._validation import check_choice, check_in_memory, check_int, check_key_added, check_real
+from ._inputs import HVG_IF_PRESENT, gene_mask, knn_edges, read_expression, read_representation
+from .._manifest import Results, write_results
+
+__all__ = ["MAX_RIPS_CELLS", "pnmf"]
+
+#: The ``filtration='rips'`` construction stores all pairwise distances; above this many cells it is refused.
+MAX_RIPS_CELLS = 3000
+DEFAULT_N_SCALES = 8
+_TOP_MARGIN = 1e-9  # the coarsest threshold sits just above the longest edge
+
+
+def pnmf(  # noqa: PLR0913
+    adata: AnnData,
+    n_comps: int = 20,
+    *,
+    n_scales: int | None = None,
+    scales: Literal["auto", "all"] | Sequence[float] = "auto",
+    filtration: Literal["knn", "rips"] = "knn",
+    layer: str | None = None,
+    mask_var: np.ndarray | str | None = HVG_IF_PRESENT,  # type: ignore[assignment]
+    use_rep: str = "X_pca",
+    n_pcs: int | None = None,
+    neighbors_key: str | None = None,
+    graph_weight: float = 100.0,
+    coupling_weight: float = 1.0,
+    anchor_weight: float = 0.0,
+    normalize: bool = True,
+    max_iter: int = 200,
+    max_sweeps: int = 10,
+    tol: float = 1e-4,
+    random_state: int | None = 0,
+    key_added: str = DEFAULT_KEY,
+    copy: bool = False,
+) -> AnnData | None:
+    r"""Factorize expression at every persistence scale of the cells' connectivity.
+
+    Cells are points in ``use_rep``. As a threshold ε grows, edges shorter than ε join
+    cells into connected components; the 0-dimensional persistent homology (H0) of this
+    filtration records the thresholds (deaths) at which components merge. A handful of them
+    are chosen as scales, and at each scale t a nonnegative factorization
+    ``X ≈ U_t W_tᵀ`` is fitted, smoothed along the graph of edges shorter than ε_t and
+    coupled to the neighbouring scales:
+
+    .. math::
+
+        \min_{U_t, W_t \ge 0,\ \|w_{tj}\| = 1}\;
+        \sum_t \|X - U_t W_t^\top\|_F^2
+        + \lambda_1 \sum_t \operatorname{tr}(U_t^\top \tilde L_t U_t)
+        + \lambda_2 \sum_{t \ge 2} \|U_t - U_{t-1}\|_F^2
+        + \lambda_3 \sum_t \|U_t\|_F^2
+
+    with λ1 = ``graph_weight``, λ2 = ``coupling_weight``, λ3 = ``anchor_weight`` (the
+    paper's geometric regularization, cross-scale smoothness and scale anchoring). ``X`` is
+    cells × genes with every cell scaled to unit L2 norm (``normalize=True``), ``U_t`` is
+    Hᵀ of the paper and ``W_t`` its W. :math:`\tilde L_t = L_t / \bar d_t` is the Laplacian of
+    the scale's graph divided by the mean degree of its connected cells. With unit cells
+    and unit-norm loadings every term is measured per cell on the same footing, so the
+    weights mean the same on any dataset: the objective is invariant to rescaling X and the
+    graph term does not grow with the number of neighbours.
+
+    Parameters
+    ----------
+    adata
+        Annotated data matrix with nonnegative expression (e.g. log-normalized counts).
+    n_comps
+        Number of factors k at every scale.
+    n_scales
+        Number of scales to select with ``scales='auto'`` (default 8).
+    scales
+        ``'auto'``: ``n_scales`` thresholds from the canonical set (the H0 death values and
+        one threshold joining every cell) whose numbers of connected components are
+        spaced geometrically from n/2 to 1. ``'all'``: the whole canonical set, the
+        paper's construction (refused above 500 scales). A sequence of positive
+        thresholds: those, sorted.
+    filtration
+        ``'knn'``: the filtration of the kNN graph, bridged along exact closest pairs
+        where it is disconnected; scales to millions of cells. ``'rips'``: all pairwise
+        distances (Vietoris–Rips), the paper's exact construction, for at most 3000 cells.
+    layer
+        Layer holding the expression; ``None`` uses ``adata.X``.
+    mask_var
+        Boolean mask or ``adata.var`` column of the genes to factorize. By default
+        ``'highly_variable'`` when that column exists, else all genes; ``None`` uses all genes.
+    use_rep
+        Representation in ``adata.obsm`` that defines distances between cells. When the
+        default ``'X_pca'`` is missing, a PCA of the expression is computed (not stored).
+    n_pcs
+        Use only the first ``n_pcs`` columns of ``use_rep``.
+    neighbors_key
+        Neighbour graph from ``sc.pp.neighbors`` whose edges define the kNN filtration (edge
+        lengths are measured in ``use_rep``). By default ``'neighbors'`` when present;
+        otherwise a 15-NN graph is built and not stored.
+    graph_weight
+        λ1, weight of the graph smoothness of each embedding.
+    coupling_weight
+        λ2, weight of the similarity between embeddings of consecutive scales.
+    anchor_weight
+        λ3, ridge penalty on the embeddings.
+    normalize
+        Scale every cell to unit L2 norm before factorizing (cells with no counts stay zero).
+    max_iter
+        Maximum iterations per scale along the warm-started path.
+    max_sweeps
+        Maximum coupled sweeps over all scales after the path.
+    tol
+        Relative decrease of the objective below which a scale's fit, and then the
+        coupled sweeps, stop.
+    random_state
+        Seed of the randomized SVD behind the initialization (and of any PCA or kNN graph
+        built here).
+    key_added
+        Results go to ``adata.obsm['X_{key_added}_{t}']``, ``adata.varm['{key_added}_loadings_{t}']``
+        and the manifest ``adata.uns[key_added]``. A previous result under this key is
+        replaced, its per-scale entries removed.
+    copy
+        Return a new AnnData instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None``, or a new AnnData when ``copy=True``. Sets:
+
+    ``adata.obsm['X_{key_added}_{t}']``
+        Cells × k embedding at scale t (t = 0 finest … T-1 coarsest).
+    ``adata.varm['{key_added}_loadings_{t}']``
+        Genes × k loadings at scale t, unit-norm columns; zero for genes outside ``mask_var``.
+    ``adata.uns[key_added]``
+        Manifest: ``obsm_keys``, ``varm_keys``, ``thresholds``, ``n_connected`` (components
+        per scale), ``n_edges`` (graph edges per scale), ``recommended_scale`` (label-free:
+        the scale with about n/6 components), ``persistence`` (H0 ``deaths`` and
+        ``n_essential``), ``convergence`` (``n_iter`` and ``converged`` per scale along the
+        path, ``n_sweeps``, ``sweeps_converged``, final ``objective`` and its ``terms``),
+        ``history`` (objective per iteration: ``phase``, ``scale``, ``iteration``,
+        ``objective``) and ``params``.
+
+    Examples
+    --------
+    >>> import scanpy as sc
+    >>> import pnmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> adata.layers["lognorm"] = adata.raw[:, adata.var_names].X
+    >>> pnmf.tl.pnmf(adata, layer="lognorm")
+    >>> manifest = adata.uns["pnmf"]
+    >>> best = adata.obsm[manifest["obsm_keys"][manifest["recommended_scale"]]]
+    """
+    start = logg.info("computing persistent NMF")
+    check_in_memory(adata)
+    key_added = check_key_added(key_added)
+    filtration = check_choice("filtration", filtration, ("knn", "rips"))
+    weights = Weights(
+        graph=check_real("graph_weight", graph_weight),
+        coupling=check_real("coupling_weight", coupling_weight),
+        anchor=check_real("anchor_weight", anchor_weight),
+    )
+    max_iter = check_int("max_iter", max_iter, minimum=1)
+    max_sweeps = check_int("max_sweeps", max_sweeps, minimum=0)
+    tol = check_real("tol", tol)
+    if n_scales is not None:
+        if not (isinstance(scales, str) and scales == "auto"):
+            msg = f"n_scales={n_scales} conflicts with scales={scales!r}; pass one of them (n_scales only applies to scales='auto')."
+            raise ValueError(msg)
+        n_scales = check_int("n_scales", n_scales, minimum=1)
+    if adata.n_obs < 3:
+        msg = f"pnmf needs at least 3 cells, adata has {adata.n_obs}."
+        raise ValueError(msg)
+
+    mask = gene_mask(adata, mask_var)
+    X, source = read_expression(adata, layer, mask)
+    n_comps = check_int(
+        "n_comps", n_comps, minimum=1, maximum=min(X.shape),
+        hint=f"It cannot exceed the number of cells ({X.shape[0]}) or selected genes ({X.shape[1]}).",
+    )
+    if n_pcs is not None:
+        n_pcs = check_int("n_pcs", n_pcs, minimum=1)
+    points, rep_source = read_representation(adata, use_rep, n_pcs, X, random_state)
+    edges, persistence, top, graph_source = _filtration(adata, filtration, neighbors_key, points, random_state)
+    thresholds = _thresholds(scales, n_scales, persistence, top)
+    n_connected = persistence.n_connected(thresholds)
+    logg.info(f"    {len(thresholds)} scales from the {graph_source}: {n_connected.tolist()} connected components")
+
+    graphs = [scale_graph(edges, threshold) for threshold in thresholds]
+    expression = Expression(normalize_cells(X) if normalize else X)
+    U0, W0 = nndsvda(expression, n_comps, random_state)
+    fit = solve(
+        expression, graphs, U0, W0, weights,
+        max_iter=max_iter, max_sweeps=max_sweeps, tol=tol,
+        progress=settings.verbosity >= 2,
+    )
+
+    params = {
+        "n_comps": n_comps, "n_scales": len(thresholds), "scales": scales if isinstance(scales, str) else "explicit",
+        "filtration": filtration, "layer": layer if layer is not None else "X", "expression": source,
+        "n_genes": int(mask.sum()), "use_rep": use_rep, "representation": rep_source,
+        "n_pcs": int(points.shape[1]), "graph": graph_source, "graph_weight": weights.graph,
+        "coupling_weight": weights.coupling, "anchor_weight": weights.anchor, "normalize": bool(normalize),
+        "max_iter": max_iter, "max_sweeps": max_sweeps, "tol": tol,
+        "random_state": -1 if random_state is None else int(random_state),
+    }
+    results = _assemble(Keys(key_added), mask, fit, thresholds, n_connected, graphs, persistence, params, X.dtype)
+    if copy:
+        adata = adata.copy()
+    write_results(adata, results)
+    logg.info(
+        "    finished",
+        time=start,
+        deep=f"added\n    {len(thresholds)} embeddings 'X_{key_added}_*' (adata.obsm)\n"
+        f"    {len(thresholds)} loadings '{key_added}_loadings_*' (adata.varm)\n"
+        f"    manifest '{key_added}' (adata.uns), recommended scale {results.uns[Manifest.RECOMMENDED]}",
+    )
+    return adata if copy else None
+
+
+def _filtration(
+    adata: AnnData, filtration: str, neighbors_key: str | None, points: np.ndarray, random_state: int | None
+) -> tuple[EdgeList, Persistence, float, str]:
+    """Domain edges, their H0 persistence, the coarsest threshold and a description."""
+    n = adata.n_obs
+    if filtration == "rips":
+        if n > MAX_RIPS_CELLS:
+            msg = f"filtration='rips' stores all {n * (n - 1) // 2} pairwise distances and is limited to {MAX_RIPS_CELLS} cells; use filtration='knn'."
+            raise ValueError(msg)
+        rows, cols = np.triu_indices(n, k=1)
+        edges = EdgeList(n, rows.astype(np.int64), cols.astype(np.int64), pdist(points))
+        persistence = rips_persistence(points)
+        source = "Vietoris–Rips filtration"
+    else:
+        edges, source = knn_edges(adata, neighbors_key, points, random_state)
+        bridges = bridge_components(points, edges)
+        if len(bridges):
+            logg.info(f"    the kNN graph is disconnected: joined it with {len(bridges)} exact closest-pair edges")
+            edges = edges.concat(bridges)
+        persistence = graph_persistence(edges)
+    longest = float(edges.lengths.max()) if len(edges) else 0.0
+    top = longest * (1 + _TOP_MARGIN) if longest > 0 else 1.0
+    return edges, persistence, top, source
+
+
+def _thresholds(scales: str | Sequence[float], n_scales: int | None, persistence: Persistence, top: float) -> np.ndarray:
+    if isinstance(scales, str):
+        check_choice("scales", scales, ("auto", "all"))
+        if scales == "auto":
+            return select_scales(persistence, top, n_scales if n_scales is not None else DEFAULT_N_SCALES)
+        thresholds = canonical_thresholds(persistence, top)
+        if len(thresholds) > MAX_ALL_SCALES:
+            msg = (
+                f"scales='all' would fit {len(thresholds)} scales (one per distinct H0 death value), more than "
+                f"{MAX_ALL_SCALES}; pass n_scales=<a few> or explicit thresholds instead."
+            )
+            raise ValueError(msg)
+        return thresholds
+    thresholds = np.asarray(scales, dtype=np.float64).ravel()
+    if thresholds.size == 0:
+        msg = "scales is an empty sequence; pass positive thresholds, or scales='auto'."
+        raise ValueError(msg)
+    if not np.isfinite(thresholds).all() or (thresholds <= 0).any():
+        msg = f"scales must be positive finite thresholds, got {thresholds.tolist()}."
+        raise ValueError(msg)
+    if len(np.unique(thresholds)) < len(thresholds):
+        msg = f"scales contains duplicated thresholds {thresholds.tolist()}; pass each threshold once."
+        raise ValueError(msg)
+    return np.sort(thresholds)
+
+
+def _assemble(
+    keys: Keys, mask: np.ndarray, fit: Fit, thresholds: np.ndarray, n_connected: np.ndarray, graphs: list,
+    persistence: Persistence, params: dict, dtype: np.dtype,
+) -> Results:
+    """Everything to write, built before anything is written."""
+    n_scales = len(thresholds)
+    obsm = {keys.embedding(t): fit.embeddings[t].astype(dtype) for t in range(n_scales)}
+    varm = {}
+    for t in range(n_scales):
+        loadings = np.zeros((len(mask), fit.loadings[t].shape[1]), dtype=dtype)
+        loadings[mask] = fit.loadings[t]
+        varm[keys.loadings(t)] = loadings
+    history = {key: np.asarray(values) for key, values in fit.history.items()}
+    history["phase"] = history["phase"].astype(str)
+    uns = {
+        Manifest.OBSM_KEYS: np.array(list(obsm), dtype=str),
+        Manifest.VARM_KEYS: np.array(list(varm), dtype=str),
+        Manifest.THRESHOLDS: thresholds,
+        Manifest.N_CONNECTED: n_connected.astype(np.int64),
+        Manifest.N_EDGES: np.array([g.n_edges for g in graphs], dtype=np.int64),
+        Manifest.RECOMMENDED: recommend_scale(n_connected, persistence.n_cells),
+        Manifest.PERSISTENCE: {"deaths": persistence.deaths, "n_essential": persistence.n_essential},
+        Manifest.CONVERGENCE: {
+            "n_iter": fit.n_iter, "converged": fit.converged, "n_sweeps": fit.n_sweeps,
+            "sweeps_converged": fit.sweeps_converged, "objective": fit.objective, "terms": dict(fit.terms),
+        },
+        Manifest.HISTORY: history,
+        Manifest.PARAMS: params,
+    }
+    return Results(keys, obsm, varm, uns)

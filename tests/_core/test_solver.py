@@ -1,0 +1,148 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import sparse
+
+from pnmf._core.expression import Expression
+from pnmf._core.graphs import scale_graph
+from pnmf._core.init import nndsvda
+from pnmf._core.persistence import EdgeList
+from pnmf._core.solver import Weights, reconstruction_error, solve, total_objective, update_embedding, update_loadings
+
+
+def random_problem(seed, n=40, m=25, k=3, n_scales=3, density=0.4):
+    generator = np.random.default_rng(seed)
+    X = generator.random((n, m)) * (generator.random((n, m)) < density)
+    points = generator.normal(size=(n, 2))
+    rows, cols = np.triu_indices(n, k=1)
+    edges = EdgeList(n, rows.astype(np.int64), cols.astype(np.int64), np.linalg.norm(points[rows] - points[cols], axis=1))
+    thresholds = np.quantile(edges.lengths, np.linspace(0.02, 0.5, n_scales))
+    return X, [scale_graph(edges, t) for t in thresholds], generator
+
+
+def dense_objective(X, embeddings, loadings, graphs, weights):
+    value = 0.0
+    for t, (U, W, graph) in enumerate(zip(embeddings, loadings, graphs, strict=True)):
+        laplacian = np.diag(graph.degree) - graph.adjacency.toarray()
+        value += np.sum((X - U @ W.T) ** 2) + weights.graph * np.trace(U.T @ laplacian @ U) + weights.anchor * np.sum(U**2)
+        if t:
+            value += weights.coupling * np.sum((U - embeddings[t - 1]) ** 2)
+    return value
+
+
+def test_objective_from_grams_equals_the_dense_formula():
+    X, graphs, generator = random_problem(0)
+    embeddings = [generator.random((40, 3)) for _ in graphs]
+    loadings = [generator.random((25, 3)) for _ in graphs]
+    weights = Weights(graph=2.0, coupling=0.5, anchor=0.3)
+    expression = Expression(X)
+    errors = [reconstruction_error(expression.sq_norm, X.T @ U, U, W) for U, W in zip(embeddings, loadings, strict=True)]
+    value, terms = total_objective(errors, embeddings, graphs, weights)
+    assert value == pytest.approx(dense_objective(X, embeddings, loadings, graphs, weights), rel=1e-10)
+    assert set(terms) == {"reconstruction", "graph", "coupling", "anchor"}
+    assert sum(terms.values()) == pytest.approx(value)
+
+
+def test_loadings_update_is_the_exact_minimizer_on_the_unit_sphere():
+    generator = np.random.default_rng(1)
+    X = generator.random((30, 8))
+    U = generator.random((30, 2))
+    W = generator.random((8, 2))
+    W /= np.linalg.norm(W, axis=0)
+    update_loadings(W, X.T @ U, U.T @ U, n_inner=50)
+    np.testing.assert_allclose(np.linalg.norm(W, axis=0), 1.0)
+    assert (W >= 0).all()
+    best = np.sum((X - U @ W.T) ** 2)
+    for _ in range(2000):  # no feasible perturbation of one column does better
+        j = generator.integers(2)
+        candidate = W.copy()
+        candidate[:, j] = np.abs(candidate[:, j] + generator.normal(scale=0.05, size=8))
+        candidate[:, j] /= np.linalg.norm(candidate[:, j])
+        assert np.sum((X - U @ candidate.T) ** 2) >= best - 1e-9
+
+
+def test_loadings_update_with_no_positive_correlation_picks_a_coordinate():
+    W = np.array([[0.6], [0.8], [0.0]])
+    XtU = np.array([[-1.0], [-3.0], [-0.5]])
+    update_loadings(W, XtU, np.array([[1.0]]))
+    np.testing.assert_array_equal(W[:, 0], [0.0, 0.0, 1.0])
+
+
+def test_embedding_update_without_graph_is_exact_hals():
+    generator = np.random.default_rng(2)
+    XW = generator.random((20, 1)) - 0.2
+    U = generator.random((20, 1))
+    empty = scale_graph(EdgeList(20, np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)), 1.0)
+    update_embedding(U, XW, np.array([[1.0]]), empty, Weights(anchor=0.5), None, 0)
+    np.testing.assert_allclose(U[:, 0], np.maximum(XW[:, 0] / 1.5, 0))
+
+
+@pytest.mark.parametrize("graph_weight", [0.0, 1.0, 100.0, 1e4])
+def test_embedding_update_never_increases_its_objective(graph_weight):
+    X, graphs, generator = random_problem(3)
+    W = generator.random((25, 3))
+    W /= np.linalg.norm(W, axis=0)
+    U = generator.random((40, 3))
+    coarser = generator.random((40, 3))
+    weights = Weights(graph=graph_weight, coupling=0.7, anchor=0.1)
+
+    def objective(U):
+        return dense_objective(X, [coarser, U], [W, W], [graphs[1], graphs[1]], weights) - dense_objective(X, [coarser], [W], [graphs[1]], weights)
+
+    before = objective(U)
+    for _ in range(5):
+        update_embedding(U, X @ W, W.T @ W, graphs[1], weights, coarser, 1, max_inner=3)
+        after = objective(U)
+        assert after <= before + 1e-9 * abs(before)
+        before = after
+    assert (U >= 0).all()
+
+
+def fit_problem(seed, weights, **kwargs):
+    X, graphs, _ = random_problem(seed)
+    expression = Expression(sparse.csr_matrix(X))
+    U0, W0 = nndsvda(expression, 3, random_state=0)
+    return X, graphs, solve(expression, graphs, U0, W0, weights, **kwargs)
+
+
+def test_solve_returns_nonnegative_unit_norm_factors_and_a_consistent_objective():
+    weights = Weights(graph=10.0, coupling=1.0, anchor=0.1)
+    X, graphs, fit = fit_problem(4, weights, max_iter=100, max_sweeps=5, tol=1e-6)
+    assert len(fit.embeddings) == len(fit.loadings) == 3
+    for U, W in zip(fit.embeddings, fit.loadings, strict=True):
+        assert (U >= 0).all()
+        assert (W >= 0).all()
+        np.testing.assert_allclose(np.linalg.norm(W, axis=0), 1.0)
+    assert fit.objective == pytest.approx(dense_objective(X, fit.embeddings, fit.loadings, graphs, weights), rel=1e-9)
+    assert fit.n_iter.shape == (3,)
+    assert fit.converged.all()
+
+
+def test_warm_started_path_runs_coarse_to_fine():
+    _, _, fit = fit_problem(5, Weights(), max_iter=30, max_sweeps=0)
+    scales = [s for s, phase in zip(fit.history["scale"], fit.history["phase"], strict=True) if phase == "path"]
+    first_seen = list(dict.fromkeys(scales))
+    assert first_seen == [2, 1, 0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    graph_weight=st.sampled_from([0.0, 0.5, 10.0, 300.0]),
+    coupling=st.sampled_from([0.0, 0.3, 5.0]),
+    anchor=st.sampled_from([0.0, 0.2]),
+)
+def test_objective_never_increases(seed, graph_weight, coupling, anchor):
+    _, _, fit = fit_problem(seed, Weights(graph_weight, coupling, anchor), max_iter=15, max_sweeps=6, tol=0.0)
+    phase = np.array(fit.history["phase"])
+    scale = np.array(fit.history["scale"])
+    objective = np.array(fit.history["objective"])
+    for t in range(3):
+        path = objective[(phase == "path") & (scale == t)]
+        assert np.all(np.diff(path) <= 1e-9 * path[0])
+    sweeps = objective[phase == "sweep"]
+    assert np.all(np.diff(sweeps) <= 1e-9 * sweeps[0])
+    for U in fit.embeddings:
+        assert np.isfinite(U).all()
+        assert (U >= 0).all()
