@@ -50,5 +50,6 @@ class Manifest:
     CONVERGENCE = "convergence"
     HISTORY = "history"
     PARAMS = "params"
+    TIMINGS = "timings"
     CLUSTERS = "clusters"
     ALIGNMENT = "alignment"

@@ -16,65 +16,65 @@ __all__ = ["Results", "read_manifest", "scale_index", "write_results"]
 
 @dataclass(frozen=True)
 class Results:
-    """A full result of ``tl.pnmf``, ready to be written."""
+    """Entries to write into an AnnData in one go: ``uns`` maps top-level keys to values."""
 
-    keys: Keys
-    obsm: dict[str, np.ndarray]
-    varm: dict[str, np.ndarray]
-    uns: dict[str, Any]
+    obsm: dict[str, np.ndarray] = field(default_factory=dict)
+    varm: dict[str, np.ndarray] = field(default_factory=dict)
     obs: dict[str, Any] = field(default_factory=dict)
+    uns: dict[str, Any] = field(default_factory=dict)
 
 
-def stale_entries(adata: AnnData, key_added: str) -> dict[str, list[str]]:
-    """Entries written by a previous run under ``key_added``, as named by its manifest."""
-    manifest = adata.uns.get(key_added)
-    if not isinstance(manifest, Mapping):
-        return {"obsm": [], "varm": [], "obs": [], "uns": []}
+def _clusterings(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
     clusters = manifest.get(Manifest.CLUSTERS, {})
-    obs_keys = [str(k) for k in clusters.get("obs_keys", [])] if isinstance(clusters, Mapping) else []
-    return {
-        "obsm": [str(k) for k in manifest.get(Manifest.OBSM_KEYS, [])],
-        "varm": [str(k) for k in manifest.get(Manifest.VARM_KEYS, [])],
-        "obs": obs_keys,
-        "uns": [f"{k}_colors" for k in obs_keys],
-    }
+    return clusters if isinstance(clusters, Mapping) else {}
 
 
-def write_results(adata: AnnData, results: Results) -> None:
-    """Replace the previous result under the same key by ``results``, atomically.
+def stale_entries(adata: AnnData, key_added: str, clustering: str | None = None) -> dict[str, list[str]]:
+    """Entries that a previous result under ``key_added`` wrote, as its manifest names them.
 
-    Entries the previous manifest named are removed first (a rerun with fewer scales leaves
-    nothing stale). If anything fails part-way, including a KeyboardInterrupt, every
-    touched entry is restored.
+    With ``clustering``, only the entries of that clustering of the result.
     """
-    stale = stale_entries(adata, results.keys.uns)
-    touched = {
-        "obsm": set(stale["obsm"]) | set(results.obsm),
-        "varm": set(stale["varm"]) | set(results.varm),
-        "obs": set(stale["obs"]) | set(results.obs),
-        "uns": set(stale["uns"]) | {results.keys.uns},
-    }
+    manifest = adata.uns.get(key_added)
+    empty = {"obsm": [], "varm": [], "obs": [], "uns": []}
+    if not isinstance(manifest, Mapping):
+        return empty
+    clusterings = _clusterings(manifest)
+    names = [clustering] if clustering is not None else list(clusterings)
+    obs_keys = [str(k) for name in names if isinstance(clusterings.get(name), Mapping) for k in clusterings[name].get("obs_keys", [])]
+    stale = {**empty, "obs": obs_keys, "uns": [f"{k}_colors" for k in obs_keys]}
+    if clustering is None:
+        stale["obsm"] = [str(k) for k in manifest.get(Manifest.OBSM_KEYS, [])]
+        stale["varm"] = [str(k) for k in manifest.get(Manifest.VARM_KEYS, [])]
+    return stale
+
+
+def write_results(adata: AnnData, results: Results, stale: Mapping[str, list[str]]) -> None:
+    """Remove ``stale`` entries and write ``results``, atomically.
+
+    If anything fails part-way, including a KeyboardInterrupt, every touched entry is
+    restored, so the AnnData holds either the old result or the new one.
+    """
+    touched = {attr: set(stale.get(attr, [])) | set(getattr(results, attr)) for attr in ("obsm", "varm", "obs", "uns")}
     backup = {attr: {k: getattr(adata, attr)[k] for k in keys if k in getattr(adata, attr)} for attr, keys in touched.items()}
     try:
-        for attr, keys in touched.items():
-            mapping = getattr(adata, attr)
-            for key in keys:
-                if key in mapping:
-                    del mapping[key]
-        adata.obsm.update(results.obsm)
-        adata.varm.update(results.varm)
-        for key, value in results.obs.items():
-            adata.obs[key] = value
-        adata.uns[results.keys.uns] = results.uns
+        _replace(adata, touched, results)
     except BaseException:
-        for attr, keys in touched.items():
-            mapping = getattr(adata, attr)
-            for key in keys:
-                if key in mapping:
-                    del mapping[key]
-            for key, value in backup[attr].items():
-                mapping[key] = value
+        _replace(adata, touched, Results(**backup))
         raise
+
+
+def _replace(adata: AnnData, touched: Mapping[str, set[str]], values: Results) -> None:
+    for attr, keys in touched.items():
+        mapping = getattr(adata, attr)
+        for key in keys:
+            if key in mapping:
+                del mapping[key]
+    adata.obsm.update(values.obsm)
+    adata.varm.update(values.varm)
+    for key, value in values.obs.items():
+        adata.obs[key] = value
+    for key, value in values.uns.items():
+        adata.uns[key] = value
 
 
 def read_manifest(adata: AnnData, key_added: str) -> Mapping[str, Any]:

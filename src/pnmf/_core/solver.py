@@ -10,9 +10,7 @@ over one block with the others fixed, so F never increases:
 
 * a column of W_t: exact, ``w = [r]₊ / ‖[r]₊‖`` (the unit-norm constraint turns the
   quadratic into a linear objective on the nonnegative unit sphere);
-* a column of U_t: exact in the reconstruction, coupling and anchoring terms; the graph
-  term is majorized with L ≼ 2D (D + A is positive semidefinite for nonnegative weights),
-  which makes the step separable over cells.
+* an entry of U_t: exact, by coordinate descent over cells (Gauss–Seidel), in all terms.
 
 The reconstruction error is evaluated from k × k Gram matrices and the products that the
 updates already need, so X − U Wᵀ is never formed.
@@ -28,14 +26,15 @@ from tqdm import tqdm
 
 from .expression import Expression
 from .graphs import ScaleGraph
+from .kernels import embedding_pass
 
 __all__ = ["Fit", "Weights", "solve", "total_objective", "update_embedding", "update_loadings"]
 
 # HALS passes per product with X. Passes continue while one still moves U by more than
 # INNER_RATIO of the first pass's move (Gillis & Glineur's rule for accelerated HALS): a
 # strong graph term diffuses slowly and needs many cheap passes, a weak one needs few.
-MAX_INNER = 20
-INNER_RATIO = 0.05
+MAX_INNER = 10
+INNER_RATIO = 0.2
 
 
 @dataclass(frozen=True)
@@ -77,12 +76,12 @@ def update_embedding(
     n_neighbours: int,
     max_inner: int = MAX_INNER,
 ) -> None:
-    """HALS passes over the columns of ``U`` (in place) with ``W`` fixed.
+    """Passes of exact coordinate descent over the entries of ``U`` (in place) with ``W`` fixed.
 
     Parameters
     ----------
     U
-        Current embedding, cells × k, nonnegative.
+        Current embedding, cells × k, nonnegative, C-contiguous float64.
     XW
         ``X @ W``.
     gram_W
@@ -96,25 +95,17 @@ def update_embedding(
     n_neighbours
         How many adjacent scales ``neighbours_sum`` adds up.
     max_inner
-        Maximum number of passes over the columns.
+        Maximum number of passes.
     """
-    use_graph = weights.graph > 0 and graph.n_edges > 0
     linear = XW if neighbours_sum is None else XW + weights.coupling * neighbours_sum
     diagonal = weights.anchor + weights.coupling * n_neighbours
-    if use_graph:
-        diagonal = diagonal + 2.0 * weights.graph * graph.degree
+    adjacency = graph.adjacency
     first_move = None
     for _ in range(max_inner):
-        previous = U.copy()
-        if use_graph:
-            # majorizer of the graph term at the current U; exact for the other terms
-            rhs = linear + weights.graph * (graph.adjacency @ U + graph.degree[:, None] * U)
-        else:
-            rhs = linear
-        for j in range(U.shape[1]):
-            numerator = rhs[:, j] - U @ gram_W[:, j] + U[:, j] * gram_W[j, j]
-            U[:, j] = np.maximum(numerator / (gram_W[j, j] + diagonal), 0.0)
-        move = float(np.sum((U - previous) ** 2))
+        move = embedding_pass(
+            U, linear, gram_W, adjacency.indptr, adjacency.indices, adjacency.data, graph.degree,
+            weights.graph, diagonal,
+        )
         first_move = move if first_move is None else first_move
         if move <= INNER_RATIO**2 * first_move:
             break

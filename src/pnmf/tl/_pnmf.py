@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from time import perf_counter
 from typing import Literal
 
 import numpy as np
@@ -11,6 +13,7 @@ from scanpy import logging as logg
 from scanpy import settings
 from scipy.spatial.distance import pdist
 
+from .._core.alignment import align_factors, consecutive_similarity
 from .._core.expression import Expression, normalize_cells
 from .._core.graphs import scale_graph
 from .._core.init import nndsvda
@@ -20,7 +23,7 @@ from .._core.solver import Fit, Weights, solve
 from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._validation import check_choice, check_in_memory, check_int, check_key_added, check_real
 from ._inputs import HVG_IF_PRESENT, gene_mask, knn_edges, read_expression, read_representation
-from .._manifest import Results, write_results
+from .._manifest import Results, stale_entries, write_results
 
 __all__ = ["MAX_RIPS_CELLS", "pnmf"]
 
@@ -151,7 +154,7 @@ def pnmf(  # noqa: PLR0913
         ``n_essential``), ``convergence`` (``n_iter`` and ``converged`` per scale along the
         path, ``n_sweeps``, ``sweeps_converged``, final ``objective`` and its ``terms``),
         ``history`` (objective per iteration: ``phase``, ``scale``, ``iteration``,
-        ``objective``) and ``params``.
+        ``objective``), ``timings`` (seconds per stage) and ``params``.
 
     Examples
     --------
@@ -184,28 +187,36 @@ def pnmf(  # noqa: PLR0913
         msg = f"pnmf needs at least 3 cells, adata has {adata.n_obs}."
         raise ValueError(msg)
 
-    mask = gene_mask(adata, mask_var)
-    X, source = read_expression(adata, layer, mask)
-    n_comps = check_int(
-        "n_comps", n_comps, minimum=1, maximum=min(X.shape),
-        hint=f"It cannot exceed the number of cells ({X.shape[0]}) or selected genes ({X.shape[1]}).",
-    )
-    if n_pcs is not None:
-        n_pcs = check_int("n_pcs", n_pcs, minimum=1)
-    points, rep_source = read_representation(adata, use_rep, n_pcs, X, random_state)
-    edges, persistence, top, graph_source = _filtration(adata, filtration, neighbors_key, points, random_state)
-    thresholds = _thresholds(scales, n_scales, persistence, top)
-    n_connected = persistence.n_connected(thresholds)
+    timings: dict[str, float] = {}
+    with _stage(timings, "inputs"):
+        mask = gene_mask(adata, mask_var)
+        X, source = read_expression(adata, layer, mask)
+        n_comps = check_int(
+            "n_comps", n_comps, minimum=1, maximum=min(X.shape),
+            hint=f"It cannot exceed the number of cells ({X.shape[0]}) or selected genes ({X.shape[1]}).",
+        )
+        if n_pcs is not None:
+            n_pcs = check_int("n_pcs", n_pcs, minimum=1)
+        points, rep_source = read_representation(adata, use_rep, n_pcs, X, random_state)
+    with _stage(timings, "neighbors"):
+        edges, graph_source = _domain_edges(adata, filtration, neighbors_key, points, random_state)
+    with _stage(timings, "persistence"):
+        edges, persistence = _persistence(filtration, edges, points)
+        top = _top_threshold(edges)
+        thresholds = _thresholds(scales, n_scales, persistence, top)
+        n_connected = persistence.n_connected(thresholds)
     logg.info(f"    {len(thresholds)} scales from the {graph_source}: {n_connected.tolist()} connected components")
-
-    graphs = [scale_graph(edges, threshold) for threshold in thresholds]
-    expression = Expression(normalize_cells(X) if normalize else X)
-    U0, W0 = nndsvda(expression, n_comps, random_state)
-    fit = solve(
-        expression, graphs, U0, W0, weights,
-        max_iter=max_iter, max_sweeps=max_sweeps, tol=tol,
-        progress=settings.verbosity >= 2,
-    )
+    with _stage(timings, "graphs"):
+        graphs = [scale_graph(edges, threshold) for threshold in thresholds]
+    with _stage(timings, "init"):
+        expression = Expression(normalize_cells(X) if normalize else X)
+        U0, W0 = nndsvda(expression, n_comps, random_state)
+    with _stage(timings, "solve"):
+        fit = solve(
+            expression, graphs, U0, W0, weights,
+            max_iter=max_iter, max_sweeps=max_sweeps, tol=tol,
+            progress=settings.verbosity >= 2,
+        )
 
     params = {
         "n_comps": n_comps, "n_scales": len(thresholds), "scales": scales if isinstance(scales, str) else "explicit",
@@ -217,42 +228,57 @@ def pnmf(  # noqa: PLR0913
         "random_state": -1 if random_state is None else int(random_state),
     }
     results = _assemble(Keys(key_added), mask, fit, thresholds, n_connected, graphs, persistence, params, X.dtype)
+    results.uns[key_added][Manifest.TIMINGS] = timings
     if copy:
         adata = adata.copy()
-    write_results(adata, results)
+    write_results(adata, results, stale_entries(adata, key_added))
     logg.info(
         "    finished",
         time=start,
         deep=f"added\n    {len(thresholds)} embeddings 'X_{key_added}_*' (adata.obsm)\n"
         f"    {len(thresholds)} loadings '{key_added}_loadings_*' (adata.varm)\n"
-        f"    manifest '{key_added}' (adata.uns), recommended scale {results.uns[Manifest.RECOMMENDED]}",
+        f"    manifest '{key_added}' (adata.uns), recommended scale {results.uns[key_added][Manifest.RECOMMENDED]}",
     )
     return adata if copy else None
 
 
-def _filtration(
+@contextmanager
+def _stage(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Record the wall time of one stage."""
+    start = perf_counter()
+    yield
+    timings[name] = perf_counter() - start
+
+
+def _domain_edges(
     adata: AnnData, filtration: str, neighbors_key: str | None, points: np.ndarray, random_state: int | None
-) -> tuple[EdgeList, Persistence, float, str]:
-    """Domain edges, their H0 persistence, the coarsest threshold and a description."""
+) -> tuple[EdgeList, str]:
+    """The edges whose lengths make the filtration, and a description of where they came from."""
     n = adata.n_obs
     if filtration == "rips":
         if n > MAX_RIPS_CELLS:
             msg = f"filtration='rips' stores all {n * (n - 1) // 2} pairwise distances and is limited to {MAX_RIPS_CELLS} cells; use filtration='knn'."
             raise ValueError(msg)
         rows, cols = np.triu_indices(n, k=1)
-        edges = EdgeList(n, rows.astype(np.int64), cols.astype(np.int64), pdist(points))
-        persistence = rips_persistence(points)
-        source = "Vietoris–Rips filtration"
-    else:
-        edges, source = knn_edges(adata, neighbors_key, points, random_state)
-        bridges = bridge_components(points, edges)
-        if len(bridges):
-            logg.info(f"    the kNN graph is disconnected: joined it with {len(bridges)} exact closest-pair edges")
-            edges = edges.concat(bridges)
-        persistence = graph_persistence(edges)
+        return EdgeList(n, rows.astype(np.int64), cols.astype(np.int64), pdist(points)), "Vietoris–Rips filtration"
+    return knn_edges(adata, neighbors_key, points, random_state)
+
+
+def _persistence(filtration: str, edges: EdgeList, points: np.ndarray) -> tuple[EdgeList, Persistence]:
+    """H0 persistence; a disconnected kNN graph is first bridged along exact closest pairs."""
+    if filtration == "rips":
+        return edges, rips_persistence(points)
+    bridges = bridge_components(points, edges)
+    if len(bridges):
+        logg.info(f"    the kNN graph is disconnected: joined it with {len(bridges)} exact closest-pair edges")
+        edges = edges.concat(bridges)
+    return edges, graph_persistence(edges)
+
+
+def _top_threshold(edges: EdgeList) -> float:
+    """The coarsest threshold, just above the longest edge, where every edge is present."""
     longest = float(edges.lengths.max()) if len(edges) else 0.0
-    top = longest * (1 + _TOP_MARGIN) if longest > 0 else 1.0
-    return edges, persistence, top, source
+    return longest * (1 + _TOP_MARGIN) if longest > 0 else 1.0
 
 
 def _thresholds(scales: str | Sequence[float], n_scales: int | None, persistence: Persistence, top: float) -> np.ndarray:
@@ -281,21 +307,39 @@ def _thresholds(scales: str | Sequence[float], n_scales: int | None, persistence
     return np.sort(thresholds)
 
 
+def _aligned(fit: Fit, *, coupled: bool) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
+    """Factors in an order that means the same program at every scale, and how similar they stay.
+
+    With a coupling term the model itself ties factor j across scales (permuting one
+    scale would change its objective), so the order is kept. Without it each scale's
+    factors are matched to the next finer scale's by the Hungarian algorithm on loadings.
+    """
+    if coupled:
+        embeddings, loadings, method = fit.embeddings, fit.loadings, "coupling"
+    else:
+        permutations = align_factors(fit.loadings)
+        embeddings = [U[:, p] for U, p in zip(fit.embeddings, permutations, strict=True)]
+        loadings = [W[:, p] for W, p in zip(fit.loadings, permutations, strict=True)]
+        method = "hungarian"
+    return embeddings, loadings, {"method": method, "similarity": consecutive_similarity(loadings)}
+
+
 def _assemble(
     keys: Keys, mask: np.ndarray, fit: Fit, thresholds: np.ndarray, n_connected: np.ndarray, graphs: list,
     persistence: Persistence, params: dict, dtype: np.dtype,
 ) -> Results:
     """Everything to write, built before anything is written."""
     n_scales = len(thresholds)
-    obsm = {keys.embedding(t): fit.embeddings[t].astype(dtype) for t in range(n_scales)}
+    embeddings, loadings, alignment = _aligned(fit, coupled=params["coupling_weight"] > 0)
+    obsm = {keys.embedding(t): embeddings[t].astype(dtype) for t in range(n_scales)}
     varm = {}
     for t in range(n_scales):
-        loadings = np.zeros((len(mask), fit.loadings[t].shape[1]), dtype=dtype)
-        loadings[mask] = fit.loadings[t]
-        varm[keys.loadings(t)] = loadings
+        full = np.zeros((len(mask), loadings[t].shape[1]), dtype=dtype)
+        full[mask] = loadings[t]
+        varm[keys.loadings(t)] = full
     history = {key: np.asarray(values) for key, values in fit.history.items()}
     history["phase"] = history["phase"].astype(str)
-    uns = {
+    manifest = {
         Manifest.OBSM_KEYS: np.array(list(obsm), dtype=str),
         Manifest.VARM_KEYS: np.array(list(varm), dtype=str),
         Manifest.THRESHOLDS: thresholds,
@@ -308,6 +352,7 @@ def _assemble(
             "sweeps_converged": fit.sweeps_converged, "objective": fit.objective, "terms": dict(fit.terms),
         },
         Manifest.HISTORY: history,
+        Manifest.ALIGNMENT: alignment,
         Manifest.PARAMS: params,
     }
-    return Results(keys, obsm, varm, uns)
+    return Results(obsm=obsm, varm=varm, uns={keys.uns: manifest})
