@@ -26,7 +26,7 @@ def pbmc():
 def _populations_base():
     from pnmf.datasets import nested_populations
 
-    adata = nested_populations(300, 120, n_types=3, n_subtypes=2, random_state=1)
+    adata = nested_populations(300, 400, n_types=3, n_subtypes=2, random_state=1)
     sc.pp.pca(adata, n_comps=10, random_state=0)
     sc.pp.neighbors(adata, n_neighbors=10, random_state=0)
     return adata
@@ -34,7 +34,7 @@ def _populations_base():
 
 @pytest.fixture
 def populations(_populations_base):
-    """300 synthetic cells × 120 genes in 3 types × 2 subtypes, with PCA and neighbours."""
+    """300 synthetic cells × 400 genes in 3 types × 2 subtypes, with PCA and neighbours."""
     return _populations_base.copy()
 
 

@@ -196,7 +196,7 @@ def test_h5ad_round_trip(populations, tmp_path):
         ({"use_rep": "X_missing"}, KeyError, "use_rep='X_missing' is not in adata.obsm"),
         ({"neighbors_key": "missing"}, KeyError, "neighbors_key='missing' is not in adata.uns"),
         ({"mask_var": "missing"}, KeyError, "mask_var='missing' is not a column"),
-        ({"mask_var": np.zeros(120, dtype=bool)}, ValueError, "selects no genes"),
+        ({"mask_var": np.zeros(400, dtype=bool)}, ValueError, "selects no genes"),
         ({"mask_var": np.ones(5, dtype=bool)}, ValueError, "one entry per gene"),
         ({"n_comps": 0}, ValueError, "n_comps=0 is out of range"),
         ({"n_comps": 500}, ValueError, "cannot exceed the number of cells"),

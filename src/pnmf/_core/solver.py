@@ -104,7 +104,7 @@ def update_embedding(
     for _ in range(max_inner):
         move = embedding_pass(
             U, linear, gram_W, adjacency.indptr, adjacency.indices, adjacency.data, graph.degree,
-            weights.graph, diagonal,
+            weights.graph, diagonal, graph.order, graph.color_starts,
         )
         first_move = move if first_move is None else first_move
         if move <= INNER_RATIO**2 * first_move:
@@ -149,24 +149,15 @@ def total_objective(
     return sum(terms.values()), terms
 
 
-def _scale_objective(
-    expression: Expression, XtU: np.ndarray, U: np.ndarray, W: np.ndarray, graph: ScaleGraph, weights: Weights, coarser: np.ndarray | None
+def _fit_step(
+    expression: Expression, U: np.ndarray, W: np.ndarray, graph: ScaleGraph, weights: Weights,
+    neighbours_sum: np.ndarray | None, n_neighbours: int,
 ) -> float:
-    value = reconstruction_error(expression.sq_norm, XtU, U, W) + weights.graph * graph.quadratic_form(U)
-    value += weights.anchor * float(np.sum(U**2))
-    if coarser is not None:
-        value += weights.coupling * float(np.sum((U - coarser) ** 2))
-    return value
-
-
-def _block(matrix: np.ndarray, t: int, k: int) -> np.ndarray:
-    """Scale t's columns of a batched product."""
-    return matrix[:, t * k : (t + 1) * k]
-
-
-def _reconstruction_at(expression: Expression, XtU_all: np.ndarray, embeddings: Sequence[np.ndarray], loadings: Sequence[np.ndarray], t: int) -> float:
-    k = embeddings[t].shape[1]
-    return reconstruction_error(expression.sq_norm, _block(XtU_all, t, k), embeddings[t], loadings[t])
+    """Update one scale's embedding, then its loadings; return its reconstruction error."""
+    update_embedding(U, expression.times(W), W.T @ W, graph, weights, neighbours_sum, n_neighbours)
+    XtU = expression.transpose_times(U)
+    update_loadings(W, XtU, U.T @ U)
+    return reconstruction_error(expression.sq_norm, XtU, U, W)
 
 
 def _converged(previous: float, current: float, tol: float) -> bool:
@@ -192,12 +183,12 @@ def solve(
     graph structure of coarse scales reaches the fine ones. Each scale stops when its
     objective decreases by less than ``tol`` (relative) or after ``max_iter`` iterations.
 
-    Sweeps: block-coordinate descent on the full objective, updating every scale's
-    embedding fine to coarse (each seeing the newest neighbours), then every scale's
-    loadings, with one batched product with X for each half; stops on the same rule.
+    Sweeps: block-coordinate descent on the full objective, scale by scale from fine to
+    coarse, each scale's embedding (seeing the newest neighbouring scales) then its
+    loadings; stops on the same rule. Products with X are made per scale: one wide product
+    for all scales is slower, its dense operand no longer fits in cache.
     """
     n_scales = len(graphs)
-    k = U0.shape[1]
     embeddings: list[np.ndarray] = [np.empty(0)] * n_scales
     loadings: list[np.ndarray] = [np.empty(0)] * n_scales
     n_iter = np.zeros(n_scales, dtype=np.int64)
@@ -211,10 +202,10 @@ def solve(
         previous = np.inf
         bar.set_postfix_str(f"scale {t}")
         for iteration in range(1, max_iter + 1):
-            update_embedding(U, expression.times(W), W.T @ W, graphs[t], weights, coarser, int(coarser is not None))
-            XtU = expression.transpose_times(U)
-            update_loadings(W, XtU, U.T @ U)
-            value = _scale_objective(expression, XtU, U, W, graphs[t], weights, coarser)
+            error = _fit_step(expression, U, W, graphs[t], weights, coarser, int(coarser is not None))
+            value = error + weights.graph * graphs[t].quadratic_form(U) + weights.anchor * float(np.sum(U**2))
+            if coarser is not None:
+                value += weights.coupling * float(np.sum((U - coarser) ** 2))
             fit.record("path", t, iteration, value)
             n_iter[t] = iteration
             if _converged(previous, value, tol):
@@ -224,22 +215,15 @@ def solve(
         embeddings[t], loadings[t] = U.copy(), W.copy()
         bar.update()
 
-    XtU_all = expression.transpose_times(np.hstack(embeddings))
-    errors = [_reconstruction_at(expression, XtU_all, embeddings, loadings, t) for t in range(n_scales)]
+    errors = [reconstruction_error(expression.sq_norm, expression.transpose_times(U), U, W) for U, W in zip(embeddings, loadings, strict=True)]
     fit.objective, fit.terms = total_objective(errors, embeddings, graphs, weights)
     fit.record("sweep", -1, 0, fit.objective)
     bar.set_postfix_str("coupled sweeps")
     for sweep in range(1, max_sweeps + 1):
-        XW_all = expression.times(np.hstack(loadings))
         for t in range(n_scales):
             adjacent = [embeddings[s] for s in (t - 1, t + 1) if 0 <= s < n_scales]
             neighbours_sum = np.sum(adjacent, axis=0) if adjacent else None
-            gram_W = loadings[t].T @ loadings[t]
-            update_embedding(embeddings[t], _block(XW_all, t, k), gram_W, graphs[t], weights, neighbours_sum, len(adjacent))
-        XtU_all = expression.transpose_times(np.hstack(embeddings))
-        for t in range(n_scales):
-            update_loadings(loadings[t], _block(XtU_all, t, k), embeddings[t].T @ embeddings[t])
-        errors = [_reconstruction_at(expression, XtU_all, embeddings, loadings, t) for t in range(n_scales)]
+            errors[t] = _fit_step(expression, embeddings[t], loadings[t], graphs[t], weights, neighbours_sum, len(adjacent))
         previous = fit.objective
         fit.objective, fit.terms = total_objective(errors, embeddings, graphs, weights)
         fit.record("sweep", -1, sweep, fit.objective)

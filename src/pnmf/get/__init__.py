@@ -1,5 +1,7 @@
 """Tidy tables and arrays read from a ``tl.pnmf`` result, located through its manifest."""
 
-from ._scales import embedding, loadings, persistence_bars, scales
+from ._clusters import cluster_tree
+from ._factors import factor_similarity, top_genes
+from ._scales import embedding, history, loadings, persistence_bars, scales
 
-__all__ = ["embedding", "loadings", "persistence_bars", "scales"]
+__all__ = ["cluster_tree", "embedding", "factor_similarity", "history", "loadings", "persistence_bars", "scales", "top_genes"]

@@ -9,7 +9,7 @@ from anndata import AnnData
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index
 
-__all__ = ["embedding", "loadings", "persistence_bars", "scales"]
+__all__ = ["embedding", "history", "loadings", "persistence_bars", "scales"]
 
 
 def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
@@ -88,3 +88,18 @@ def persistence_bars(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     bars = manifest[Manifest.PERSISTENCE]
     deaths = np.append(np.asarray(bars["deaths"], dtype=np.float64), np.full(int(bars["n_essential"]), np.inf))
     return pd.DataFrame({"birth": np.zeros_like(deaths), "death": deaths})
+
+
+def history(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
+    """The objective after every iteration of the solver.
+
+    Returns
+    -------
+    Columns ``phase`` (``'path'``: one scale fitted at a time, coarse to fine, the
+    objective of that scale; ``'sweep'``: coupled sweeps over all scales, the total
+    objective), ``scale`` (-1 for sweeps), ``iteration`` and ``objective``.
+    """
+    manifest = read_manifest(adata, key)
+    table = pd.DataFrame({k: np.asarray(v) for k, v in manifest[Manifest.HISTORY].items()})
+    table["phase"] = table["phase"].astype(str)
+    return table[["phase", "scale", "iteration", "objective"]]

@@ -1,5 +1,9 @@
 """Plots of a ``tl.pnmf`` result. They read tables from :mod:`pnmf.get` and only draw."""
 
+from ._cluster_tree import cluster_tree
+from ._convergence import convergence
+from ._loadings import loadings, loadings_across_scales
 from ._persistence import persistence
+from ._scales import scales
 
-__all__ = ["persistence"]
+__all__ = ["cluster_tree", "convergence", "loadings", "loadings_across_scales", "persistence", "scales"]

@@ -12,15 +12,22 @@ from scanpy import settings
 __all__ = ["finish", "new_axes"]
 
 
-def new_axes(ax: Axes | None, n_panels: int = 1, *, panel_size: tuple[float, float] = (4.5, 3.6)) -> tuple[Figure, list[Axes]]:
-    """The user's axes (single panel only) or a new figure with ``n_panels`` side by side."""
+def new_axes(
+    ax: Axes | None, n_panels: int = 1, *, ncols: int | None = None, panel_size: tuple[float, float] = (4.5, 3.6)
+) -> tuple[Figure, list[Axes]]:
+    """The user's axes (single panel only) or a new figure with ``n_panels`` in rows of ``ncols``."""
     if ax is not None:
         if n_panels != 1:
-            msg = f"This plot draws {n_panels} panels; pass ax=None, or choose a single-panel variant."
+            msg = f"This plot draws {n_panels} panels, but ax holds one; pass ax=None, or ask for a single panel."
             raise ValueError(msg)
         return ax.figure, [ax]
-    fig, axes = plt.subplots(1, n_panels, figsize=(panel_size[0] * n_panels, panel_size[1]), squeeze=False, layout="constrained")
-    return fig, list(axes.ravel())
+    ncols = max(1, min(ncols or n_panels, n_panels))
+    nrows = -(-n_panels // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False, layout="constrained")
+    panels = list(grid.ravel())
+    for unused in panels[n_panels:]:
+        unused.set_visible(False)
+    return fig, panels[:n_panels]
 
 
 def finish(fig: Figure, axes: Sequence[Axes], *, show: bool | None, return_fig: bool) -> Figure | Axes | list[Axes] | None:

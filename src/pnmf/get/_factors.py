@@ -1,0 +1,74 @@
+"""Gene programs: top genes per factor and how each factor persists across scales."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .._keys import DEFAULT_KEY, Manifest
+from .._manifest import read_manifest
+from .._validation import check_int
+from ._scales import loadings
+
+__all__ = ["factor_similarity", "top_genes"]
+
+
+def top_genes(adata: AnnData, scale: int | str = "recommended", n_genes: int = 10, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
+    """The genes with the largest loadings of every factor at one scale.
+
+    Parameters
+    ----------
+    adata
+        AnnData with a ``tl.pnmf`` result.
+    scale
+        Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
+    n_genes
+        Genes per factor.
+    key
+        ``key_added`` of the result.
+
+    Returns
+    -------
+    Long table with columns ``factor`` (int), ``rank`` (0 = largest), ``gene`` and
+    ``loading``, sorted by factor then rank.
+
+    Examples
+    --------
+    >>> import pnmf
+    >>> adata = pnmf.datasets.nested_populations(300, 100)
+    >>> pnmf.tl.pnmf(adata, n_comps=4, n_scales=3)
+    >>> pnmf.get.top_genes(adata, n_genes=2).shape
+    (8, 4)
+    """
+    n_genes = check_int("n_genes", n_genes, minimum=1)
+    table = loadings(adata, scale, key=key)
+    n_genes = min(n_genes, len(table))
+    values = table.to_numpy()
+    order = np.argsort(-values, axis=0, kind="stable")[:n_genes]
+    rows = [
+        {"factor": j, "rank": rank, "gene": table.index[order[rank, j]], "loading": float(values[order[rank, j], j])}
+        for j in range(values.shape[1])
+        for rank in range(n_genes)
+    ]
+    return pd.DataFrame(rows, columns=["factor", "rank", "gene", "loading"])
+
+
+def factor_similarity(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
+    """How similar each factor's loadings stay from one scale to the next coarser one.
+
+    Returns
+    -------
+    Long table with columns ``factor``, ``scale`` (t, compared with t+1) and ``similarity``
+    (cosine of the loadings, 1 = the same gene program).
+    """
+    manifest = read_manifest(adata, key)
+    similarity = np.asarray(manifest[Manifest.ALIGNMENT]["similarity"], dtype=np.float64)
+    n_pairs, k = similarity.shape if similarity.size else (0, 0)
+    return pd.DataFrame(
+        {
+            "factor": np.tile(np.arange(k), n_pairs),
+            "scale": np.repeat(np.arange(n_pairs), k),
+            "similarity": similarity.ravel(),
+        }
+    )

@@ -1,0 +1,164 @@
+"""The cluster evolution tree across scales (clustree-style)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.collections import LineCollection
+from matplotlib.colors import Normalize, to_rgba
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from .. import get
+from .._keys import DEFAULT_KEY
+from .._validation import check_real
+from ..get._clusters import clustering
+from ._colors import cell_colors
+from ._utils import finish, new_axes
+
+__all__ = ["cluster_tree"]
+
+COLORMAP = "viridis"
+
+
+def cluster_tree(
+    adata: AnnData,
+    color: str | None = None,
+    *,
+    key: str = DEFAULT_KEY,
+    cluster_key: str = "leiden",
+    min_edge_share: float = 0.1,
+    layer: str | None = None,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    return_fig: bool = False,
+) -> Figure | Axes | None:
+    """Draw how clusters split and merge from the coarsest scale (top) to the finest (bottom).
+
+    One row per scale; one node per cluster, its area proportional to its cells; an edge
+    from a cluster to each cluster of the next finer scale that shares cells with it, its
+    width and opacity the share of the finer cluster's cells that come from it (clustree's
+    ``in_prop``). Rows are ordered so that children sit under their parents.
+
+    Parameters
+    ----------
+    adata
+        AnnData with ``tl.pnmf`` and ``tl.leiden`` results.
+    color
+        ``None`` colours nodes by their cluster's colour; an ``adata.obs`` categorical
+        column by the category most of its cells have; a numeric column or a gene by the
+        mean over its cells.
+    key
+        ``key_added`` of the ``tl.pnmf`` result.
+    cluster_key
+        ``key_added`` of the ``tl.leiden`` clustering.
+    min_edge_share
+        Edges carrying less than this share of the finer cluster's cells are hidden.
+    layer
+        Layer to read gene values from (default ``adata.X``).
+    ax
+        Axes to draw into.
+    show
+        Show the figure; by default follows ``scanpy.settings.autoshow``.
+    return_fig
+        Return the Figure.
+
+    Returns
+    -------
+    The Figure if ``return_fig``, else the Axes when not shown.
+
+    Examples
+    --------
+    >>> import pnmf
+    >>> adata = pnmf.datasets.concentric_circles()
+    >>> pnmf.tl.pnmf(adata, n_comps=2, mask_var=None, filtration="rips")
+    >>> pnmf.tl.leiden(adata, resolution=0.5)
+    >>> ax = pnmf.pl.cluster_tree(adata, color="circle", show=False)
+    """
+    min_edge_share = check_real("min_edge_share", min_edge_share)
+    nodes, edges = get.cluster_tree(adata, key=key, cluster_key=cluster_key)
+    summary = clustering(adata, key=key, cluster_key=cluster_key)
+    table = get.scales(adata, key=key)
+    n_scales = len(table)
+    positions = _layout(nodes, edges, n_scales)
+    node_colors, legend = _node_colors(adata, nodes, summary, color, layer)
+
+    fig, (axis,) = new_axes(ax, 1, panel_size=(max(6.0, 0.35 * nodes.groupby("scale").size().max() + 2), 0.9 * n_scales + 1.5))
+    shown = edges[edges["in_prop"] >= min_edge_share]
+    segments = [(positions[p], positions[c]) for p, c in zip(shown["parent"], shown["child"], strict=True)]
+    edge_colors = [to_rgba("0.25", 0.2 + 0.8 * share) for share in shown["in_prop"]]
+    axis.add_collection(LineCollection(segments, colors=edge_colors, linewidths=0.5 + 3.5 * shown["in_prop"].to_numpy(), zorder=1))
+    xy = np.array([positions[n] for n in nodes["node"]])
+    sizes = 600.0 * np.sqrt(nodes["n_cells"].to_numpy() / nodes.groupby("scale")["n_cells"].transform("sum").to_numpy())
+    axis.scatter(xy[:, 0], xy[:, 1], s=sizes + 20, c=node_colors, edgecolors="0.2", linewidths=0.6, zorder=2)
+    if len(nodes) <= 150:
+        for (x, y), cluster in zip(xy, nodes["cluster"], strict=True):
+            axis.annotate(cluster, (x, y), ha="center", va="center", fontsize=6, zorder=3)
+    axis.set_yticks(range(n_scales))
+    axis.set_yticklabels([f"scale {t} · {table.loc[t, 'n_connected']} comp. · {summary['n_clusters'][t]} clusters" for t in range(n_scales)], fontsize=8)
+    axis.set_ylim(-0.6, n_scales - 0.4)
+    axis.set_xlim(-0.05, 1.05)
+    axis.set_xticks([])
+    for side in ("top", "right", "bottom"):
+        axis.spines[side].set_visible(False)
+    axis.set_title(f"clusters across scales (coarse at top; edges ≥ {min_edge_share:.0%} of a cluster's cells)", fontsize=10)
+    if legend is not None:
+        legend(axis)
+    return finish(fig, [axis], show=show, return_fig=return_fig)
+
+
+def _layout(nodes: pd.DataFrame, edges: pd.DataFrame, n_scales: int) -> dict[str, tuple[float, float]]:
+    """Node positions: coarsest scale on top, each finer row ordered by its parents' positions."""
+    positions: dict[str, tuple[float, float]] = {}
+    for scale in reversed(range(n_scales)):
+        row = nodes[nodes["scale"] == scale]
+        if scale == n_scales - 1:
+            order = row.sort_values("n_cells", ascending=False)["node"].tolist()
+        else:
+            incoming = edges[edges["child_scale"] == scale]
+            parent_x = incoming["parent"].map(lambda p: positions[p][0])
+            barycenter = (parent_x * incoming["n_cells"]).groupby(incoming["child"]).sum() / incoming.groupby("child")["n_cells"].sum()
+            order = row.assign(x=row["node"].map(barycenter)).sort_values(["x", "n_cells"], ascending=[True, False])["node"].tolist()
+        xs = np.linspace(0.0, 1.0, len(order) + 2)[1:-1] if len(order) > 1 else [0.5]
+        positions.update({node: (float(x), float(scale)) for node, x in zip(order, xs, strict=True)})
+    return positions
+
+
+def _node_colors(adata: AnnData, nodes: pd.DataFrame, summary, color: str | None, layer: str | None):
+    """A colour per node, and a function that draws the matching legend (or None)."""
+    if color is None:
+        colors = []
+        for scale, cluster in zip(nodes["scale"], nodes["cluster"], strict=True):
+            obs_key = str(summary["obs_keys"][scale])
+            categories = [str(c) for c in adata.obs[obs_key].cat.categories]
+            palette = adata.uns.get(f"{obs_key}_colors", [])
+            index = categories.index(cluster)
+            colors.append(palette[index] if index < len(palette) else "0.7")
+        return colors, None
+    values = cell_colors(adata, color, layer=layer)
+    labels = [adata.obs[str(summary["obs_keys"][s])].astype(str).to_numpy() for s in range(len(summary["obs_keys"]))]
+    per_node = []
+    for scale, cluster in zip(nodes["scale"], nodes["cluster"], strict=True):
+        members = values.values.to_numpy()[labels[scale] == cluster]
+        if values.is_categorical:
+            per_node.append(pd.Series(members).value_counts().index[0])
+        else:
+            per_node.append(float(np.nanmean(members)))
+    if values.is_categorical:
+        def legend(axis: Axes) -> None:
+            handles = [Line2D([], [], marker="o", ls="", color=values.palette[c], label=c) for c in values.categories]
+            axis.legend(handles=handles, title=f"most cells: {values.name}", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=7)
+
+        return [values.palette[v] for v in per_node], legend
+    norm = Normalize(min(per_node), max(per_node) if max(per_node) > min(per_node) else min(per_node) + 1.0)
+    cmap = colormaps[COLORMAP]
+
+    def colorbar(axis: Axes) -> None:
+        bar = axis.figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axis, shrink=0.7)
+        bar.set_label(f"mean {values.name}")
+
+    return [cmap(norm(v)) for v in per_node], colorbar

@@ -1,0 +1,153 @@
+"""Gene programs: top genes of each factor at a scale, and one factor across all scales."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from anndata import AnnData
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .. import get
+from .._keys import DEFAULT_KEY
+from .._manifest import read_manifest, scale_index
+from .._validation import check_int
+from ._utils import finish, new_axes
+
+__all__ = ["loadings", "loadings_across_scales"]
+
+BAR_COLOR = "#1f77b4"
+
+
+def loadings(
+    adata: AnnData,
+    scale: int | str = "recommended",
+    *,
+    factors: Sequence[int] | None = None,
+    n_genes: int = 10,
+    key: str = DEFAULT_KEY,
+    ncols: int = 5,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    return_fig: bool = False,
+) -> Figure | Axes | list[Axes] | None:
+    """Bar charts of the top genes of each factor at one scale.
+
+    Parameters
+    ----------
+    adata
+        AnnData with a ``tl.pnmf`` result.
+    scale
+        Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
+    factors
+        Factors to draw (default: all).
+    n_genes
+        Genes per factor.
+    key
+        ``key_added`` of the result.
+    ncols
+        Panels per row.
+    ax
+        Axes to draw into when exactly one factor is drawn.
+    show
+        Show the figure; by default follows ``scanpy.settings.autoshow``.
+    return_fig
+        Return the Figure.
+
+    Returns
+    -------
+    The Figure if ``return_fig``, else the Axes (a list for several panels) when not shown.
+
+    Examples
+    --------
+    >>> import pnmf
+    >>> adata = pnmf.datasets.nested_populations(300, 100)
+    >>> pnmf.tl.pnmf(adata, n_comps=4, n_scales=3)
+    >>> axes = pnmf.pl.loadings(adata, n_genes=5, show=False)
+    """
+    manifest = read_manifest(adata, key)
+    t = scale_index(manifest, scale)
+    top = get.top_genes(adata, t, n_genes, key=key)
+    chosen = list(factors) if factors is not None else sorted(top["factor"].unique())
+    fig, axes = new_axes(ax, len(chosen), ncols=ncols, panel_size=(2.6, 0.22 * n_genes + 1.0))
+    for axis, factor in zip(axes, chosen, strict=True):
+        rows = top[top["factor"] == factor]
+        if rows.empty:
+            msg = f"factor {factor} does not exist; this result has factors 0 to {top['factor'].max()}."
+            raise IndexError(msg)
+        axis.barh(np.arange(len(rows)), rows["loading"], color=BAR_COLOR)
+        axis.set_yticks(np.arange(len(rows)))
+        axis.set_yticklabels(rows["gene"], fontsize=7)
+        axis.invert_yaxis()
+        axis.set_title(f"factor {factor}", fontsize=9)
+        axis.tick_params(axis="x", labelsize=7)
+    fig.suptitle(f"top genes per factor, scale {t}", fontsize=10)
+    return finish(fig, axes, show=show, return_fig=return_fig)
+
+
+def loadings_across_scales(
+    adata: AnnData,
+    factor: int,
+    *,
+    n_genes: int = 15,
+    key: str = DEFAULT_KEY,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    return_fig: bool = False,
+) -> Figure | Axes | None:
+    """Heatmap of one factor's top genes (rows) across all scales (columns), fine to coarse.
+
+    The genes are the union of the factor's top genes at every scale, ordered by their
+    loading at the finest scale; the title gives how similar the program stays between
+    consecutive scales (cosine of the loadings).
+
+    Parameters
+    ----------
+    adata
+        AnnData with a ``tl.pnmf`` result.
+    factor
+        The factor (the same gene program at every scale).
+    n_genes
+        Top genes taken from each scale.
+    key
+        ``key_added`` of the result.
+    ax
+        Axes to draw into.
+    show
+        Show the figure; by default follows ``scanpy.settings.autoshow``.
+    return_fig
+        Return the Figure.
+
+    Returns
+    -------
+    The Figure if ``return_fig``, else the Axes when not shown.
+
+    Examples
+    --------
+    >>> import pnmf
+    >>> adata = pnmf.datasets.nested_populations(300, 100)
+    >>> pnmf.tl.pnmf(adata, n_comps=4, n_scales=3)
+    >>> ax = pnmf.pl.loadings_across_scales(adata, factor=1, show=False)
+    """
+    n_genes = check_int("n_genes", n_genes, minimum=1)
+    table = get.scales(adata, key=key)
+    n_factors = get.loadings(adata, 0, key=key).shape[1]
+    factor = check_int("factor", factor, minimum=0, maximum=n_factors - 1)
+    matrix = np.column_stack([get.loadings(adata, t, key=key)[f"factor_{factor}"].to_numpy() for t in table.index])
+    genes = get.loadings(adata, 0, key=key).index
+    top = np.unique(np.concatenate([np.argsort(-matrix[:, t], kind="stable")[:n_genes] for t in range(matrix.shape[1])]))
+    top = top[np.argsort(-matrix[top, 0], kind="stable")]
+    fig, (axis,) = new_axes(ax, 1, panel_size=(0.45 * len(table) + 2.5, 0.2 * len(top) + 1.5))
+    image = axis.imshow(matrix[top], aspect="auto", cmap="Reds", interpolation="nearest")
+    axis.set_yticks(np.arange(len(top)))
+    axis.set_yticklabels(genes[top], fontsize=7)
+    axis.set_xticks(np.arange(len(table)))
+    axis.set_xticklabels([str(t) for t in table.index], fontsize=8)
+    axis.set_xlabel("scale (fine → coarse)")
+    similarity = get.factor_similarity(adata, key=key)
+    persistence = similarity[similarity["factor"] == factor]["similarity"]
+    low = f", lowest cosine between consecutive scales {persistence.min():.2f}" if len(persistence) else ""
+    axis.set_title(f"factor {factor} across scales{low}", fontsize=9)
+    fig.colorbar(image, ax=axis, label="loading", shrink=0.8)
+    return finish(fig, [axis], show=show, return_fig=return_fig)

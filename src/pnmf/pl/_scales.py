@@ -1,0 +1,127 @@
+"""Every scale's embedding side by side, in the same two factors and the same colours."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from anndata import AnnData
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from .. import get
+from .._keys import DEFAULT_KEY
+from .._manifest import read_manifest, scale_index
+from ._colors import CellColors, cell_colors
+from ._utils import finish, new_axes
+
+__all__ = ["scales"]
+
+COLORMAP = "viridis"
+
+
+def scales(
+    adata: AnnData,
+    color: str | None = None,
+    *,
+    factors: tuple[int, int] | None = None,
+    which: Sequence[int] | None = None,
+    key: str = DEFAULT_KEY,
+    layer: str | None = None,
+    size: float | None = None,
+    ncols: int = 4,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    return_fig: bool = False,
+) -> Figure | Axes | list[Axes] | None:
+    """Scatter the cells in two factors at every scale, fine to coarse.
+
+    Factors are aligned across scales (factor j is the same gene program at every scale),
+    so the panels share one basis and show how the cells move together as the scale grows.
+
+    Parameters
+    ----------
+    adata
+        AnnData with a ``tl.pnmf`` result.
+    color
+        An ``adata.obs`` column or a gene; the same colours (or colour range) in every panel.
+    factors
+        The two factors on the axes. By default the two whose values vary most across cells
+        at the recommended scale.
+    which
+        Scales to draw (default: all).
+    key
+        ``key_added`` of the result.
+    layer
+        Layer to read gene values from (default ``adata.X``).
+    size
+        Point size (default from the number of cells).
+    ncols
+        Panels per row.
+    ax
+        Axes to draw into when exactly one scale is drawn.
+    show
+        Show the figure; by default follows ``scanpy.settings.autoshow``.
+    return_fig
+        Return the Figure.
+
+    Returns
+    -------
+    The Figure if ``return_fig``, else the Axes (a list for several panels) when not shown.
+
+    Examples
+    --------
+    >>> import pnmf
+    >>> adata = pnmf.datasets.concentric_circles()
+    >>> pnmf.tl.pnmf(adata, n_comps=2, mask_var=None, filtration="rips")
+    >>> axes = pnmf.pl.scales(adata, color="circle", show=False)
+    """
+    manifest = read_manifest(adata, key)
+    table = get.scales(adata, key=key)
+    chosen = [scale_index(manifest, t) for t in which] if which is not None else list(table.index)
+    embeddings = [get.embedding(adata, t, key=key).to_numpy() for t in chosen]
+    first, second = factors if factors is not None else _most_variable_factors(get.embedding(adata, "recommended", key=key).to_numpy())
+    colors = cell_colors(adata, color, layer=layer) if color is not None else None
+    fig, axes = new_axes(ax, len(chosen), ncols=ncols, panel_size=(3.3, 3.0))
+    point_size = size if size is not None else max(0.5, min(30.0, 12000.0 / adata.n_obs))
+    scatter = None
+    for axis, t, U in zip(axes, chosen, embeddings, strict=True):
+        scatter = _draw_cells(axis, U[:, first], U[:, second], colors, point_size)
+        row = table.loc[t]
+        count = int(row["n_connected"])
+        label = f"scale {t}: {count} component{'s' if count != 1 else ''}" + (" (recommended)" if row["recommended"] else "")
+        axis.set_title(label, fontsize=9)
+        axis.set_xlabel(f"factor {first}", fontsize=8)
+        axis.set_ylabel(f"factor {second}", fontsize=8)
+        axis.tick_params(labelsize=7)
+    if colors is not None:
+        _legend(fig, axes, colors, scatter)
+    return finish(fig, axes, show=show, return_fig=return_fig)
+
+
+def _most_variable_factors(U: np.ndarray) -> tuple[int, int]:
+    if U.shape[1] < 2:
+        msg = "The embedding has a single factor; there is no second axis to draw."
+        raise ValueError(msg)
+    order = np.argsort(-U.var(axis=0), kind="stable")
+    return int(order[0]), int(order[1])
+
+
+def _draw_cells(ax: Axes, x: np.ndarray, y: np.ndarray, colors: CellColors | None, size: float):
+    if colors is None:
+        return ax.scatter(x, y, s=size, c="0.4", lw=0, rasterized=True)
+    if colors.is_categorical:
+        point_colors = colors.values.map(colors.palette).to_numpy()
+        return ax.scatter(x, y, s=size, c=point_colors, lw=0, rasterized=True)
+    values = colors.values.to_numpy()
+    order = np.argsort(values, kind="stable")  # high values drawn last, on top
+    return ax.scatter(x[order], y[order], s=size, c=values[order], cmap=COLORMAP, vmin=colors.vmin, vmax=colors.vmax, lw=0, rasterized=True)
+
+
+def _legend(fig: Figure, axes: list[Axes], colors: CellColors, scatter) -> None:
+    if colors.is_categorical:
+        handles = [Line2D([], [], marker="o", ls="", color=colors.palette[c], label=c) for c in colors.categories]
+        fig.legend(handles=handles, title=colors.name, loc="outside right center", frameon=False, fontsize=8)
+    else:
+        fig.colorbar(scatter, ax=axes, label=colors.name, shrink=0.8)

@@ -1,0 +1,80 @@
+import anndata as ad
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+import pnmf
+
+
+@pytest.fixture(scope="module")
+def fitted(_populations_base):
+    adata = _populations_base.copy()
+    pnmf.tl.pnmf(adata, 5, n_scales=3, max_iter=40, max_sweeps=2)
+    return adata
+
+
+def test_leiden_writes_one_column_per_scale_and_a_summary(fitted):
+    adata = fitted.copy()
+    pnmf.tl.leiden(adata, 0.5)
+    summary = adata.uns["pnmf"]["clusters"]["leiden"]
+    assert list(summary["obs_keys"]) == ["pnmf_leiden_0", "pnmf_leiden_1", "pnmf_leiden_2"]
+    for t, obs_key in enumerate(summary["obs_keys"]):
+        labels = adata.obs[obs_key]
+        assert labels.dtype == "category"
+        assert summary["n_clusters"][t] == labels.nunique()
+        assert len(adata.uns[f"{obs_key}_colors"]) == labels.nunique()
+    expected = [adjusted_rand_score(adata.obs[a], adata.obs[b]) for a, b in zip(summary["obs_keys"][:-1], summary["obs_keys"][1:])]
+    np.testing.assert_allclose(summary["ari_consecutive"], expected)
+
+
+def test_leiden_recovers_the_synthetic_cell_types(fitted):
+    adata = pnmf.tl.leiden(fitted, 0.3, copy=True)
+    scores = [adjusted_rand_score(adata.obs["cell_type"], adata.obs[k]) for k in adata.uns["pnmf"]["clusters"]["leiden"]["obs_keys"]]
+    assert max(scores) > 0.5
+
+
+def test_leiden_is_reproducible_and_seeded(fitted):
+    first = pnmf.tl.leiden(fitted, 1.0, copy=True)
+    second = pnmf.tl.leiden(fitted, 1.0, copy=True)
+    assert (first.obs["pnmf_leiden_1"] == second.obs["pnmf_leiden_1"]).all()
+    assert "clusters" not in fitted.uns["pnmf"]
+
+
+def test_two_clusterings_coexist_and_pnmf_rerun_removes_them(fitted):
+    adata = fitted.copy()
+    pnmf.tl.leiden(adata, 0.5, key_added="coarse")
+    pnmf.tl.leiden(adata, 2.0, key_added="fine")
+    assert set(adata.uns["pnmf"]["clusters"]) == {"coarse", "fine"}
+    assert adata.uns["pnmf"]["clusters"]["fine"]["n_clusters"].sum() > adata.uns["pnmf"]["clusters"]["coarse"]["n_clusters"].sum()
+    pnmf.tl.pnmf(adata, 5, n_scales=2, max_iter=10, max_sweeps=0)
+    assert not [c for c in adata.obs.columns if c.startswith("pnmf_")]
+    assert not [k for k in adata.uns if k.startswith("pnmf_") and k.endswith("_colors")]
+
+
+def test_leiden_round_trip(fitted, tmp_path):
+    adata = fitted.copy()
+    pnmf.tl.leiden(adata)
+    adata.write_h5ad(tmp_path / "a.h5ad")
+    loaded = ad.read_h5ad(tmp_path / "a.h5ad")
+    nodes, edges = pnmf.get.cluster_tree(loaded)
+    original_nodes, original_edges = pnmf.get.cluster_tree(adata)
+    assert nodes.equals(original_nodes)
+    np.testing.assert_allclose(edges["in_prop"], original_edges["in_prop"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"resolution": 0}, ValueError, "resolution=0.0 is invalid"),
+        ({"key": "missing"}, KeyError, "run pnmf.tl.pnmf"),
+        ({"n_neighbors": 1}, ValueError, "n_neighbors=1 is out of range"),
+        ({"key_added": "a/b"}, ValueError, "contains '/'"),
+    ],
+)
+def test_leiden_errors_leave_adata_untouched(fitted, kwargs, error, match):
+    adata = fitted.copy()
+    columns = list(adata.obs.columns)
+    with pytest.raises(error, match=match):
+        pnmf.tl.leiden(adata, **kwargs)
+    assert list(adata.obs.columns) == columns
+    assert "clusters" not in adata.uns["pnmf"]
