@@ -13,21 +13,24 @@ def test_demo_writes_result_and_figures(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "n_connected" in printed
     assert "recommended" in printed
+    assert "n_clusters" in printed
     result = ad.read_h5ad(tmp_path / "pbmc68k_pnmf.h5ad")
     assert len(result.uns["pnmf"]["obsm_keys"]) == 8
-    figure = tmp_path / "pbmc68k_pnmf_persistence.png"
-    assert figure.stat().st_size > 10_000
+    assert len(result.uns["pnmf"]["clusters"]["leiden"]["obs_keys"]) == 8
+    for name in ("persistence", "scales", "loadings", "convergence", "cluster_tree"):
+        assert (tmp_path / f"pbmc68k_pnmf_{name}.png").stat().st_size > 10_000, name
 
 
 def test_run_on_a_file(populations, tmp_path, capsys):
     source = tmp_path / "in.h5ad"
     populations.write_h5ad(source)
     target = tmp_path / "out" / "result.h5ad"
-    status = main(["run", str(source), "-o", str(target), "--n-comps", "4", "--n-scales", "3", "--quiet", "--key-added", "run"])
+    status = main(["run", str(source), "-o", str(target), "--n-comps", "4", "--n-scales", "3", "--quiet", "--key-added", "run", "--no-leiden"])
     assert status == 0
     result = ad.read_h5ad(target)
     assert list(result.uns["run"]["obsm_keys"]) == ["X_run_0", "X_run_1", "X_run_2"]
     assert (target.parent / "result_persistence.png").exists()
+    assert not (target.parent / "result_cluster_tree.png").exists()
     # the input is untouched
     assert "run" not in ad.read_h5ad(source).uns
 

@@ -24,7 +24,7 @@ def test_tool_signature(name, fn):
     names = [p.name for p in params]
     if "copy" in names:
         assert names[-1] == "copy"
-        assert "key_added" in names
+        assert {"key_added", "key"} & set(names), f"{name} must let the user name where results go"
     for p in params:
         assert not isinstance(p.default, list | dict | set), f"{name}({p.name}) has a mutable default"
 

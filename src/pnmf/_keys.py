@@ -51,5 +51,7 @@ class Manifest:
     HISTORY = "history"
     PARAMS = "params"
     TIMINGS = "timings"
+    GENES = "genes"
+    SCORES = "scores"
     CLUSTERS = "clusters"
     ALIGNMENT = "alignment"

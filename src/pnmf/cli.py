@@ -24,6 +24,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     group.add_argument("--key-added", default="pnmf", help="key of the results in the AnnData (default: pnmf)")
     parser.add_argument("--no-leiden", action="store_true", help="skip the per-scale Leiden clustering")
+    parser.add_argument("--resolution", type=float, default=1.0, help="Leiden resolution (default: 1)")
+    parser.add_argument("--color", default=None, help="obs column or gene to colour the figures by")
     parser.add_argument("--quiet", action="store_true", help="no progress or log output")
 
 
@@ -72,6 +74,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         figures = args.out
         layer, mask_var = "lognorm", None
         args.use_rep = "X_pca"
+        args.color = args.color or "bulk_labels"
     else:
         adata = _read_input(args.input, args.output)
         output = args.output
@@ -124,8 +127,8 @@ def _analyse(adata, args: argparse.Namespace, *, layer: str | None, mask_var) ->
         use_rep=args.use_rep, graph_weight=args.graph_weight, coupling_weight=args.coupling_weight,
         anchor_weight=args.anchor_weight, max_iter=args.max_iter, random_state=args.seed, key_added=args.key_added,
     )
-    if not args.no_leiden and hasattr(tl, "leiden"):
-        tl.leiden(adata, key=args.key_added, random_state=args.seed)
+    if not args.no_leiden:
+        tl.leiden(adata, args.resolution, key=args.key_added, random_state=args.seed)
 
 
 def _write_h5ad(adata, output: Path) -> None:
@@ -149,7 +152,7 @@ def _figures(adata, args: argparse.Namespace, folder: Path, stem: str) -> list[P
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, draw in _summary_figures(args.key_added, leiden=not args.no_leiden).items():
+    for name, draw in _summary_figures(args.key_added, leiden=not args.no_leiden, color=args.color).items():
         fig = draw(adata)
         path = folder / f"{stem}_{name}.png"
         fig.savefig(path, dpi=120)
@@ -158,11 +161,18 @@ def _figures(adata, args: argparse.Namespace, folder: Path, stem: str) -> list[P
     return written
 
 
-def _summary_figures(key: str, *, leiden: bool) -> dict:
+def _summary_figures(key: str, *, leiden: bool, color: str | None) -> dict:
     """Name → function drawing one figure of a result (returns the Figure)."""
     from . import pl
 
-    figures = {"persistence": lambda adata: pl.persistence(adata, key=key, return_fig=True)}
+    figures = {
+        "persistence": lambda adata: pl.persistence(adata, key=key, return_fig=True),
+        "scales": lambda adata: pl.scales(adata, color, key=key, return_fig=True),
+        "loadings": lambda adata: pl.loadings(adata, key=key, return_fig=True),
+        "convergence": lambda adata: pl.convergence(adata, key=key, return_fig=True),
+    }
+    if leiden:
+        figures["cluster_tree"] = lambda adata: pl.cluster_tree(adata, color, key=key, return_fig=True)
     return figures
 
 
@@ -171,7 +181,13 @@ def _print_summary(adata, key: str, output: Path, figures: list[Path]) -> None:
 
     table = get.scales(adata, key=key)
     columns = ["threshold", "n_connected", "n_edges", "objective", "n_iter", "converged", "recommended"]
+    manifest = adata.uns[key]
+    if "leiden" in manifest.get("clusters", {}):
+        table["n_clusters"] = manifest["clusters"]["leiden"]["n_clusters"]
+        columns.append("n_clusters")
     print(table[columns].to_string(float_format=lambda v: f"{v:.4g}"))
+    convergence = manifest["convergence"]
+    print(f"objective {convergence['objective']:.6g} after {convergence['n_sweeps']} coupled sweeps (converged: {bool(convergence['sweeps_converged'])})")
     print(f"wrote {output}")
     for path in figures:
         print(f"wrote {path}")

@@ -9,7 +9,7 @@ from anndata import AnnData
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index
 
-__all__ = ["embedding", "history", "loadings", "persistence_bars", "scales"]
+__all__ = ["embedding", "history", "loadings", "persistence_bars", "scale_scores", "scales"]
 
 
 def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
@@ -103,3 +103,23 @@ def history(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     table = pd.DataFrame({k: np.asarray(v) for k, v in manifest[Manifest.HISTORY].items()})
     table["phase"] = table["phase"].astype(str)
     return table[["phase", "scale", "iteration", "objective"]]
+
+
+def scale_scores(adata: AnnData, labels_key: str, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
+    """The agreement of every scale (and of the baselines) with known labels, from ``tl.score_scales``.
+
+    Returns
+    -------
+    One row per scale and per baseline: ``method`` (``'pnmf'``, ``'nmf'``, ``'gnmf'``,
+    ``'pca'``), ``scale`` (-1 for baselines), ``n_connected``, ``ari_mean``, ``ari_std``,
+    ``nmi_mean``, ``nmi_std``, ``leiden_ari`` and ``recommended``.
+    """
+    manifest = read_manifest(adata, key)
+    scores = manifest.get(Manifest.SCORES, {})
+    if labels_key not in scores:
+        msg = f"No scores against {labels_key!r} in the pnmf result {key!r}; run pnmf.tl.score_scales(adata, {labels_key!r}, key={key!r}) first."
+        raise KeyError(msg)
+    table = pd.DataFrame({column: np.asarray(values) for column, values in scores[labels_key].items()})
+    table["method"] = table["method"].astype(str)
+    table["recommended"] = table["recommended"].astype(bool)
+    return table

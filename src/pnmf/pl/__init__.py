@@ -5,5 +5,6 @@ from ._convergence import convergence
 from ._loadings import loadings, loadings_across_scales
 from ._persistence import persistence
 from ._scales import scales
+from ._scores import scale_scores
 
-__all__ = ["cluster_tree", "convergence", "loadings", "loadings_across_scales", "persistence", "scales"]
+__all__ = ["cluster_tree", "convergence", "loadings", "loadings_across_scales", "persistence", "scale_scores", "scales"]

@@ -2,5 +2,6 @@
 
 from ._leiden import leiden
 from ._pnmf import pnmf
+from ._scores import score_scales
 
-__all__ = ["leiden", "pnmf"]
+__all__ = ["leiden", "pnmf", "score_scales"]

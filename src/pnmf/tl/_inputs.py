@@ -28,6 +28,7 @@ class _HvgIfPresent:
 HVG_IF_PRESENT: Final = _HvgIfPresent()
 DEFAULT_N_NEIGHBORS = 15
 DEFAULT_N_PCS = 50
+MAX_DENSE_REPRESENTATION = 20_000_000  # entries; use_rep='X' densifies the selected expression
 
 
 def gene_mask(adata: AnnData, mask_var: np.ndarray | Sequence[bool] | str | None | _HvgIfPresent) -> np.ndarray:
@@ -100,8 +101,15 @@ def read_representation(
 
     When ``use_rep='X_pca'`` is missing, the PCA is computed on the expression matrix as
     ``sc.pp.neighbors`` would (scanpy's defaults), without writing it to ``adata``.
+    ``use_rep='X'`` uses the selected expression itself (small data only).
     """
-    if use_rep in adata.obsm:
+    if use_rep == "X":
+        if expression.shape[0] * expression.shape[1] > MAX_DENSE_REPRESENTATION:
+            msg = f"use_rep='X' needs the expression as dense coordinates ({expression.shape[0]} × {expression.shape[1]}), too large; run sc.pp.pca(adata) and pass use_rep='X_pca'."
+            raise ValueError(msg)
+        points = expression.toarray() if sparse.issparse(expression) else np.asarray(expression)
+        source = "the expression matrix (use_rep='X')"
+    elif use_rep in adata.obsm:
         points = np.asarray(adata.obsm[use_rep] if not isinstance(adata.obsm[use_rep], pd.DataFrame) else adata.obsm[use_rep].to_numpy())
         source = f"adata.obsm[{use_rep!r}]"
     elif use_rep == "X_pca":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Literal
 
@@ -15,7 +16,7 @@ from scipy.spatial.distance import pdist
 
 from .._core.alignment import align_factors, consecutive_similarity
 from .._core.expression import Expression, normalize_cells
-from .._core.graphs import scale_graph
+from .._core.graphs import ScaleGraph, scale_graph
 from .._core.init import nndsvda
 from .._core.persistence import EdgeList, Persistence, bridge_components, graph_persistence, rips_persistence
 from .._core.scales import MAX_ALL_SCALES, canonical_thresholds, recommend_scale, select_scales
@@ -108,6 +109,7 @@ def pnmf(  # noqa: PLR0913
     use_rep
         Representation in ``adata.obsm`` that defines distances between cells. When the
         default ``'X_pca'`` is missing, a PCA of the expression is computed (not stored).
+        ``'X'`` uses the selected expression itself (at most 20 million entries).
     n_pcs
         Use only the first ``n_pcs`` columns of ``use_rep``.
     neighbors_key
@@ -169,6 +171,65 @@ def pnmf(  # noqa: PLR0913
     start = logg.info("computing persistent NMF")
     check_in_memory(adata)
     key_added = check_key_added(key_added)
+    fitted = fit_scales(
+        adata, n_comps, n_scales=n_scales, scales=scales, filtration=filtration, layer=layer, mask_var=mask_var,
+        use_rep=use_rep, n_pcs=n_pcs, neighbors_key=neighbors_key, graph_weight=graph_weight,
+        coupling_weight=coupling_weight, anchor_weight=anchor_weight, normalize=normalize, max_iter=max_iter,
+        max_sweeps=max_sweeps, tol=tol, random_state=random_state,
+    )
+    results = _assemble(Keys(key_added), fitted)
+    if copy:
+        adata = adata.copy()
+    write_results(adata, results, stale_entries(adata, key_added))
+    n_scales = len(fitted.thresholds)
+    logg.info(
+        "    finished",
+        time=start,
+        deep=f"added\n    {n_scales} embeddings 'X_{key_added}_*' (adata.obsm)\n"
+        f"    {n_scales} loadings '{key_added}_loadings_*' (adata.varm)\n"
+        f"    manifest '{key_added}' (adata.uns), recommended scale {results.uns[key_added][Manifest.RECOMMENDED]}",
+    )
+    return adata if copy else None
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """Everything a run computed, before anything is written."""
+
+    fit: Fit
+    thresholds: np.ndarray
+    n_connected: np.ndarray
+    graphs: list[ScaleGraph]
+    persistence: Persistence
+    top: float
+    genes: np.ndarray
+    params: dict
+    timings: dict[str, float]
+    dtype: np.dtype
+
+
+def fit_scales(  # noqa: PLR0913
+    adata: AnnData,
+    n_comps: int,
+    *,
+    n_scales: int | None,
+    scales: str | Sequence[float],
+    filtration: str,
+    layer: str | None,
+    mask_var,
+    use_rep: str,
+    n_pcs: int | None,
+    neighbors_key: str | None,
+    graph_weight: float,
+    coupling_weight: float,
+    anchor_weight: float,
+    normalize: bool,
+    max_iter: int,
+    max_sweeps: int,
+    tol: float,
+    random_state: int | None,
+) -> Fitted:
+    """Validate the options, read the inputs and fit every scale; write nothing (see :func:`pnmf`)."""
     filtration = check_choice("filtration", filtration, ("knn", "rips"))
     weights = Weights(
         graph=check_real("graph_weight", graph_weight),
@@ -185,6 +246,9 @@ def pnmf(  # noqa: PLR0913
         n_scales = check_int("n_scales", n_scales, minimum=1)
     if adata.n_obs < 3:
         msg = f"pnmf needs at least 3 cells, adata has {adata.n_obs}."
+        raise ValueError(msg)
+    if adata.n_vars == 0:
+        msg = "adata has no genes; pnmf needs an expression matrix with at least one gene."
         raise ValueError(msg)
 
     timings: dict[str, float] = {}
@@ -210,6 +274,9 @@ def pnmf(  # noqa: PLR0913
         graphs = [scale_graph(edges, threshold) for threshold in thresholds]
     with _stage(timings, "init"):
         expression = Expression(normalize_cells(X) if normalize else X)
+        if expression.sq_norm == 0:
+            msg = f"{source} has no nonzero values in the selected genes: there is nothing to factorize."
+            raise ValueError(msg)
         U0, W0 = nndsvda(expression, n_comps, random_state)
     with _stage(timings, "solve"):
         fit = solve(
@@ -217,29 +284,21 @@ def pnmf(  # noqa: PLR0913
             max_iter=max_iter, max_sweeps=max_sweeps, tol=tol,
             progress=settings.verbosity >= 2,
         )
+    if not all(np.isfinite(U).all() for U in fit.embeddings) or not all(np.isfinite(W).all() for W in fit.loadings):
+        msg = "the solver produced non-finite values; nothing was written. Please report this with your data's shape and dtype."
+        raise FloatingPointError(msg)
 
     params = {
         "n_comps": n_comps, "n_scales": len(thresholds), "scales": scales if isinstance(scales, str) else "explicit",
-        "filtration": filtration, "layer": layer if layer is not None else "X", "expression": source,
-        "n_genes": int(mask.sum()), "use_rep": use_rep, "representation": rep_source,
-        "n_pcs": int(points.shape[1]), "graph": graph_source, "graph_weight": weights.graph,
-        "coupling_weight": weights.coupling, "anchor_weight": weights.anchor, "normalize": bool(normalize),
-        "max_iter": max_iter, "max_sweeps": max_sweeps, "tol": tol,
-        "random_state": -1 if random_state is None else int(random_state),
+        "filtration": filtration, "expression": source, "n_genes": int(mask.sum()), "use_rep": use_rep,
+        "representation": rep_source, "n_pcs": int(points.shape[1]), "graph": graph_source,
+        "graph_weight": weights.graph, "coupling_weight": weights.coupling, "anchor_weight": weights.anchor,
+        "normalize": bool(normalize), "max_iter": max_iter, "max_sweeps": max_sweeps, "tol": tol,
     }
-    results = _assemble(Keys(key_added), mask, fit, thresholds, n_connected, graphs, persistence, params, X.dtype)
-    results.uns[key_added][Manifest.TIMINGS] = timings
-    if copy:
-        adata = adata.copy()
-    write_results(adata, results, stale_entries(adata, key_added))
-    logg.info(
-        "    finished",
-        time=start,
-        deep=f"added\n    {len(thresholds)} embeddings 'X_{key_added}_*' (adata.obsm)\n"
-        f"    {len(thresholds)} loadings '{key_added}_loadings_*' (adata.varm)\n"
-        f"    manifest '{key_added}' (adata.uns), recommended scale {results.uns[key_added][Manifest.RECOMMENDED]}",
-    )
-    return adata if copy else None
+    # h5ad cannot store None: optional settings are present only when set
+    optional = {"layer": layer, "neighbors_key": neighbors_key, "random_state": random_state}
+    params.update({name: value for name, value in optional.items() if value is not None})
+    return Fitted(fit, thresholds, n_connected, graphs, persistence, top, mask, params, timings, X.dtype)
 
 
 @contextmanager
@@ -324,13 +383,11 @@ def _aligned(fit: Fit, *, coupled: bool) -> tuple[list[np.ndarray], list[np.ndar
     return embeddings, loadings, {"method": method, "similarity": consecutive_similarity(loadings)}
 
 
-def _assemble(
-    keys: Keys, mask: np.ndarray, fit: Fit, thresholds: np.ndarray, n_connected: np.ndarray, graphs: list,
-    persistence: Persistence, params: dict, dtype: np.dtype,
-) -> Results:
+def _assemble(keys: Keys, fitted: Fitted) -> Results:
     """Everything to write, built before anything is written."""
-    n_scales = len(thresholds)
-    embeddings, loadings, alignment = _aligned(fit, coupled=params["coupling_weight"] > 0)
+    fit, mask, dtype = fitted.fit, fitted.genes, fitted.dtype
+    n_scales = len(fitted.thresholds)
+    embeddings, loadings, alignment = _aligned(fit, coupled=fitted.params["coupling_weight"] > 0)
     obsm = {keys.embedding(t): embeddings[t].astype(dtype) for t in range(n_scales)}
     varm = {}
     for t in range(n_scales):
@@ -342,17 +399,19 @@ def _assemble(
     manifest = {
         Manifest.OBSM_KEYS: np.array(list(obsm), dtype=str),
         Manifest.VARM_KEYS: np.array(list(varm), dtype=str),
-        Manifest.THRESHOLDS: thresholds,
-        Manifest.N_CONNECTED: n_connected.astype(np.int64),
-        Manifest.N_EDGES: np.array([g.n_edges for g in graphs], dtype=np.int64),
-        Manifest.RECOMMENDED: recommend_scale(n_connected, persistence.n_cells),
-        Manifest.PERSISTENCE: {"deaths": persistence.deaths, "n_essential": persistence.n_essential},
+        Manifest.THRESHOLDS: fitted.thresholds,
+        Manifest.N_CONNECTED: fitted.n_connected.astype(np.int64),
+        Manifest.N_EDGES: np.array([g.n_edges for g in fitted.graphs], dtype=np.int64),
+        Manifest.RECOMMENDED: recommend_scale(fitted.n_connected, fitted.persistence.n_cells),
+        Manifest.PERSISTENCE: {"deaths": fitted.persistence.deaths, "n_essential": fitted.persistence.n_essential, "top": fitted.top},
         Manifest.CONVERGENCE: {
             "n_iter": fit.n_iter, "converged": fit.converged, "n_sweeps": fit.n_sweeps,
             "sweeps_converged": fit.sweeps_converged, "objective": fit.objective, "terms": dict(fit.terms),
         },
         Manifest.HISTORY: history,
         Manifest.ALIGNMENT: alignment,
-        Manifest.PARAMS: params,
+        Manifest.GENES: mask,
+        Manifest.TIMINGS: fitted.timings,
+        Manifest.PARAMS: fitted.params,
     }
     return Results(obsm=obsm, varm=varm, uns={keys.uns: manifest})

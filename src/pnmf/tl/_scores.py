@@ -1,0 +1,161 @@
+"""``pnmf.tl.score_scales``: how well each scale's embedding agrees with known labels, beside baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from scanpy import logging as logg
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from .._keys import DEFAULT_KEY, Keys, Manifest
+from .._manifest import Results, read_manifest, write_results
+from .._validation import check_choice, check_in_memory, check_int, check_key_added
+from ._pnmf import fit_scales
+
+__all__ = ["BASELINES", "kmeans_agreement", "score_scales"]
+
+BASELINES = ("nmf", "gnmf", "pca")
+
+
+def score_scales(
+    adata: AnnData,
+    labels_key: str,
+    *,
+    key: str = DEFAULT_KEY,
+    n_seeds: int = 5,
+    baselines: Sequence[str] = BASELINES,
+    cluster_key: str | None = "leiden",
+    random_state: int = 0,
+    copy: bool = False,
+) -> AnnData | None:
+    """Score every scale's embedding against known labels, and baselines fitted the same way.
+
+    Each embedding is clustered by k-means with as many clusters as labels, once per seed
+    (``n_seeds`` seeds), and compared with the labels by the adjusted Rand index (ARI)
+    and normalized mutual information (NMI); the mean and standard deviation over seeds are
+    kept. The baselines use the same expression, genes, normalization, ``n_comps``,
+    initialization and solver as the ``tl.pnmf`` run, so only the model differs:
+
+    * ``'nmf'``: one scale, no graph term (plain NMF);
+    * ``'gnmf'``: one scale on the whole kNN graph (graph-regularized NMF), the same λ1;
+    * ``'pca'``: the representation ``use_rep`` the run used.
+
+    Parameters
+    ----------
+    adata
+        AnnData with a ``tl.pnmf`` result.
+    labels_key
+        Column of ``adata.obs`` with the known labels.
+    key
+        ``key_added`` of the ``tl.pnmf`` result.
+    n_seeds
+        k-means runs per embedding.
+    baselines
+        Which baselines to fit and score.
+    cluster_key
+        A ``tl.leiden`` clustering whose per-scale ARI is added when it exists.
+    random_state
+        First k-means seed.
+    copy
+        Return a new AnnData instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None``, or a new AnnData when ``copy=True``. Sets
+    ``adata.uns[key]['scores'][labels_key]``, a table (read it with
+    :func:`pnmf.get.scale_scores`) with one row per scale and per baseline: ``method``,
+    ``scale`` (-1 for baselines), ``n_connected``, ``ari_mean``, ``ari_std``, ``nmi_mean``,
+    ``nmi_std``, ``leiden_ari`` (NaN without a clustering) and ``recommended``.
+
+    Examples
+    --------
+    >>> import pnmf
+    >>> adata = pnmf.datasets.concentric_circles()
+    >>> pnmf.tl.pnmf(adata, n_comps=2, mask_var=None, filtration="rips")
+    >>> pnmf.tl.score_scales(adata, "circle", baselines=["nmf"])
+    >>> pnmf.get.scale_scores(adata, "circle").columns[:3].tolist()
+    ['method', 'scale', 'n_connected']
+    """
+    start = logg.info(f"scoring every pnmf scale against {labels_key!r}")
+    check_in_memory(adata)
+    manifest = read_manifest(adata, key)
+    if labels_key not in adata.obs.columns:
+        msg = f"labels_key={labels_key!r} is not a column of adata.obs; pass the column holding the known labels."
+        raise KeyError(msg)
+    check_key_added(labels_key)
+    n_seeds = check_int("n_seeds", n_seeds, minimum=1)
+    for name in baselines:
+        check_choice("baselines", name, BASELINES)
+    labels = adata.obs[labels_key].astype(str).to_numpy()
+    if len(np.unique(labels)) < 2:
+        msg = f"adata.obs[{labels_key!r}] has a single label; scores need at least two."
+        raise ValueError(msg)
+
+    rows = []
+    clusters = manifest.get(Manifest.CLUSTERS, {})
+    leiden = clusters.get(cluster_key) if cluster_key is not None else None
+    recommended = int(manifest[Manifest.RECOMMENDED])
+    for t, obsm_key in enumerate(manifest[Manifest.OBSM_KEYS]):
+        leiden_ari = adjusted_rand_score(labels, adata.obs[str(leiden["obs_keys"][t])]) if leiden is not None else np.nan
+        rows.append(_row("pnmf", t, int(manifest[Manifest.N_CONNECTED][t]), np.asarray(adata.obsm[str(obsm_key)]), labels, n_seeds, random_state, leiden_ari, t == recommended))
+    for name in baselines:
+        embedding = _baseline(adata, manifest, name)
+        rows.append(_row(name, -1, -1, embedding, labels, n_seeds, random_state, np.nan, False))
+    table = pd.DataFrame(rows)
+
+    if copy:
+        adata = adata.copy()
+    new_manifest = dict(adata.uns[key])
+    scores = dict(new_manifest.get(Manifest.SCORES, {}))
+    scores[labels_key] = {column: table[column].to_numpy() for column in table.columns}
+    scores[labels_key]["method"] = scores[labels_key]["method"].astype(str)
+    new_manifest[Manifest.SCORES] = scores
+    write_results(adata, Results(uns={Keys(key).uns: new_manifest}), {})
+    best = table[table["method"] == "pnmf"]["ari_mean"].max()
+    logg.info("    finished", time=start, deep=f"best pnmf scale k-means ARI {best:.3f}; scores in adata.uns[{key!r}]['scores'][{labels_key!r}]")
+    return adata if copy else None
+
+
+def kmeans_agreement(embedding: np.ndarray, labels: np.ndarray, n_seeds: int, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """ARI and NMI of k-means (as many clusters as labels) with the labels, one value per seed."""
+    n_clusters = len(np.unique(labels))
+    ari, nmi = [], []
+    for seed in range(random_state, random_state + n_seeds):
+        predicted = KMeans(n_clusters, n_init=1, random_state=seed).fit_predict(embedding)
+        ari.append(adjusted_rand_score(labels, predicted))
+        nmi.append(normalized_mutual_info_score(labels, predicted))
+    return np.array(ari), np.array(nmi)
+
+
+def _row(method, scale, n_connected, embedding, labels, n_seeds, random_state, leiden_ari, recommended) -> dict:
+    ari, nmi = kmeans_agreement(embedding, labels, n_seeds, random_state)
+    return {
+        "method": method, "scale": scale, "n_connected": n_connected,
+        "ari_mean": float(ari.mean()), "ari_std": float(ari.std()), "nmi_mean": float(nmi.mean()), "nmi_std": float(nmi.std()),
+        "leiden_ari": float(leiden_ari), "recommended": bool(recommended),
+    }
+
+
+def _baseline(adata: AnnData, manifest, name: str) -> np.ndarray:
+    """The embedding of a baseline, fitted with the run's own settings."""
+    params = manifest[Manifest.PARAMS]
+    if name == "pca":
+        points = adata.obsm[params["use_rep"]] if params["use_rep"] in adata.obsm else None
+        if points is None:
+            msg = f"The run's representation {params['use_rep']!r} is not in adata.obsm (it was computed and not stored); drop 'pca' from baselines."
+            raise KeyError(msg)
+        return np.asarray(points)[:, : params["n_pcs"]]
+    top = float(manifest[Manifest.PERSISTENCE]["top"])
+    fitted = fit_scales(
+        adata, int(params["n_comps"]), n_scales=None, scales=[top], filtration=str(params["filtration"]),
+        layer=params.get("layer"), mask_var=np.asarray(manifest[Manifest.GENES], dtype=bool), use_rep=str(params["use_rep"]),
+        n_pcs=int(params["n_pcs"]), neighbors_key=params.get("neighbors_key"),
+        graph_weight=float(params["graph_weight"]) if name == "gnmf" else 0.0, coupling_weight=0.0,
+        anchor_weight=float(params["anchor_weight"]), normalize=bool(params["normalize"]), max_iter=int(params["max_iter"]),
+        max_sweeps=0, tol=float(params["tol"]), random_state=params.get("random_state"),
+    )
+    return fitted.fit.embeddings[0]
