@@ -100,6 +100,8 @@ def _demo_data():
     adata = sc.datasets.pbmc68k_reduced()
     # X is scaled (negative values); raw holds the log-normalized expression of the same genes
     adata.layers["lognorm"] = adata.raw[:, adata.var_names].X
+    # the stored graph is an old 10-NN one; use scanpy's current default, as users would
+    sc.pp.neighbors(adata, n_neighbors=15, random_state=0)
     return adata
 
 

@@ -67,6 +67,18 @@ def test_scales_grid_colours_by_category_and_gene(result):
     assert_drawn(fig)
 
 
+def test_scales_share_axes_by_default(result):
+    fig = pnmf.pl.scales(result, return_fig=True)
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("scale")]
+    assert len({ax.get_xlim() for ax in panels}) == 1
+    assert len({ax.get_ylim() for ax in panels}) == 1
+    plt.close(fig)
+    fig = pnmf.pl.scales(result, share_axes=False, return_fig=True)
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("scale")]
+    assert len({ax.get_xlim() for ax in panels}) > 1
+    plt.close(fig)
+
+
 def test_scales_rejects_unknown_colour(result):
     with pytest.raises(KeyError, match="neither a column of adata.obs nor a gene"):
         pnmf.pl.scales(result, color="nope", show=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from .kernels import csr_times_dense
+from .kernels import csr_times_dense, csr_transpose_times_dense
 
 __all__ = ["Expression", "normalize_cells"]
 
@@ -32,20 +32,17 @@ def _inverse_norms(sq_norms: np.ndarray) -> np.ndarray:
 class Expression:
     """Products of a nonnegative cells × genes matrix with dense factors.
 
-    Sparse input is held in CSR and, for products with its transpose, as a CSR of the
-    transpose: row-wise products are several times faster than on CSC. Sparse products run
-    in a threaded kernel that reads the data in their own dtype (float32 stays float32, no
-    upcast copy) and accumulates in float64. Dense input uses BLAS in its own dtype.
+    Sparse input is held once, in CSR; both products stream over its rows in threaded
+    kernels that read the data in their own dtype (float32 stays float32, no upcast copy)
+    and accumulate in float64. Dense input uses BLAS in its own dtype.
     """
 
     def __init__(self, X: np.ndarray | sparse.spmatrix) -> None:
         if sparse.issparse(X):
             self.matrix = sparse.csr_matrix(X)
-            self._transposed = self.matrix.T.tocsr()
             values = self.matrix.data
         else:
             self.matrix = np.ascontiguousarray(X)
-            self._transposed = self.matrix.T
             values = self.matrix
         self.dtype = self.matrix.dtype
         self.shape = self.matrix.shape
@@ -55,13 +52,14 @@ class Expression:
 
     def times(self, factors: np.ndarray) -> np.ndarray:
         """``X @ factors`` for a genes × r matrix."""
-        return self._product(self.matrix, factors)
+        X = self.matrix
+        if sparse.issparse(X):
+            return csr_times_dense(X.indptr, X.indices, X.data, np.ascontiguousarray(factors, dtype=np.float64))
+        return np.asarray(X @ factors.astype(self.dtype, copy=False), dtype=np.float64)
 
     def transpose_times(self, factors: np.ndarray) -> np.ndarray:
         """``Xᵀ @ factors`` for a cells × r matrix."""
-        return self._product(self._transposed, factors)
-
-    def _product(self, matrix: np.ndarray | sparse.csr_matrix, factors: np.ndarray) -> np.ndarray:
-        if sparse.issparse(matrix):
-            return csr_times_dense(matrix.indptr, matrix.indices, matrix.data, np.ascontiguousarray(factors, dtype=np.float64))
-        return np.asarray(matrix @ factors.astype(self.dtype, copy=False), dtype=np.float64)
+        X = self.matrix
+        if sparse.issparse(X):
+            return csr_transpose_times_dense(X.indptr, X.indices, X.data, np.ascontiguousarray(factors, dtype=np.float64), X.shape[1])
+        return np.asarray(X.T @ factors.astype(self.dtype, copy=False), dtype=np.float64)

@@ -9,7 +9,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["csr_times_dense", "embedding_pass", "greedy_coloring"]
+__all__ = ["TRANSPOSE_CHUNKS", "csr_times_dense", "csr_transpose_times_dense", "embedding_pass", "greedy_coloring"]
+
+#: Row chunks of a transposed product. Fixed, not the thread count, so that the partial sums,
+#: and hence the result, are the same on every machine and every run.
+TRANSPOSE_CHUNKS = 16
 
 
 @njit(cache=True, parallel=True, nogil=True, fastmath=True)
@@ -28,6 +32,35 @@ def csr_times_dense(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, d
             for j in range(k):
                 out[i, j] += value * dense[row, j]
     return out
+
+
+@njit(cache=True, parallel=True, nogil=True, fastmath=True)
+def csr_transpose_times_dense(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, n_cols: int) -> np.ndarray:
+    """``Aᵀ @ dense`` for a CSR matrix ``A`` (rows × n_cols), without transposing it.
+
+    Streams over the rows of A and of ``dense`` in order and accumulates into a small
+    n_cols × k output, which stays in cache; reading ``dense`` through a transposed CSR
+    instead jumps across it at random and becomes several times slower once it outgrows
+    the cache. Each of ``TRANSPOSE_CHUNKS`` row chunks has its own partial sum; the partial
+    sums are added in a fixed order.
+    """
+    n_rows = len(indptr) - 1
+    k = dense.shape[1]
+    partial = np.zeros((TRANSPOSE_CHUNKS, n_cols, k))
+    step = (n_rows + TRANSPOSE_CHUNKS - 1) // TRANSPOSE_CHUNKS
+    for chunk in prange(TRANSPOSE_CHUNKS):
+        out = partial[chunk]
+        for i in range(chunk * step, min((chunk + 1) * step, n_rows)):
+            source = dense[i]
+            for p in range(indptr[i], indptr[i + 1]):
+                value = data[p]
+                target = out[indices[p]]
+                for j in range(k):
+                    target[j] += value * source[j]
+    result = np.zeros((n_cols, k))
+    for chunk in range(TRANSPOSE_CHUNKS):
+        result += partial[chunk]
+    return result
 
 
 @njit(cache=True)

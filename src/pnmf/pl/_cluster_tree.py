@@ -87,7 +87,8 @@ def cluster_tree(
     positions = _layout(nodes, edges, n_scales)
     node_colors, legend = _node_colors(adata, nodes, summary, color, layer)
 
-    fig, (axis,) = new_axes(ax, 1, panel_size=(max(6.0, 0.35 * nodes.groupby("scale").size().max() + 2), 0.9 * n_scales + 1.5))
+    widest = int(nodes.groupby("scale").size().max())
+    fig, (axis,) = new_axes(ax, 1, panel_size=(max(7.0, 0.6 * widest + 4.0), 0.9 * n_scales + 1.5))
     shown = edges[edges["in_prop"] >= min_edge_share]
     segments = [(positions[p], positions[c]) for p, c in zip(shown["parent"], shown["child"], strict=True)]
     edge_colors = [to_rgba("0.25", 0.2 + 0.8 * share) for share in shown["in_prop"]]

@@ -30,6 +30,7 @@ def scales(
     key: str = DEFAULT_KEY,
     layer: str | None = None,
     size: float | None = None,
+    share_axes: bool = True,
     ncols: int = 4,
     ax: Axes | None = None,
     show: bool | None = None,
@@ -57,6 +58,9 @@ def scales(
         Layer to read gene values from (default ``adata.X``).
     size
         Point size (default from the number of cells).
+    share_axes
+        The same axis limits in every panel, so that an embedding contracting as the scale
+        grows looks smaller, as it is.
     ncols
         Panels per row.
     ax
@@ -95,6 +99,8 @@ def scales(
         axis.set_xlabel(f"factor {first}", fontsize=8)
         axis.set_ylabel(f"factor {second}", fontsize=8)
         axis.tick_params(labelsize=7)
+    if share_axes:
+        _share_limits(axes, [U[:, first] for U in embeddings], [U[:, second] for U in embeddings])
     if colors is not None:
         _legend(fig, axes, colors, scatter)
     return finish(fig, axes, show=show, return_fig=return_fig)
@@ -106,6 +112,14 @@ def _most_variable_factors(U: np.ndarray) -> tuple[int, int]:
         raise ValueError(msg)
     order = np.argsort(-U.var(axis=0), kind="stable")
     return int(order[0]), int(order[1])
+
+
+def _share_limits(axes: list[Axes], xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
+    for values, setter in ((xs, "set_xlim"), (ys, "set_ylim")):
+        low, high = min(float(v.min()) for v in values), max(float(v.max()) for v in values)
+        pad = 0.05 * (high - low) if high > low else 0.5
+        for axis in axes:
+            getattr(axis, setter)(low - pad, high + pad)
 
 
 def _draw_cells(ax: Axes, x: np.ndarray, y: np.ndarray, colors: CellColors | None, size: float):
