@@ -67,8 +67,11 @@ def worker_prepare(n_cells: int, cache: Path) -> dict:
     cache.mkdir(parents=True, exist_ok=True)
     adata.write_h5ad(cache_path(cache, n_cells))
     return {
-        "generate_s": generated - start, "pca_s": pca - generated, "neighbors_s": neighbors - pca,
-        "nnz": int(adata.X.nnz), "density": adata.X.nnz / (adata.n_obs * adata.n_vars),
+        "generate_s": generated - start,
+        "pca_s": pca - generated,
+        "neighbors_s": neighbors - pca,
+        "nnz": int(adata.X.nnz),
+        "density": adata.X.nnz / (adata.n_obs * adata.n_vars),
     }
 
 
@@ -89,9 +92,12 @@ def worker_pnmf(n_cells: int, cache: Path, options: dict) -> dict:
     wall = time.perf_counter() - start
     manifest = adata.uns["pnmf"]
     return {
-        "wall_s": wall, "timings": {k: float(v) for k, v in manifest["timings"].items()},
-        "peak_rss_gb": peak_rss_gb(), "loaded_rss_gb": loaded,
-        "n_scales": len(manifest["obsm_keys"]), "n_connected": [int(c) for c in manifest["n_connected"]],
+        "wall_s": wall,
+        "timings": {k: float(v) for k, v in manifest["timings"].items()},
+        "peak_rss_gb": peak_rss_gb(),
+        "loaded_rss_gb": loaded,
+        "n_scales": len(manifest["obsm_keys"]),
+        "n_connected": [int(c) for c in manifest["n_connected"]],
         "n_iter": [int(i) for i in manifest["convergence"]["n_iter"]],
         "n_sweeps": int(manifest["convergence"]["n_sweeps"]),
         "objective": float(manifest["convergence"]["objective"]),
@@ -116,12 +122,29 @@ def worker_sklearn(n_cells: int, cache: Path) -> dict:
     H = model.components_
     cross = float(np.sum((X @ H.T) * U))
     error = float(X.multiply(X).sum()) - 2 * cross + float(np.sum((U.T @ U) * (H @ H.T)))
-    return {"wall_s": wall, "peak_rss_gb": peak_rss_gb(), "loaded_rss_gb": loaded, "n_iter": int(model.n_iter_), "reconstruction": error}
+    return {
+        "wall_s": wall,
+        "peak_rss_gb": peak_rss_gb(),
+        "loaded_rss_gb": loaded,
+        "n_iter": int(model.n_iter_),
+        "reconstruction": error,
+    }
 
 
 def run_worker(kind: str, n_cells: int, cache: Path, options: dict | None = None) -> dict:
     """Run one measurement in a fresh interpreter and return its JSON result."""
-    command = [sys.executable, __file__, "--worker", kind, "--n", str(n_cells), "--cache", str(cache), "--options", json.dumps(options or {})]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        kind,
+        "--n",
+        str(n_cells),
+        "--cache",
+        str(cache),
+        "--options",
+        json.dumps(options or {}),
+    ]
     process = subprocess.run(command, capture_output=True, text=True, check=False)
     if process.returncode != 0:
         sys.stderr.write(process.stderr[-3000:])
@@ -171,14 +194,18 @@ def exact_table(n_cells: int, cache: Path) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, fit in (("default: kNN graph, 8 scales", default), ("paper: all pairs, every death", exact)):
-        rows.append(f"| {name} | {n_cells} | {fit['n_scales']} | {fit['wall_s']:.1f} | {fit['peak_rss_gb']:.2f} | {fit['reconstruction']:.2f} |")
+        rows.append(
+            f"| {name} | {n_cells} | {fit['n_scales']} | {fit['wall_s']:.1f} | {fit['peak_rss_gb']:.2f} | {fit['reconstruction']:.2f} |"
+        )
     return "\n".join(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 30_000, 100_000])
-    parser.add_argument("--exact", type=int, default=0, help="also run the paper's exact construction on this many cells (≤ 500)")
+    parser.add_argument(
+        "--exact", type=int, default=0, help="also run the paper's exact construction on this many cells (≤ 500)"
+    )
     parser.add_argument("--no-sklearn", action="store_true")
     parser.add_argument("--cache", type=Path, default=HERE / "results" / "cache")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "scaling.md")
@@ -198,7 +225,14 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    sections = [f"## Scaling (2 cores, {N_GENES} genes, k = {N_COMPS})\n\n" + scaling_table(args.sizes, args.cache, args.no_sklearn)] if args.sizes else []
+    sections = (
+        [
+            f"## Scaling (2 cores, {N_GENES} genes, k = {N_COMPS})\n\n"
+            + scaling_table(args.sizes, args.cache, args.no_sklearn)
+        ]
+        if args.sizes
+        else []
+    )
     if args.exact:
         sections.append("## The paper's exact construction vs the default\n\n" + exact_table(args.exact, args.cache))
     report = "\n\n".join(sections) + "\n"

@@ -30,7 +30,7 @@ myst_enable_extensions = ["dollarmath", "colon_fence"]
 nb_execution_mode = "off"  # the tutorials are committed with their outputs; the test suite executes them
 nb_merge_streams = True
 
-source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb", ".rst": "restructuredtext"}
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}  # .rst first: autosummary writes its stubs with the first suffix
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "tutorials/README.md"]
 
 html_theme = "sphinx_book_theme"

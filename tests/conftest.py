@@ -23,7 +23,7 @@ def pbmc():
 
 
 @pytest.fixture(scope="session")
-def _populations_base():
+def populations_base():
     from pnmf.datasets import nested_populations
 
     adata = nested_populations(300, 400, n_types=3, n_subtypes=2, random_state=1)
@@ -33,11 +33,27 @@ def _populations_base():
 
 
 @pytest.fixture
-def populations(_populations_base):
+def populations(populations_base):
     """300 synthetic cells × 400 genes in 3 types × 2 subtypes, with PCA and neighbours."""
-    return _populations_base.copy()
+    return populations_base.copy()
 
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def fitted_base(populations_base):
+    """The populations with a quick 3-scale, 5-factor pnmf result (read-only: copy before writing)."""
+    import pnmf
+
+    adata = populations_base.copy()
+    pnmf.tl.pnmf(adata, 5, n_scales=3, max_iter=40, max_sweeps=2)
+    return adata
+
+
+@pytest.fixture
+def fitted(fitted_base):
+    """A fresh copy of ``fitted_base`` for tests that write."""
+    return fitted_base.copy()

@@ -1,3 +1,5 @@
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -25,10 +27,28 @@ def test_run_on_a_file(populations, tmp_path, capsys):
     source = tmp_path / "in.h5ad"
     populations.write_h5ad(source)
     target = tmp_path / "out" / "result.h5ad"
-    status = main(["run", str(source), "-o", str(target), "--n-comps", "4", "--n-scales", "3", "--quiet", "--key-added", "run", "--no-leiden"])
+    status = main(
+        [
+            "run",
+            str(source),
+            "-o",
+            str(target),
+            "--n-comps",
+            "4",
+            "--n-scales",
+            "3",
+            "--quiet",
+            "--key-added",
+            "run",
+            "--no-leiden",
+        ]
+    )
     assert status == 0
     result = ad.read_h5ad(target)
     assert list(result.uns["run"]["obsm_keys"]) == ["X_run_0", "X_run_1", "X_run_2"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
     assert (target.parent / "result_persistence.png").exists()
     assert not (target.parent / "result_cluster_tree.png").exists()
     # the input is untouched

@@ -1,6 +1,7 @@
 """Signature and documentation conventions of the public API (scanpy's shape)."""
 
 import inspect
+import re
 
 import pytest
 
@@ -20,7 +21,7 @@ def test_tool_signature(name, fn):
     assert params[0].name == "adata"
     positional = [p for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
     assert len(positional) <= 3, f"{name} has more than 3 positional parameters"
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[len(positional):])
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[len(positional) :])
     names = [p.name for p in params]
     if "copy" in names:
         assert names[-1] == "copy"
@@ -38,6 +39,19 @@ def test_public_functions_are_documented(module_name, name, fn):
     params = [p for p in inspect.signature(fn).parameters if p not in ("self",)]
     if len(params) > 1:
         assert "Examples" in doc or module_name == "get", f"{module_name}.{name} has no Examples section"
+
+
+@pytest.mark.parametrize(("module_name", "name", "fn"), PUBLIC, ids=[f"{m}.{n}" for m, n, _ in PUBLIC])
+def test_shared_docstring_snippets_are_filled(module_name, name, fn):
+    from pnmf._docs import SNIPPETS
+
+    for snippet in SNIPPETS:
+        assert not re.search(rf"^ *\{{{snippet}\}}$", fn.__doc__, flags=re.MULTILINE), (
+            f"{module_name}.{name}: {{{snippet}}} left unfilled"
+        )
+    params = inspect.signature(fn).parameters
+    if "key" in params:
+        assert "``key_added`` of the ``tl.pnmf`` result" in fn.__doc__
 
 
 def test_plot_functions_follow_scanpy_conventions():

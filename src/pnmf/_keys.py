@@ -32,6 +32,10 @@ class Keys:
         """``adata.varm`` key of the genes × k loadings at a scale."""
         return f"{self.key_added}_loadings_{scale}"
 
+    def umap(self, scale: int) -> str:
+        """``adata.obsm`` key of the 2-D UMAP of a scale's embedding."""
+        return f"X_{self.key_added}_umap_{scale}"
+
     def clusters(self, scale: int, cluster_key: str) -> str:
         """``adata.obs`` key of the clustering of a scale."""
         return f"{self.key_added}_{cluster_key}_{scale}"
@@ -53,5 +57,6 @@ class Manifest:
     TIMINGS = "timings"
     GENES = "genes"
     SCORES = "scores"
+    UMAP = "umap"
     CLUSTERS = "clusters"
     ALIGNMENT = "alignment"

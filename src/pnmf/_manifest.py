@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from anndata import AnnData
 
-from ._keys import Keys, Manifest
+from ._keys import Manifest
 
 __all__ = ["Results", "read_manifest", "scale_index", "write_results"]
 
@@ -40,10 +40,17 @@ def stale_entries(adata: AnnData, key_added: str, clustering: str | None = None)
         return empty
     clusterings = _clusterings(manifest)
     names = [clustering] if clustering is not None else list(clusterings)
-    obs_keys = [str(k) for name in names if isinstance(clusterings.get(name), Mapping) for k in clusterings[name].get("obs_keys", [])]
+    obs_keys = [
+        str(k)
+        for name in names
+        if isinstance(clusterings.get(name), Mapping)
+        for k in clusterings[name].get("obs_keys", [])
+    ]
     stale = {**empty, "obs": obs_keys, "uns": [f"{k}_colors" for k in obs_keys]}
     if clustering is None:
-        stale["obsm"] = [str(k) for k in manifest.get(Manifest.OBSM_KEYS, [])]
+        umap = manifest.get(Manifest.UMAP, {})
+        umap_keys = [str(k) for k in umap.get("obsm_keys", [])] if isinstance(umap, Mapping) else []
+        stale["obsm"] = [str(k) for k in manifest.get(Manifest.OBSM_KEYS, [])] + umap_keys
         stale["varm"] = [str(k) for k in manifest.get(Manifest.VARM_KEYS, [])]
     return stale
 
@@ -55,7 +62,9 @@ def write_results(adata: AnnData, results: Results, stale: Mapping[str, list[str
     restored, so the AnnData holds either the old result or the new one.
     """
     touched = {attr: set(stale.get(attr, [])) | set(getattr(results, attr)) for attr in ("obsm", "varm", "obs", "uns")}
-    backup = {attr: {k: getattr(adata, attr)[k] for k in keys if k in getattr(adata, attr)} for attr, keys in touched.items()}
+    backup = {
+        attr: {k: getattr(adata, attr)[k] for k in keys if k in getattr(adata, attr)} for attr, keys in touched.items()
+    }
     try:
         _replace(adata, touched, results)
     except BaseException:
@@ -78,7 +87,7 @@ def _replace(adata: AnnData, touched: Mapping[str, set[str]], values: Results) -
 
 
 def read_manifest(adata: AnnData, key_added: str) -> Mapping[str, Any]:
-    """The manifest of a ``tl.pnmf`` run, checked to name entries that exist."""
+    """Return the manifest of a ``tl.pnmf`` run, checked to name entries that exist."""
     manifest = adata.uns.get(key_added)
     if not isinstance(manifest, Mapping) or Manifest.OBSM_KEYS not in manifest:
         msg = f"No pnmf result under key {key_added!r} in adata.uns; run pnmf.tl.pnmf(adata, key_added={key_added!r}) first."
@@ -99,6 +108,8 @@ def scale_index(manifest: Mapping[str, Any], scale: int | str) -> int:
             raise ValueError(msg)
         return int(manifest[Manifest.RECOMMENDED])
     if isinstance(scale, bool) or not isinstance(scale, int | np.integer) or not -n_scales <= scale < n_scales:
-        msg = f"scale={scale!r} is out of range: this result has {n_scales} scales (0 finest … {n_scales - 1} coarsest)."
+        msg = (
+            f"scale={scale!r} is out of range: this result has {n_scales} scales (0 finest … {n_scales - 1} coarsest)."
+        )
         raise IndexError(msg)
     return int(scale) % n_scales

@@ -20,7 +20,7 @@ __all__ = [
 
 
 def check_key_added(key_added: object) -> str:
-    """A key for ``adata.uns`` and the names derived from it: a non-empty string without '/'."""
+    """Check a key for ``adata.uns`` and the names derived from it: a non-empty string without '/'."""
     if not isinstance(key_added, str) or not key_added:
         msg = f"key_added must be a non-empty string, got {key_added!r}."
         raise TypeError(msg)
@@ -31,7 +31,7 @@ def check_key_added(key_added: object) -> str:
 
 
 def check_int(name: str, value: object, *, minimum: int, maximum: int | None = None, hint: str = "") -> int:
-    """An integer within bounds (booleans refused)."""
+    """Check an integer within bounds (booleans refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         msg = f"{name} must be an integer, got {value!r}."
         raise TypeError(msg)
@@ -44,7 +44,7 @@ def check_int(name: str, value: object, *, minimum: int, maximum: int | None = N
 
 
 def check_real(name: str, value: object, *, minimum: float = 0.0, strict: bool = False) -> float:
-    """A finite real number ≥ ``minimum`` (> when ``strict``)."""
+    """Check a finite real number ≥ ``minimum`` (> when ``strict``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         msg = f"{name} must be a number, got {value!r}."
         raise TypeError(msg)
@@ -57,7 +57,7 @@ def check_real(name: str, value: object, *, minimum: float = 0.0, strict: bool =
 
 
 def check_choice(name: str, value: object, choices: Collection[str]) -> str:
-    """One of a few strings."""
+    """Check that a value is one of a few strings."""
     if value not in choices:
         options = ", ".join(repr(c) for c in choices)
         msg = f"{name}={value!r} is not supported; choose one of {options}."
@@ -79,13 +79,15 @@ def check_in_memory(adata: AnnData) -> None:
 
 
 def check_nonnegative_finite(X: np.ndarray | sparse.spmatrix, where: str) -> None:
-    """Expression values must be finite and nonnegative."""
+    """Check that expression values are finite and nonnegative."""
     values = X.data if sparse.issparse(X) else np.asarray(X)
     if values.size == 0:
         return
     if not np.isfinite(values).all():
         n_bad = int((~np.isfinite(values)).sum())
-        msg = f"{where} contains {n_bad} NaN or infinite values; remove or impute them (e.g. np.nan_to_num) before pnmf."
+        msg = (
+            f"{where} contains {n_bad} NaN or infinite values; remove or impute them (e.g. np.nan_to_num) before pnmf."
+        )
         raise ValueError(msg)
     minimum = values.min()
     if minimum < 0:

@@ -16,11 +16,19 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--n-comps", type=int, default=20, help="factors per scale (default: 20)")
     group.add_argument("--n-scales", type=int, default=None, help="number of scales (default: 8)")
-    group.add_argument("--filtration", choices=("knn", "rips"), default="knn", help="persistence of the kNN graph or of all pairwise distances")
+    group.add_argument(
+        "--filtration",
+        choices=("knn", "rips"),
+        default="knn",
+        help="persistence of the kNN graph or of all pairwise distances",
+    )
     group.add_argument("--graph-weight", type=float, default=100.0, help="λ1, graph smoothness (default: 100)")
-    group.add_argument("--coupling-weight", type=float, default=1.0, help="λ2, similarity of consecutive scales (default: 1)")
+    group.add_argument(
+        "--coupling-weight", type=float, default=1.0, help="λ2, similarity of consecutive scales (default: 1)"
+    )
     group.add_argument("--anchor-weight", type=float, default=0.0, help="λ3, ridge on the embeddings (default: 0)")
     group.add_argument("--max-iter", type=int, default=200, help="iterations per scale (default: 200)")
+    group.add_argument("--max-sweeps", type=int, default=10, help="coupled sweeps over all scales (default: 10)")
     group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     group.add_argument("--key-added", default="pnmf", help="key of the results in the AnnData (default: pnmf)")
     parser.add_argument("--no-leiden", action="store_true", help="skip the per-scale Leiden clustering")
@@ -30,7 +38,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pnmf", description="Persistent NMF: embeddings and gene programs at every persistence scale.")
+    parser = argparse.ArgumentParser(
+        prog="pnmf", description="Persistent NMF: embeddings and gene programs at every persistence scale."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run on scanpy's bundled pbmc68k_reduced (no download)")
@@ -112,7 +122,9 @@ def _read_input(path: Path, output: Path):
         msg = f"input file {str(path)!r} does not exist"
         raise FileNotFoundError(msg)
     if output.resolve() == path.resolve():
-        msg = f"the output {str(output)!r} is the input file; choose another output path (the input is never overwritten)"
+        msg = (
+            f"the output {str(output)!r} is the input file; choose another output path (the input is never overwritten)"
+        )
         raise ValueError(msg)
     try:
         return ad.read_h5ad(path)
@@ -125,9 +137,19 @@ def _analyse(adata, args: argparse.Namespace, *, layer: str | None, mask_var) ->
     from . import tl
 
     tl.pnmf(
-        adata, args.n_comps, n_scales=args.n_scales, filtration=args.filtration, layer=layer, mask_var=mask_var,
-        use_rep=args.use_rep, graph_weight=args.graph_weight, coupling_weight=args.coupling_weight,
-        anchor_weight=args.anchor_weight, max_iter=args.max_iter, random_state=args.seed, key_added=args.key_added,
+        adata,
+        args.n_comps,
+        n_scales=args.n_scales,
+        filtration=args.filtration,
+        layer=layer,
+        mask_var=mask_var,
+        use_rep=args.use_rep,
+        graph_weight=args.graph_weight,
+        coupling_weight=args.coupling_weight,
+        anchor_weight=args.anchor_weight,
+        max_iter=args.max_iter,
+        random_state=args.seed,
+        key_added=args.key_added,
     )
     if not args.no_leiden:
         tl.leiden(adata, args.resolution, key=args.key_added, random_state=args.seed)
@@ -138,8 +160,11 @@ def _write_h5ad(adata, output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(suffix=".h5ad", dir=output.parent)
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         adata.write_h5ad(temporary)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp creates the file private; give it the usual mode
         os.replace(temporary, output)
     finally:
         if os.path.exists(temporary):
@@ -189,7 +214,9 @@ def _print_summary(adata, key: str, output: Path, figures: list[Path]) -> None:
         columns.append("n_clusters")
     print(table[columns].to_string(float_format=lambda v: f"{v:.4g}"))
     convergence = manifest["convergence"]
-    print(f"objective {convergence['objective']:.6g} after {convergence['n_sweeps']} coupled sweeps (converged: {bool(convergence['sweeps_converged'])})")
+    print(
+        f"objective {convergence['objective']:.6g} after {convergence['n_sweeps']} coupled sweeps (converged: {bool(convergence['sweeps_converged'])})"
+    )
     print(f"wrote {output}")
     for path in figures:
         print(f"wrote {path}")

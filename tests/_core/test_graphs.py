@@ -9,7 +9,9 @@ from pnmf._core.persistence import EdgeList
 def edges(rng):
     points = rng.normal(size=(60, 3))
     rows, cols = np.triu_indices(60, k=1)
-    return EdgeList(60, rows.astype(np.int64), cols.astype(np.int64), np.linalg.norm(points[rows] - points[cols], axis=1))
+    return EdgeList(
+        60, rows.astype(np.int64), cols.astype(np.int64), np.linalg.norm(points[rows] - points[cols], axis=1)
+    )
 
 
 def dense_laplacian(graph):

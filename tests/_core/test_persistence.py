@@ -25,7 +25,9 @@ def test_edge_list_deduplicates_and_measures(rng):
     points = rng.normal(size=(5, 3))
     edges = EdgeList.from_pairs(5, np.array([0, 1, 2, 2]), np.array([1, 0, 2, 4]), points)
     assert list(zip(edges.rows, edges.cols, strict=True)) == [(0, 1), (2, 4)]
-    np.testing.assert_allclose(edges.lengths, [np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[4])])
+    np.testing.assert_allclose(
+        edges.lengths, [np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[4])]
+    )
 
 
 def test_graph_deaths_equal_minimum_spanning_tree(rng):

@@ -22,7 +22,9 @@ def test_selected_component_counts_are_log_spaced_from_half_to_one():
     persistence = chain_persistence(n)
     thresholds = select_scales(persistence, top=float(n), n_scales=11)
     counts = persistence.n_connected(thresholds)
-    np.testing.assert_array_equal(counts, [512, 256, 128, 64, 32, 16, 8, 4, 2, 1][: len(counts)] if len(counts) == 10 else counts)
+    np.testing.assert_array_equal(
+        counts, [512, 256, 128, 64, 32, 16, 8, 4, 2, 1][: len(counts)] if len(counts) == 10 else counts
+    )
     assert counts[0] == n // 2
     assert counts[-1] == 1
     ratios = counts[:-1] / counts[1:]
@@ -42,6 +44,9 @@ def test_single_scale_is_the_coarsest():
     np.testing.assert_array_equal(select_scales(persistence, top=60.0, n_scales=1), [60.0])
 
 
-@pytest.mark.parametrize(("counts", "n_cells", "expected"), [([350, 152, 66, 28, 1], 700, 1), ([500, 100, 10], 3000, 0), ([12, 6, 2, 1], 12, 2)])
+@pytest.mark.parametrize(
+    ("counts", "n_cells", "expected"),
+    [([350, 152, 66, 28, 1], 700, 1), ([500, 100, 10], 3000, 0), ([12, 6, 2, 1], 12, 2)],
+)
 def test_recommended_scale_has_about_n_over_six_components(counts, n_cells, expected):
     assert recommend_scale(np.array(counts), n_cells) == expected

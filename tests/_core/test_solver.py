@@ -16,7 +16,9 @@ def random_problem(seed, n=40, m=25, k=3, n_scales=3, density=0.4):
     X = generator.random((n, m)) * (generator.random((n, m)) < density)
     points = generator.normal(size=(n, 2))
     rows, cols = np.triu_indices(n, k=1)
-    edges = EdgeList(n, rows.astype(np.int64), cols.astype(np.int64), np.linalg.norm(points[rows] - points[cols], axis=1))
+    edges = EdgeList(
+        n, rows.astype(np.int64), cols.astype(np.int64), np.linalg.norm(points[rows] - points[cols], axis=1)
+    )
     thresholds = np.quantile(edges.lengths, np.linspace(0.02, 0.5, n_scales))
     return X, [scale_graph(edges, t) for t in thresholds], generator
 
@@ -25,7 +27,9 @@ def dense_objective(X, embeddings, loadings, graphs, weights):
     value = 0.0
     for t, (U, W, graph) in enumerate(zip(embeddings, loadings, graphs, strict=True)):
         laplacian = np.diag(graph.degree) - graph.adjacency.toarray()
-        value += np.sum((X - U @ W.T) ** 2) + weights.graph * np.trace(U.T @ laplacian @ U) + weights.anchor * np.sum(U**2)
+        value += (
+            np.sum((X - U @ W.T) ** 2) + weights.graph * np.trace(U.T @ laplacian @ U) + weights.anchor * np.sum(U**2)
+        )
         if t:
             value += weights.coupling * np.sum((U - embeddings[t - 1]) ** 2)
     return value
@@ -37,7 +41,9 @@ def test_objective_from_grams_equals_the_dense_formula():
     loadings = [generator.random((25, 3)) for _ in graphs]
     weights = Weights(graph=2.0, coupling=0.5, anchor=0.3)
     expression = Expression(X)
-    errors = [reconstruction_error(expression.sq_norm, X.T @ U, U, W) for U, W in zip(embeddings, loadings, strict=True)]
+    errors = [
+        reconstruction_error(expression.sq_norm, X.T @ U, U, W) for U, W in zip(embeddings, loadings, strict=True)
+    ]
     value, terms = total_objective(errors, embeddings, graphs, weights)
     assert value == pytest.approx(dense_objective(X, embeddings, loadings, graphs, weights), rel=1e-10)
     assert set(terms) == {"reconstruction", "graph", "coupling", "anchor"}
@@ -88,7 +94,9 @@ def test_embedding_update_never_increases_its_objective(graph_weight):
     weights = Weights(graph=graph_weight, coupling=0.7, anchor=0.1)
 
     def objective(U):
-        return dense_objective(X, [coarser, U], [W, W], [graphs[1], graphs[1]], weights) - dense_objective(X, [coarser], [W], [graphs[1]], weights)
+        return dense_objective(X, [coarser, U], [W, W], [graphs[1], graphs[1]], weights) - dense_objective(
+            X, [coarser], [W], [graphs[1]], weights
+        )
 
     before = objective(U)
     for _ in range(5):

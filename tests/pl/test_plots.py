@@ -23,8 +23,8 @@ def assert_drawn(fig):
 
 
 @pytest.fixture(scope="module")
-def result(_populations_base):
-    adata = _populations_base.copy()
+def result(populations_base):
+    adata = populations_base.copy()
     pnmf.tl.pnmf(adata, 5, n_scales=4, max_iter=40, max_sweeps=2)
     pnmf.tl.leiden(adata, 0.8)
     return adata
@@ -80,18 +80,18 @@ def test_scales_share_axes_by_default(result):
 
 
 def test_scales_rejects_unknown_colour(result):
-    with pytest.raises(KeyError, match="neither a column of adata.obs nor a gene"):
+    with pytest.raises(KeyError, match=r"neither a column of adata\.obs nor a gene"):
         pnmf.pl.scales(result, color="nope", show=False)
 
 
 def test_cluster_tree_draws_one_node_per_cluster(result):
     fig = pnmf.pl.cluster_tree(result, return_fig=True)
     ax = fig.axes[0]
-    nodes = [c for c in ax.collections if isinstance(c, PathCollection)][0]
+    nodes = next(c for c in ax.collections if isinstance(c, PathCollection))
     n_clusters = int(result.uns["pnmf"]["clusters"]["leiden"]["n_clusters"].sum())
     assert len(nodes.get_offsets()) == n_clusters
     _, edges = pnmf.get.cluster_tree(result)
-    lines = [c for c in ax.collections if isinstance(c, LineCollection)][0]
+    lines = next(c for c in ax.collections if isinstance(c, LineCollection))
     assert len(lines.get_segments()) == int((edges["in_prop"] >= 0.1).sum())
     # coarsest scale is drawn on the top row
     assert max(np.asarray(nodes.get_offsets())[:, 1]) == 3
@@ -104,10 +104,10 @@ def test_cluster_tree_colour_by_obs(result, color):
     assert_drawn(fig)
 
 
-def test_cluster_tree_needs_leiden(_populations_base):
-    adata = _populations_base.copy()
+def test_cluster_tree_needs_leiden(populations_base):
+    adata = populations_base.copy()
     pnmf.tl.pnmf(adata, 3, n_scales=2, max_iter=5, max_sweeps=0)
-    with pytest.raises(KeyError, match="run pnmf.tl.leiden"):
+    with pytest.raises(KeyError, match=r"run pnmf\.tl\.leiden"):
         pnmf.pl.cluster_tree(adata, show=False)
 
 
@@ -150,3 +150,21 @@ def test_scatter_is_rasterized(result):
     fig = pnmf.pl.scales(result, return_fig=True)
     assert all(ax.collections[0].get_rasterized() for ax in fig.axes if ax.get_visible() and ax.collections)
     plt.close(fig)
+
+
+def test_scales_on_per_scale_umaps(result):
+    adata = result.copy()
+    with pytest.raises(KeyError, match=r"run pnmf\.tl\.umap"):
+        pnmf.pl.scales(adata, basis="umap", show=False)
+    pnmf.tl.umap(adata)
+    umap_keys = list(adata.uns["pnmf"]["umap"]["obsm_keys"])
+    assert umap_keys == [f"X_pnmf_umap_{t}" for t in range(4)]
+    fig = pnmf.pl.scales(adata, "subtype", basis="umap", return_fig=True)
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("scale")]
+    assert len(panels) == 4
+    np.testing.assert_allclose(panels[2].collections[0].get_offsets(), adata.obsm["X_pnmf_umap_2"])
+    assert panels[0].get_xlabel() == "UMAP 1"
+    assert_drawn(fig)
+    # a new pnmf run removes the UMAPs of the old one
+    pnmf.tl.pnmf(adata, 3, n_scales=2, max_iter=5, max_sweeps=0)
+    assert not [k for k in adata.obsm if "umap" in k]

@@ -1,16 +1,11 @@
+from itertools import pairwise
+
 import anndata as ad
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
 import pnmf
-
-
-@pytest.fixture(scope="module")
-def fitted(_populations_base):
-    adata = _populations_base.copy()
-    pnmf.tl.pnmf(adata, 5, n_scales=3, max_iter=40, max_sweeps=2)
-    return adata
 
 
 def test_leiden_writes_one_column_per_scale_and_a_summary(fitted):
@@ -23,13 +18,16 @@ def test_leiden_writes_one_column_per_scale_and_a_summary(fitted):
         assert labels.dtype == "category"
         assert summary["n_clusters"][t] == labels.nunique()
         assert len(adata.uns[f"{obs_key}_colors"]) == labels.nunique()
-    expected = [adjusted_rand_score(adata.obs[a], adata.obs[b]) for a, b in zip(summary["obs_keys"][:-1], summary["obs_keys"][1:])]
+    expected = [adjusted_rand_score(adata.obs[a], adata.obs[b]) for a, b in pairwise(summary["obs_keys"])]
     np.testing.assert_allclose(summary["ari_consecutive"], expected)
 
 
 def test_leiden_recovers_the_synthetic_cell_types(fitted):
     adata = pnmf.tl.leiden(fitted, 0.3, copy=True)
-    scores = [adjusted_rand_score(adata.obs["cell_type"], adata.obs[k]) for k in adata.uns["pnmf"]["clusters"]["leiden"]["obs_keys"]]
+    scores = [
+        adjusted_rand_score(adata.obs["cell_type"], adata.obs[k])
+        for k in adata.uns["pnmf"]["clusters"]["leiden"]["obs_keys"]
+    ]
     assert max(scores) > 0.5
 
 
@@ -45,7 +43,10 @@ def test_two_clusterings_coexist_and_pnmf_rerun_removes_them(fitted):
     pnmf.tl.leiden(adata, 0.5, key_added="coarse")
     pnmf.tl.leiden(adata, 2.0, key_added="fine")
     assert set(adata.uns["pnmf"]["clusters"]) == {"coarse", "fine"}
-    assert adata.uns["pnmf"]["clusters"]["fine"]["n_clusters"].sum() > adata.uns["pnmf"]["clusters"]["coarse"]["n_clusters"].sum()
+    assert (
+        adata.uns["pnmf"]["clusters"]["fine"]["n_clusters"].sum()
+        > adata.uns["pnmf"]["clusters"]["coarse"]["n_clusters"].sum()
+    )
     pnmf.tl.pnmf(adata, 5, n_scales=2, max_iter=10, max_sweeps=0)
     assert not [c for c in adata.obs.columns if c.startswith("pnmf_")]
     assert not [k for k in adata.uns if k.startswith("pnmf_") and k.endswith("_colors")]

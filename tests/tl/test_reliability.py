@@ -32,9 +32,17 @@ def finite_result(adata, key="pnmf"):
         (lambda: ad.AnnData(np.zeros((0, 5))), ValueError, "at least 3 cells"),
         (lambda: ad.AnnData(np.ones((1, 5))), ValueError, "at least 3 cells"),
         (lambda: ad.AnnData(np.ones((10, 0))), ValueError, "no genes"),
-        (lambda: ad.AnnData(np.zeros((20, 6)), obsm={"X_pca": np.random.default_rng(0).normal(size=(20, 3))}), ValueError, "nothing to factorize"),
+        (
+            lambda: ad.AnnData(np.zeros((20, 6)), obsm={"X_pca": np.random.default_rng(0).normal(size=(20, 3))}),
+            ValueError,
+            "nothing to factorize",
+        ),
         (lambda: ad.AnnData(np.ones((20, 6)), obsm={"X_pca": np.full((20, 3), np.nan)}), ValueError, r"X_pca.*NaN"),
-        (lambda: ad.AnnData(np.ones((5, 6)), obsm={"X_pca": np.ones((5, 3))}), ValueError, "cannot exceed the number of cells"),
+        (
+            lambda: ad.AnnData(np.ones((5, 6)), obsm={"X_pca": np.ones((5, 3))}),
+            ValueError,
+            "cannot exceed the number of cells",
+        ),
     ],
 )
 def test_degenerate_anndata_gets_a_clear_error(make, error, match):
@@ -120,7 +128,7 @@ def test_a_failing_write_is_rolled_back(populations):
         obs={"pnmf_bad": np.zeros(populations.n_obs + 1)},  # wrong length: anndata refuses it mid-write
         uns={"pnmf": {"obsm_keys": np.array(["X_pnmf_0"])}},
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="length"):
         write_results(populations, broken, {"obsm": ["X_pnmf_0", "X_pnmf_1"], "varm": [], "obs": [], "uns": []})
     assert state(populations) == before
     np.testing.assert_array_equal(populations.obsm["X_pnmf_0"], old)

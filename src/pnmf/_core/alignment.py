@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -14,7 +15,7 @@ def consecutive_similarity(loadings: Sequence[np.ndarray]) -> np.ndarray:
     """Cosine similarity of factor j's loadings between scales t and t+1, shape (T-1, k)."""
     if len(loadings) < 2:
         return np.empty((0, loadings[0].shape[1] if loadings else 0))
-    return np.stack([_cosine(a, b).diagonal() for a, b in zip(loadings[:-1], loadings[1:])])
+    return np.stack([_cosine(a, b).diagonal() for a, b in pairwise(loadings)])
 
 
 def align_factors(loadings: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -61,5 +61,7 @@ class Expression:
         """``Xᵀ @ factors`` for a cells × r matrix."""
         X = self.matrix
         if sparse.issparse(X):
-            return csr_transpose_times_dense(X.indptr, X.indices, X.data, np.ascontiguousarray(factors, dtype=np.float64), X.shape[1])
+            return csr_transpose_times_dense(
+                X.indptr, X.indices, X.data, np.ascontiguousarray(factors, dtype=np.float64), X.shape[1]
+            )
         return np.asarray(X.T @ factors.astype(self.dtype, copy=False), dtype=np.float64)

@@ -33,7 +33,9 @@ class ScaleGraph:
     def laplacian_times(self, U: np.ndarray) -> np.ndarray:
         """``L @ U`` without forming L."""
         A = self.adjacency
-        return self.degree[:, None] * U - csr_times_dense(A.indptr, A.indices, A.data, np.ascontiguousarray(U, dtype=np.float64))
+        return self.degree[:, None] * U - csr_times_dense(
+            A.indptr, A.indices, A.data, np.ascontiguousarray(U, dtype=np.float64)
+        )
 
     def quadratic_form(self, U: np.ndarray) -> float:
         """``tr(Uᵀ L U)``, the graph roughness of the columns of ``U``."""

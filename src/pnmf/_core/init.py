@@ -10,7 +10,9 @@ from .expression import Expression
 __all__ = ["nndsvda"]
 
 
-def nndsvda(expression: Expression, n_comps: int, random_state: int | np.random.RandomState | None) -> tuple[np.ndarray, np.ndarray]:
+def nndsvda(
+    expression: Expression, n_comps: int, random_state: int | np.random.RandomState | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Nonnegative starting factors ``U`` (cells × k) and ``W`` (genes × k) with unit-norm columns of W.
 
     Each singular triplet is split into its positive and negative parts and the dominant

@@ -18,7 +18,7 @@ TRANSPOSE_CHUNKS = 16
 
 @njit(cache=True, parallel=True, nogil=True, fastmath=True)
 def csr_times_dense(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray) -> np.ndarray:
-    """``A @ dense`` for a CSR matrix ``A`` given by its arrays, accumulated in float64.
+    """Multiply a CSR matrix ``A``, given by its arrays, by a dense matrix, accumulating in float64.
 
     Rows are independent, so they are split across threads; each reads its nonzeros once.
     """
@@ -35,8 +35,10 @@ def csr_times_dense(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, d
 
 
 @njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def csr_transpose_times_dense(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, n_cols: int) -> np.ndarray:
-    """``Aᵀ @ dense`` for a CSR matrix ``A`` (rows × n_cols), without transposing it.
+def csr_transpose_times_dense(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, n_cols: int
+) -> np.ndarray:
+    """Compute ``Aᵀ @ dense`` for a CSR matrix ``A`` (rows × n_cols) without transposing it.
 
     Streams over the rows of A and of ``dense`` in order and accumulates into a small
     n_cols × k output, which stays in cache; reading ``dense`` through a transposed CSR
@@ -129,8 +131,8 @@ def embedding_pass(
             change = 0.0
             for j in range(k):
                 coupled = 0.0
-                for l in range(k):
-                    coupled += gram_W[j, l] * U[i, l]
+                for other in range(k):
+                    coupled += gram_W[j, other] * U[i, other]
                 old = U[i, j]
                 numerator = linear[i, j] - coupled + gram_W[j, j] * old + graph_weight * neighbour_sum[j]
                 new = numerator / (gram_W[j, j] + diagonal + curvature_graph)

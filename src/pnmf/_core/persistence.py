@@ -72,7 +72,7 @@ class Persistence:
     n_essential: int
 
     def n_connected(self, thresholds: np.ndarray | float) -> np.ndarray:
-        """Number of connected components of the graph of edges strictly shorter than each threshold."""
+        """Count the connected components of the graph of edges strictly shorter than each threshold."""
         merged = np.searchsorted(self.deaths, np.asarray(thresholds, dtype=np.float64), side="left")
         return self.n_cells - merged
 
@@ -152,8 +152,10 @@ def bridge_components(points: np.ndarray, edges: EdgeList, block_bytes: int = 1 
         rows.append(query[best])
         cols.append(partner[best])
         merged = coo_array(
-            (np.ones(sum(len(r) for r in rows) + len(edges)),
-             (np.concatenate([edges.rows, *rows]), np.concatenate([edges.cols, *cols]))),
+            (
+                np.ones(sum(len(r) for r in rows) + len(edges)),
+                (np.concatenate([edges.rows, *rows]), np.concatenate([edges.cols, *cols])),
+            ),
             shape=(n, n),
         )
         n_comp, labels = connected_components(merged, directed=False)

@@ -12,7 +12,13 @@ import numpy as np
 
 from .persistence import Persistence
 
-__all__ = ["MAX_ALL_SCALES", "RECOMMENDED_CELLS_PER_COMPONENT", "canonical_thresholds", "recommend_scale", "select_scales"]
+__all__ = [
+    "MAX_ALL_SCALES",
+    "RECOMMENDED_CELLS_PER_COMPONENT",
+    "canonical_thresholds",
+    "recommend_scale",
+    "select_scales",
+]
 
 #: The ``scales='all'`` path solves one factorization per canonical threshold; above this many it is refused.
 MAX_ALL_SCALES = 500

@@ -104,7 +104,9 @@ def nested_populations(
     return AnnData(X, obs=obs, var=var)
 
 
-def _marker_log_folds(rng: np.random.Generator, n_genes: int, n_types: int, n_subtypes: int, log_fold: float) -> np.ndarray:
+def _marker_log_folds(
+    rng: np.random.Generator, n_genes: int, n_types: int, n_subtypes: int, log_fold: float
+) -> np.ndarray:
     """Per leaf (type × subtype), the log fold change of every gene."""
     genes = rng.permutation(n_genes)
     type_block = max(n_genes // (4 * n_types), 1)

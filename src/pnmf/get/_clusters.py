@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest
 
@@ -15,7 +16,7 @@ __all__ = ["cluster_tree", "cluster_tree_tables", "clustering"]
 
 
 def clustering(adata: AnnData, *, key: str = DEFAULT_KEY, cluster_key: str = "leiden") -> Mapping:
-    """The summary of a ``tl.leiden`` clustering, checked to exist."""
+    """Return the summary of a ``tl.leiden`` clustering, checked to exist."""
     manifest = read_manifest(adata, key)
     clusterings = manifest.get(Manifest.CLUSTERS, {})
     if cluster_key not in clusterings:
@@ -29,15 +30,17 @@ def clustering(adata: AnnData, *, key: str = DEFAULT_KEY, cluster_key: str = "le
     return summary
 
 
-def cluster_tree(adata: AnnData, *, key: str = DEFAULT_KEY, cluster_key: str = "leiden") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Nodes and edges of the cluster tree across scales.
+@doc_params
+def cluster_tree(
+    adata: AnnData, *, key: str = DEFAULT_KEY, cluster_key: str = "leiden"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the nodes and edges of the cluster tree across scales.
 
     Parameters
     ----------
     adata
         AnnData with ``tl.pnmf`` and ``tl.leiden`` results.
-    key
-        ``key_added`` of the ``tl.pnmf`` result.
+    {key}
     cluster_key
         ``key_added`` of the ``tl.leiden`` clustering.
 
@@ -65,13 +68,15 @@ def cluster_tree(adata: AnnData, *, key: str = DEFAULT_KEY, cluster_key: str = "
 
 
 def cluster_tree_tables(labels: Sequence[pd.Series | np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Nodes and edges of the tree linking clusterings of the same cells, scale 0 finest."""
-    labels = [pd.Series(np.asarray(l).astype(str)) for l in labels]
+    """Build the nodes and edges of the tree linking clusterings of the same cells, scale 0 finest."""
+    labels = [pd.Series(np.asarray(column).astype(str)) for column in labels]
     nodes = []
     for scale, series in enumerate(labels):
         counts = series.value_counts(sort=False)
         for cluster in _natural_order(counts.index):
-            nodes.append({"node": f"{scale}:{cluster}", "scale": scale, "cluster": cluster, "n_cells": int(counts[cluster])})
+            nodes.append(
+                {"node": f"{scale}:{cluster}", "scale": scale, "cluster": cluster, "n_cells": int(counts[cluster])}
+            )
     edges = []
     for child_scale in range(len(labels) - 1):
         child, parent = labels[child_scale], labels[child_scale + 1]
@@ -81,11 +86,16 @@ def cluster_tree_tables(labels: Sequence[pd.Series | np.ndarray]) -> tuple[pd.Da
             for child_cluster in shared.columns:
                 n = int(shared.loc[parent_cluster, child_cluster])
                 if n:
-                    edges.append({
-                        "parent": f"{child_scale + 1}:{parent_cluster}", "child": f"{child_scale}:{child_cluster}",
-                        "parent_scale": child_scale + 1, "child_scale": child_scale,
-                        "n_cells": n, "in_prop": n / int(child_sizes[child_cluster]),
-                    })
+                    edges.append(
+                        {
+                            "parent": f"{child_scale + 1}:{parent_cluster}",
+                            "child": f"{child_scale}:{child_cluster}",
+                            "parent_scale": child_scale + 1,
+                            "child_scale": child_scale,
+                            "n_cells": n,
+                            "in_prop": n / int(child_sizes[child_cluster]),
+                        }
+                    )
     node_columns = ["node", "scale", "cluster", "n_cells"]
     edge_columns = ["parent", "child", "parent_scale", "child_scale", "n_cells", "in_prop"]
     return pd.DataFrame(nodes, columns=node_columns), pd.DataFrame(edges, columns=edge_columns)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest
 from .._validation import check_int
@@ -14,8 +15,11 @@ from ._scales import loadings
 __all__ = ["factor_similarity", "top_genes"]
 
 
-def top_genes(adata: AnnData, scale: int | str = "recommended", n_genes: int = 10, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
-    """The genes with the largest loadings of every factor at one scale.
+@doc_params
+def top_genes(
+    adata: AnnData, scale: int | str = "recommended", n_genes: int = 10, *, key: str = DEFAULT_KEY
+) -> pd.DataFrame:
+    """Return the genes with the largest loadings of every factor at one scale.
 
     Parameters
     ----------
@@ -25,8 +29,7 @@ def top_genes(adata: AnnData, scale: int | str = "recommended", n_genes: int = 1
         Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
     n_genes
         Genes per factor.
-    key
-        ``key_added`` of the result.
+    {key}
 
     Returns
     -------
@@ -54,8 +57,15 @@ def top_genes(adata: AnnData, scale: int | str = "recommended", n_genes: int = 1
     return pd.DataFrame(rows, columns=["factor", "rank", "gene", "loading"])
 
 
+@doc_params
 def factor_similarity(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
-    """How similar each factor's loadings stay from one scale to the next coarser one.
+    """Return how similar each factor's loadings stay from one scale to the next coarser one.
+
+    Parameters
+    ----------
+    adata
+        AnnData with a ``tl.pnmf`` result.
+    {key}
 
     Returns
     -------

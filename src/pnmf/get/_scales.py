@@ -6,21 +6,22 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index
 
 __all__ = ["embedding", "history", "loadings", "persistence_bars", "scale_scores", "scales"]
 
 
+@doc_params
 def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
-    """One row per scale, fine to coarse: threshold, components, edges, fit and keys.
+    """Tabulate the scales, fine to coarse: threshold, components, edges, fit and keys.
 
     Parameters
     ----------
     adata
         AnnData with a ``tl.pnmf`` result.
-    key
-        ``key_added`` of that result.
+    {key}
 
     Returns
     -------
@@ -59,10 +60,21 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     return table
 
 
+@doc_params
 def embedding(adata: AnnData, scale: int | str = "recommended", *, key: str = DEFAULT_KEY) -> pd.DataFrame:
-    """The cells × factors embedding of one scale as a DataFrame indexed by ``obs_names``.
+    """Return the cells × factors embedding of one scale as a DataFrame indexed by ``obs_names``.
 
-    ``scale`` is an index (0 finest; negative counts from the coarsest) or ``'recommended'``.
+    Parameters
+    ----------
+    adata
+        AnnData with a ``tl.pnmf`` result.
+    scale
+        Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
+    {key}
+
+    Returns
+    -------
+    Columns ``factor_0`` … ``factor_{k-1}``.
     """
     manifest = read_manifest(adata, key)
     t = scale_index(manifest, scale)
@@ -70,8 +82,22 @@ def embedding(adata: AnnData, scale: int | str = "recommended", *, key: str = DE
     return pd.DataFrame(values, index=adata.obs_names, columns=[f"factor_{j}" for j in range(values.shape[1])])
 
 
+@doc_params
 def loadings(adata: AnnData, scale: int | str = "recommended", *, key: str = DEFAULT_KEY) -> pd.DataFrame:
-    """The genes × factors loadings of one scale as a DataFrame indexed by ``var_names``."""
+    """Return the genes × factors loadings of one scale as a DataFrame indexed by ``var_names``.
+
+    Parameters
+    ----------
+    adata
+        AnnData with a ``tl.pnmf`` result.
+    scale
+        Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
+    {key}
+
+    Returns
+    -------
+    Columns ``factor_0`` … ``factor_{k-1}``; unit-norm columns, zero for genes not used.
+    """
     manifest = read_manifest(adata, key)
     t = scale_index(manifest, scale)
     varm_key = str(manifest[Manifest.VARM_KEYS][t])
@@ -82,16 +108,35 @@ def loadings(adata: AnnData, scale: int | str = "recommended", *, key: str = DEF
     return pd.DataFrame(values, index=adata.var_names, columns=[f"factor_{j}" for j in range(values.shape[1])])
 
 
+@doc_params
 def persistence_bars(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
-    """The H0 barcode: one row per bar with ``birth`` (always 0) and ``death`` (inf for essential bars)."""
+    """Return the H0 barcode of the cells.
+
+    Parameters
+    ----------
+    adata
+        AnnData with a ``tl.pnmf`` result.
+    {key}
+
+    Returns
+    -------
+    One row per bar: ``birth`` (always 0) and ``death`` (inf for the bars that never die).
+    """
     manifest = read_manifest(adata, key)
     bars = manifest[Manifest.PERSISTENCE]
     deaths = np.append(np.asarray(bars["deaths"], dtype=np.float64), np.full(int(bars["n_essential"]), np.inf))
     return pd.DataFrame({"birth": np.zeros_like(deaths), "death": deaths})
 
 
+@doc_params
 def history(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
-    """The objective after every iteration of the solver.
+    """Return the objective after every iteration of the solver.
+
+    Parameters
+    ----------
+    adata
+        AnnData with a ``tl.pnmf`` result.
+    {key}
 
     Returns
     -------
@@ -105,8 +150,17 @@ def history(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     return table[["phase", "scale", "iteration", "objective"]]
 
 
+@doc_params
 def scale_scores(adata: AnnData, labels_key: str, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
-    """The agreement of every scale (and of the baselines) with known labels, from ``tl.score_scales``.
+    """Return the agreement of every scale (and of the baselines) with known labels, from ``tl.score_scales``.
+
+    Parameters
+    ----------
+    adata
+        AnnData with ``tl.pnmf`` and ``tl.score_scales`` results.
+    labels_key
+        The labels that were scored.
+    {key}
 
     Returns
     -------

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .. import get
+from .._docs import doc_params
 from .._keys import DEFAULT_KEY
 from .._validation import check_real
 from ..get._clusters import clustering
@@ -25,6 +26,7 @@ __all__ = ["cluster_tree"]
 COLORMAP = "viridis"
 
 
+@doc_params
 def cluster_tree(
     adata: AnnData,
     color: str | None = None,
@@ -52,8 +54,7 @@ def cluster_tree(
         ``None`` colours nodes by their cluster's colour; an ``adata.obs`` categorical
         column by the category most of its cells have; a numeric column or a gene by the
         mean over its cells.
-    key
-        ``key_added`` of the ``tl.pnmf`` result.
+    {key}
     cluster_key
         ``key_added`` of the ``tl.leiden`` clustering.
     min_edge_share
@@ -62,14 +63,11 @@ def cluster_tree(
         Layer to read gene values from (default ``adata.X``).
     ax
         Axes to draw into.
-    show
-        Show the figure; by default follows ``scanpy.settings.autoshow``.
-    return_fig
-        Return the Figure.
+    {show_return}
 
     Returns
     -------
-    The Figure if ``return_fig``, else the Axes when not shown.
+    {returns_plot}
 
     Examples
     --------
@@ -92,7 +90,9 @@ def cluster_tree(
     shown = edges[edges["in_prop"] >= min_edge_share]
     segments = [(positions[p], positions[c]) for p, c in zip(shown["parent"], shown["child"], strict=True)]
     edge_colors = [to_rgba("0.25", 0.2 + 0.8 * share) for share in shown["in_prop"]]
-    axis.add_collection(LineCollection(segments, colors=edge_colors, linewidths=0.5 + 3.5 * shown["in_prop"].to_numpy(), zorder=1))
+    axis.add_collection(
+        LineCollection(segments, colors=edge_colors, linewidths=0.5 + 3.5 * shown["in_prop"].to_numpy(), zorder=1)
+    )
     xy = np.array([positions[n] for n in nodes["node"]])
     sizes = 600.0 * np.sqrt(nodes["n_cells"].to_numpy() / nodes.groupby("scale")["n_cells"].transform("sum").to_numpy())
     axis.scatter(xy[:, 0], xy[:, 1], s=sizes + 20, c=node_colors, edgecolors="0.2", linewidths=0.6, zorder=2)
@@ -100,20 +100,28 @@ def cluster_tree(
         for (x, y), cluster in zip(xy, nodes["cluster"], strict=True):
             axis.annotate(cluster, (x, y), ha="center", va="center", fontsize=6, zorder=3)
     axis.set_yticks(range(n_scales))
-    axis.set_yticklabels([f"scale {t} · {table.loc[t, 'n_connected']} comp. · {summary['n_clusters'][t]} clusters" for t in range(n_scales)], fontsize=8)
+    axis.set_yticklabels(
+        [
+            f"scale {t} · {table.loc[t, 'n_connected']} comp. · {summary['n_clusters'][t]} clusters"
+            for t in range(n_scales)
+        ],
+        fontsize=8,
+    )
     axis.set_ylim(-0.6, n_scales - 0.4)
     axis.set_xlim(-0.05, 1.05)
     axis.set_xticks([])
     for side in ("top", "right", "bottom"):
         axis.spines[side].set_visible(False)
-    axis.set_title(f"clusters across scales (coarse at top; edges ≥ {min_edge_share:.0%} of a cluster's cells)", fontsize=10)
+    axis.set_title(
+        f"clusters across scales (coarse at top; edges ≥ {min_edge_share:.0%} of a cluster's cells)", fontsize=10
+    )
     if legend is not None:
         legend(axis)
     return finish(fig, [axis], show=show, return_fig=return_fig)
 
 
 def _layout(nodes: pd.DataFrame, edges: pd.DataFrame, n_scales: int) -> dict[str, tuple[float, float]]:
-    """Node positions: coarsest scale on top, each finer row ordered by its parents' positions."""
+    """Place the nodes: coarsest scale on top, each finer row ordered by its parents' positions."""
     positions: dict[str, tuple[float, float]] = {}
     for scale in reversed(range(n_scales)):
         row = nodes[nodes["scale"] == scale]
@@ -122,15 +130,21 @@ def _layout(nodes: pd.DataFrame, edges: pd.DataFrame, n_scales: int) -> dict[str
         else:
             incoming = edges[edges["child_scale"] == scale]
             parent_x = incoming["parent"].map(lambda p: positions[p][0])
-            barycenter = (parent_x * incoming["n_cells"]).groupby(incoming["child"]).sum() / incoming.groupby("child")["n_cells"].sum()
-            order = row.assign(x=row["node"].map(barycenter)).sort_values(["x", "n_cells"], ascending=[True, False])["node"].tolist()
+            barycenter = (parent_x * incoming["n_cells"]).groupby(incoming["child"]).sum() / incoming.groupby("child")[
+                "n_cells"
+            ].sum()
+            order = (
+                row.assign(x=row["node"].map(barycenter))
+                .sort_values(["x", "n_cells"], ascending=[True, False])["node"]
+                .tolist()
+            )
         xs = np.linspace(0.0, 1.0, len(order) + 2)[1:-1] if len(order) > 1 else [0.5]
         positions.update({node: (float(x), float(scale)) for node, x in zip(order, xs, strict=True)})
     return positions
 
 
 def _node_colors(adata: AnnData, nodes: pd.DataFrame, summary, color: str | None, layer: str | None):
-    """A colour per node, and a function that draws the matching legend (or None)."""
+    """Colour every node, and return a function that draws the matching legend (or None)."""
     if color is None:
         colors = []
         for scale, cluster in zip(nodes["scale"], nodes["cluster"], strict=True):
@@ -150,9 +164,17 @@ def _node_colors(adata: AnnData, nodes: pd.DataFrame, summary, color: str | None
         else:
             per_node.append(float(np.nanmean(members)))
     if values.is_categorical:
+
         def legend(axis: Axes) -> None:
             handles = [Line2D([], [], marker="o", ls="", color=values.palette[c], label=c) for c in values.categories]
-            axis.legend(handles=handles, title=f"most cells: {values.name}", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=7)
+            axis.legend(
+                handles=handles,
+                title=f"most cells: {values.name}",
+                loc="center left",
+                bbox_to_anchor=(1.0, 0.5),
+                frameon=False,
+                fontsize=7,
+            )
 
         return [values.palette[v] for v in per_node], legend
     norm = Normalize(min(per_node), max(per_node) if max(per_node) > min(per_node) else min(per_node) + 1.0)

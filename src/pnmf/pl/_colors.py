@@ -44,7 +44,11 @@ def cell_colors(adata: AnnData, color: str, *, layer: str | None = None) -> Cell
         column = column.astype("category")
         categories = [str(c) for c in column.cat.categories]
         stored = adata.uns.get(f"{color}_colors")
-        colors = list(stored) if stored is not None and len(stored) >= len(categories) else list(categorical_colors(len(categories)))
+        colors = (
+            list(stored)
+            if stored is not None and len(stored) >= len(categories)
+            else list(categorical_colors(len(categories)))
+        )
         return CellColors(color, column.astype(str), categories, dict(zip(categories, colors, strict=False)))
     values = column.astype(np.float64)
     finite = values[np.isfinite(values)]

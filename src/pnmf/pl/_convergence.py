@@ -9,12 +9,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .. import get
+from .._docs import doc_params
 from .._keys import DEFAULT_KEY
 from ._utils import finish, new_axes
 
 __all__ = ["convergence"]
 
 
+@doc_params
 def convergence(
     adata: AnnData,
     *,
@@ -33,14 +35,10 @@ def convergence(
     ----------
     adata
         AnnData with a ``tl.pnmf`` result.
-    key
-        ``key_added`` of the result.
+    {key}
     ax
         Not supported (two panels); must be ``None``.
-    show
-        Show the figure; by default follows ``scanpy.settings.autoshow``.
-    return_fig
-        Return the Figure.
+    {show_return}
 
     Returns
     -------

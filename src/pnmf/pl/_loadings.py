@@ -10,6 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .. import get
+from .._docs import doc_params
 from .._keys import DEFAULT_KEY
 from .._manifest import read_manifest, scale_index
 from .._validation import check_int
@@ -20,6 +21,7 @@ __all__ = ["loadings", "loadings_across_scales"]
 BAR_COLOR = "#1f77b4"
 
 
+@doc_params
 def loadings(
     adata: AnnData,
     scale: int | str = "recommended",
@@ -44,20 +46,16 @@ def loadings(
         Factors to draw (default: all).
     n_genes
         Genes per factor.
-    key
-        ``key_added`` of the result.
+    {key}
     ncols
         Panels per row.
     ax
         Axes to draw into when exactly one factor is drawn.
-    show
-        Show the figure; by default follows ``scanpy.settings.autoshow``.
-    return_fig
-        Return the Figure.
+    {show_return}
 
     Returns
     -------
-    The Figure if ``return_fig``, else the Axes (a list for several panels) when not shown.
+    {returns_plot}
 
     Examples
     --------
@@ -86,6 +84,7 @@ def loadings(
     return finish(fig, axes, show=show, return_fig=return_fig)
 
 
+@doc_params
 def loadings_across_scales(
     adata: AnnData,
     factor: int,
@@ -110,18 +109,14 @@ def loadings_across_scales(
         The factor (the same gene program at every scale).
     n_genes
         Top genes taken from each scale.
-    key
-        ``key_added`` of the result.
+    {key}
     ax
         Axes to draw into.
-    show
-        Show the figure; by default follows ``scanpy.settings.autoshow``.
-    return_fig
-        Return the Figure.
+    {show_return}
 
     Returns
     -------
-    The Figure if ``return_fig``, else the Axes when not shown.
+    {returns_plot}
 
     Examples
     --------
@@ -136,7 +131,9 @@ def loadings_across_scales(
     factor = check_int("factor", factor, minimum=0, maximum=n_factors - 1)
     matrix = np.column_stack([get.loadings(adata, t, key=key)[f"factor_{factor}"].to_numpy() for t in table.index])
     genes = get.loadings(adata, 0, key=key).index
-    top = np.unique(np.concatenate([np.argsort(-matrix[:, t], kind="stable")[:n_genes] for t in range(matrix.shape[1])]))
+    top = np.unique(
+        np.concatenate([np.argsort(-matrix[:, t], kind="stable")[:n_genes] for t in range(matrix.shape[1])])
+    )
     top = top[np.argsort(-matrix[top, 0], kind="stable")]
     fig, (axis,) = new_axes(ax, 1, panel_size=(0.45 * len(table) + 2.5, 0.2 * len(top) + 1.5))
     image = axis.imshow(matrix[top], aspect="auto", cmap="Reds", interpolation="nearest")

@@ -6,10 +6,11 @@ from typing import Literal
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.ticker import LogLocator, NullFormatter
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter
 
 from .. import get
+from .._docs import doc_params
 from .._keys import DEFAULT_KEY
 from .._validation import check_choice
 from ._utils import finish, new_axes
@@ -19,6 +20,7 @@ __all__ = ["persistence"]
 SCALE_COLOR = "#d62728"
 
 
+@doc_params
 def persistence(
     adata,
     *,
@@ -42,18 +44,14 @@ def persistence(
         AnnData with a ``tl.pnmf`` result.
     kind
         Which panel(s) to draw.
-    key
-        ``key_added`` of the result.
+    {key}
     ax
         Axes to draw a single panel into.
-    show
-        Show the figure; by default follows ``scanpy.settings.autoshow``.
-    return_fig
-        Return the Figure.
+    {show_return}
 
     Returns
     -------
-    The Figure if ``return_fig``, else the Axes (a list for two panels) when not shown.
+    {returns_plot}
 
     Examples
     --------
@@ -89,9 +87,25 @@ def _draw_components(ax: Axes, deaths: np.ndarray, table) -> None:
         ax.step(x, y, where="post", color="0.3", lw=1.2, label="components")
     ax.scatter(thresholds, table["n_connected"], s=36, color=SCALE_COLOR, zorder=3, label="chosen scales")
     recommended = table[table["recommended"]]
-    ax.scatter(recommended["threshold"], recommended["n_connected"], s=160, facecolor="none", edgecolor=SCALE_COLOR, lw=1.5, zorder=3, label="recommended")
+    ax.scatter(
+        recommended["threshold"],
+        recommended["n_connected"],
+        s=160,
+        facecolor="none",
+        edgecolor=SCALE_COLOR,
+        lw=1.5,
+        zorder=3,
+        label="recommended",
+    )
     for scale, row in table.iterrows():
-        ax.annotate(str(scale), (row["threshold"], row["n_connected"]), textcoords="offset points", xytext=(5, 4), fontsize=8, color=SCALE_COLOR)
+        ax.annotate(
+            str(scale),
+            (row["threshold"], row["n_connected"]),
+            textcoords="offset points",
+            xytext=(5, 4),
+            fontsize=8,
+            color=SCALE_COLOR,
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -112,7 +126,14 @@ def _draw_barcode(ax: Axes, deaths: np.ndarray, table) -> None:
     ax.fill_betweenx(rank, 0, lengths, step="post", color="0.35", lw=0, rasterized=len(lengths) > 5000)
     for scale, threshold in enumerate(thresholds):
         ax.axvline(threshold, color=SCALE_COLOR, lw=0.8, alpha=0.8)
-        ax.annotate(str(scale), (threshold, len(lengths)), textcoords="offset points", xytext=(2, 2), fontsize=8, color=SCALE_COLOR)
+        ax.annotate(
+            str(scale),
+            (threshold, len(lengths)),
+            textcoords="offset points",
+            xytext=(2, 2),
+            fontsize=8,
+            color=SCALE_COLOR,
+        )
     ax.set_ylim(len(lengths), 0)
     ax.set_xlim(0, top * 1.02)
     ax.set_xlabel("death ε (all bars are born at 0)")

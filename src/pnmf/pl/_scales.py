@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from anndata import AnnData
@@ -11,8 +12,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .. import get
-from .._keys import DEFAULT_KEY
+from .._docs import doc_params
+from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index
+from .._validation import check_choice
 from ._colors import CellColors, cell_colors
 from ._utils import finish, new_axes
 
@@ -21,16 +24,18 @@ __all__ = ["scales"]
 COLORMAP = "viridis"
 
 
+@doc_params
 def scales(
     adata: AnnData,
     color: str | None = None,
     *,
+    basis: Literal["factors", "umap"] = "factors",
     factors: tuple[int, int] | None = None,
     which: Sequence[int] | None = None,
     key: str = DEFAULT_KEY,
     layer: str | None = None,
     size: float | None = None,
-    share_axes: bool = True,
+    share_axes: bool | None = None,
     ncols: int = 4,
     ax: Axes | None = None,
     show: bool | None = None,
@@ -47,32 +52,32 @@ def scales(
         AnnData with a ``tl.pnmf`` result.
     color
         An ``adata.obs`` column or a gene; the same colours (or colour range) in every panel.
+    basis
+        ``'factors'``: two factors of the embeddings. ``'umap'``: the per-scale UMAPs of
+        :func:`pnmf.tl.umap`.
     factors
-        The two factors on the axes. By default the two whose values vary most across cells
-        at the recommended scale.
+        With ``basis='factors'``, the two factors on the axes. By default the two whose values
+        vary most across cells at the recommended scale.
     which
         Scales to draw (default: all).
-    key
-        ``key_added`` of the result.
+    {key}
     layer
         Layer to read gene values from (default ``adata.X``).
     size
         Point size (default from the number of cells).
     share_axes
         The same axis limits in every panel, so that an embedding contracting as the scale
-        grows looks smaller, as it is.
+        grows looks smaller, as it is. By default on for factors, off for UMAPs (whose
+        coordinates are not comparable between scales).
     ncols
         Panels per row.
     ax
         Axes to draw into when exactly one scale is drawn.
-    show
-        Show the figure; by default follows ``scanpy.settings.autoshow``.
-    return_fig
-        Return the Figure.
+    {show_return}
 
     Returns
     -------
-    The Figure if ``return_fig``, else the Axes (a list for several panels) when not shown.
+    {returns_plot}
 
     Examples
     --------
@@ -82,11 +87,27 @@ def scales(
     >>> axes = pnmf.pl.scales(adata, color="circle", show=False)
     """
     manifest = read_manifest(adata, key)
+    basis = check_choice("basis", basis, ("factors", "umap"))
     table = get.scales(adata, key=key)
     chosen = [scale_index(manifest, t) for t in which] if which is not None else list(table.index)
-    embeddings = [get.embedding(adata, t, key=key).to_numpy() for t in chosen]
-    first, second = factors if factors is not None else _most_variable_factors(get.embedding(adata, "recommended", key=key).to_numpy())
     colors = cell_colors(adata, color, layer=layer) if color is not None else None
+    if basis == "factors":
+        embeddings = [get.embedding(adata, t, key=key).to_numpy() for t in chosen]
+        first, second = (
+            factors
+            if factors is not None
+            else _most_variable_factors(get.embedding(adata, "recommended", key=key).to_numpy())
+        )
+        labels = (f"factor {first}", f"factor {second}")
+    else:
+        umap = manifest.get(Manifest.UMAP)
+        if umap is None:
+            msg = f"No per-scale UMAP for the pnmf result {key!r}; run pnmf.tl.umap(adata, key={key!r}) first, or pass basis='factors'."
+            raise KeyError(msg)
+        embeddings = [np.asarray(adata.obsm[str(umap["obsm_keys"][t])]) for t in chosen]
+        first, second = 0, 1
+        labels = ("UMAP 1", "UMAP 2")
+    share_axes = basis == "factors" if share_axes is None else share_axes
     fig, axes = new_axes(ax, len(chosen), ncols=ncols, panel_size=(3.3, 3.0))
     point_size = size if size is not None else max(0.5, min(30.0, 12000.0 / adata.n_obs))
     scatter = None
@@ -94,10 +115,12 @@ def scales(
         scatter = _draw_cells(axis, U[:, first], U[:, second], colors, point_size)
         row = table.loc[t]
         count = int(row["n_connected"])
-        label = f"scale {t}: {count} component{'s' if count != 1 else ''}" + (" (recommended)" if row["recommended"] else "")
+        label = f"scale {t}: {count} component{'s' if count != 1 else ''}" + (
+            " (recommended)" if row["recommended"] else ""
+        )
         axis.set_title(label, fontsize=9)
-        axis.set_xlabel(f"factor {first}", fontsize=8)
-        axis.set_ylabel(f"factor {second}", fontsize=8)
+        axis.set_xlabel(labels[0], fontsize=8)
+        axis.set_ylabel(labels[1], fontsize=8)
         axis.tick_params(labelsize=7)
     if share_axes:
         _share_limits(axes, [U[:, first] for U in embeddings], [U[:, second] for U in embeddings])
@@ -130,7 +153,17 @@ def _draw_cells(ax: Axes, x: np.ndarray, y: np.ndarray, colors: CellColors | Non
         return ax.scatter(x, y, s=size, c=point_colors, lw=0, rasterized=True)
     values = colors.values.to_numpy()
     order = np.argsort(values, kind="stable")  # high values drawn last, on top
-    return ax.scatter(x[order], y[order], s=size, c=values[order], cmap=COLORMAP, vmin=colors.vmin, vmax=colors.vmax, lw=0, rasterized=True)
+    return ax.scatter(
+        x[order],
+        y[order],
+        s=size,
+        c=values[order],
+        cmap=COLORMAP,
+        vmin=colors.vmin,
+        vmax=colors.vmax,
+        lw=0,
+        rasterized=True,
+    )
 
 
 def _legend(fig: Figure, axes: list[Axes], colors: CellColors, scatter) -> None:

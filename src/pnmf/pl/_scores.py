@@ -10,15 +10,21 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .. import get
+from .._docs import doc_params
 from .._keys import DEFAULT_KEY
 from .._validation import check_choice
 from ._utils import finish, new_axes
 
 __all__ = ["scale_scores"]
 
-BASELINE_STYLES = {"nmf": ("#d62728", "NMF (no graph)"), "gnmf": ("#2ca02c", "GNMF (one scale)"), "pca": ("#7f7f7f", "PCA")}
+BASELINE_STYLES = {
+    "nmf": ("#d62728", "NMF (no graph)"),
+    "gnmf": ("#2ca02c", "GNMF (one scale)"),
+    "pca": ("#7f7f7f", "PCA"),
+}
 
 
+@doc_params
 def scale_scores(
     adata: AnnData,
     labels_key: str,
@@ -43,18 +49,14 @@ def scale_scores(
         The labels that were scored.
     metric
         ``'ari'`` (adjusted Rand index) or ``'nmi'`` (normalized mutual information).
-    key
-        ``key_added`` of the ``tl.pnmf`` result.
+    {key}
     ax
         Axes to draw into.
-    show
-        Show the figure; by default follows ``scanpy.settings.autoshow``.
-    return_fig
-        Return the Figure.
+    {show_return}
 
     Returns
     -------
-    The Figure if ``return_fig``, else the Axes when not shown.
+    {returns_plot}
 
     Examples
     --------
@@ -69,11 +71,27 @@ def scale_scores(
     scales = table[table["method"] == "pnmf"]
     fig, (axis,) = new_axes(ax, 1, panel_size=(5.5, 3.8))
     x = scales["n_connected"].to_numpy()
-    axis.errorbar(x, scales[f"{metric}_mean"], yerr=scales[f"{metric}_std"], marker="o", color="#1f77b4", capsize=3, label="pNMF, k-means")
+    axis.errorbar(
+        x,
+        scales[f"{metric}_mean"],
+        yerr=scales[f"{metric}_std"],
+        marker="o",
+        color="#1f77b4",
+        capsize=3,
+        label="pNMF, k-means",
+    )
     if metric == "ari" and scales["leiden_ari"].notna().any():
         axis.plot(x, scales["leiden_ari"], marker="s", ls=":", color="#1f77b4", alpha=0.7, label="pNMF, Leiden")
     recommended = scales[scales["recommended"]]
-    axis.scatter(recommended["n_connected"], recommended[f"{metric}_mean"], s=180, facecolor="none", edgecolor="black", zorder=3, label="recommended scale")
+    axis.scatter(
+        recommended["n_connected"],
+        recommended[f"{metric}_mean"],
+        s=180,
+        facecolor="none",
+        edgecolor="black",
+        zorder=3,
+        label="recommended scale",
+    )
     for method, (color, label) in BASELINE_STYLES.items():
         rows = table[table["method"] == method]
         if len(rows):

@@ -15,7 +15,7 @@ __all__ = ["finish", "new_axes"]
 def new_axes(
     ax: Axes | None, n_panels: int = 1, *, ncols: int | None = None, panel_size: tuple[float, float] = (4.5, 3.6)
 ) -> tuple[Figure, list[Axes]]:
-    """The user's axes (single panel only) or a new figure with ``n_panels`` in rows of ``ncols``."""
+    """Return the user's axes (single panel only) or a new figure with ``n_panels`` in rows of ``ncols``."""
     if ax is not None:
         if n_panels != 1:
             msg = f"This plot draws {n_panels} panels, but ax holds one; pass ax=None, or ask for a single panel."
@@ -23,14 +23,18 @@ def new_axes(
         return ax.figure, [ax]
     ncols = max(1, min(ncols or n_panels, n_panels))
     nrows = -(-n_panels // ncols)
-    fig, grid = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False, layout="constrained")
+    fig, grid = plt.subplots(
+        nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False, layout="constrained"
+    )
     panels = list(grid.ravel())
     for unused in panels[n_panels:]:
         unused.set_visible(False)
     return fig, panels[:n_panels]
 
 
-def finish(fig: Figure, axes: Sequence[Axes], *, show: bool | None, return_fig: bool) -> Figure | Axes | list[Axes] | None:
+def finish(
+    fig: Figure, axes: Sequence[Axes], *, show: bool | None, return_fig: bool
+) -> Figure | Axes | list[Axes] | None:
     """Show and/or return, following scanpy: the Figure if asked, else the Axes when not shown."""
     if return_fig:
         return fig

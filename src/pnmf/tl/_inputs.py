@@ -31,8 +31,8 @@ DEFAULT_N_PCS = 50
 MAX_DENSE_REPRESENTATION = 20_000_000  # entries; use_rep='X' densifies the selected expression
 
 
-def gene_mask(adata: AnnData, mask_var: np.ndarray | Sequence[bool] | str | None | _HvgIfPresent) -> np.ndarray:
-    """Boolean mask over ``adata.var`` of the genes to factorize."""
+def gene_mask(adata: AnnData, mask_var: np.ndarray | Sequence[bool] | str | _HvgIfPresent | None) -> np.ndarray:
+    """Resolve ``mask_var`` to a boolean mask over ``adata.var`` of the genes to factorize."""
     if mask_var is HVG_IF_PRESENT:
         mask_var = "highly_variable" if "highly_variable" in adata.var.columns else None
     if mask_var is None:
@@ -62,7 +62,7 @@ def _bool_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def read_expression(adata: AnnData, layer: str | None, mask: np.ndarray) -> tuple[np.ndarray | sparse.csr_matrix, str]:
-    """The cells × selected-genes matrix as float (CSR when sparse), checked, never densified.
+    """Read the cells × selected-genes matrix as float (CSR when sparse), checked, never densified.
 
     Returns the matrix and a name for it to use in messages.
     """
@@ -95,9 +95,13 @@ def read_expression(adata: AnnData, layer: str | None, mask: np.ndarray) -> tupl
 
 
 def read_representation(
-    adata: AnnData, use_rep: str, n_pcs: int | None, expression: np.ndarray | sparse.csr_matrix, random_state: int | None
+    adata: AnnData,
+    use_rep: str,
+    n_pcs: int | None,
+    expression: np.ndarray | sparse.csr_matrix,
+    random_state: int | None,
 ) -> tuple[np.ndarray, str]:
-    """Cell coordinates for the geometry, and where they came from.
+    """Read the cell coordinates that define the geometry, and say where they came from.
 
     When ``use_rep='X_pca'`` is missing, the PCA is computed on the expression matrix as
     ``sc.pp.neighbors`` would (scanpy's defaults), without writing it to ``adata``.
@@ -110,14 +114,18 @@ def read_representation(
         points = expression.toarray() if sparse.issparse(expression) else np.asarray(expression)
         source = "the expression matrix (use_rep='X')"
     elif use_rep in adata.obsm:
-        points = np.asarray(adata.obsm[use_rep] if not isinstance(adata.obsm[use_rep], pd.DataFrame) else adata.obsm[use_rep].to_numpy())
+        points = np.asarray(
+            adata.obsm[use_rep] if not isinstance(adata.obsm[use_rep], pd.DataFrame) else adata.obsm[use_rep].to_numpy()
+        )
         source = f"adata.obsm[{use_rep!r}]"
     elif use_rep == "X_pca":
         n_comps = min(DEFAULT_N_PCS, *expression.shape) - 1
         if n_comps < 1:
             msg = "Too few cells or genes to compute a PCA; pass use_rep='<key>' of a representation in adata.obsm."
             raise ValueError(msg)
-        logg.info(f"    no 'X_pca' in adata.obsm: computing a {n_comps}-component PCA of the expression matrix (not stored)")
+        logg.info(
+            f"    no 'X_pca' in adata.obsm: computing a {n_comps}-component PCA of the expression matrix (not stored)"
+        )
         points = sc.pp.pca(expression, n_comps=n_comps, random_state=random_state)
         source = "PCA computed by pnmf"
     else:
@@ -133,13 +141,17 @@ def read_representation(
         points = points[:, :n_pcs]
     points = np.ascontiguousarray(points, dtype=np.float64)
     if not np.isfinite(points).all():
-        msg = f"{source} contains NaN or infinite values; recompute the representation (e.g. sc.pp.pca) from finite data."
+        msg = (
+            f"{source} contains NaN or infinite values; recompute the representation (e.g. sc.pp.pca) from finite data."
+        )
         raise ValueError(msg)
     return points, source
 
 
-def knn_edges(adata: AnnData, neighbors_key: str | None, points: np.ndarray, random_state: int | None) -> tuple[EdgeList, str]:
-    """Edges of the cells' kNN graph, with lengths measured in ``points``.
+def knn_edges(
+    adata: AnnData, neighbors_key: str | None, points: np.ndarray, random_state: int | None
+) -> tuple[EdgeList, str]:
+    """Read the edges of the cells' kNN graph, with lengths measured in ``points``.
 
     The graph of ``sc.pp.neighbors`` under ``neighbors_key`` is used when present (by
     default the one under ``'neighbors'``); otherwise a kNN graph is built on ``points`` and
@@ -154,7 +166,9 @@ def knn_edges(adata: AnnData, neighbors_key: str | None, points: np.ndarray, ran
         raise KeyError(msg)
     else:
         n_neighbors = min(DEFAULT_N_NEIGHBORS, adata.n_obs - 1)
-        logg.info(f"    no neighbour graph in adata.uns: building a {n_neighbors}-NN graph on the representation (not stored)")
+        logg.info(
+            f"    no neighbour graph in adata.uns: building a {n_neighbors}-NN graph on the representation (not stored)"
+        )
         scratch = AnnData(obsm={"rep": points}, shape=(adata.n_obs, 0))
         sc.pp.neighbors(scratch, n_neighbors=n_neighbors, use_rep="rep", random_state=random_state)
         distances = scratch.obsp["distances"]

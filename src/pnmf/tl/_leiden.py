@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import scanpy as sc
@@ -9,6 +11,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 from sklearn.metrics import adjusted_rand_score
 
+from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, read_manifest, stale_entries, write_results
 from .._validation import check_in_memory, check_int, check_key_added, check_real
@@ -17,6 +20,7 @@ from ..pl._palette import categorical_colors
 __all__ = ["leiden"]
 
 
+@doc_params
 def leiden(
     adata: AnnData,
     resolution: float = 1.0,
@@ -40,8 +44,7 @@ def leiden(
         AnnData with a ``tl.pnmf`` result.
     resolution
         Leiden resolution, the same at every scale (higher gives more clusters).
-    key
-        ``key_added`` of the ``tl.pnmf`` result.
+    {key}
     n_neighbors
         Neighbours of the kNN graph built on each embedding.
     n_iterations
@@ -88,12 +91,17 @@ def leiden(
         for obsm_key in manifest[Manifest.OBSM_KEYS]
     ]
     obs_keys = [keys.clusters(t, key_added) for t in range(len(labels))]
-    ari = np.array([adjusted_rand_score(a, b) for a, b in zip(labels[:-1], labels[1:])])
+    ari = np.array([adjusted_rand_score(a, b) for a, b in pairwise(labels)])
     summary = {
         "obs_keys": np.array(obs_keys, dtype=str),
         "n_clusters": np.array([len(c.categories) for c in labels], dtype=np.int64),
         "ari_consecutive": ari,
-        "params": {"resolution": resolution, "n_neighbors": n_neighbors, "n_iterations": n_iterations, "random_state": int(random_state)},
+        "params": {
+            "resolution": resolution,
+            "n_neighbors": n_neighbors,
+            "n_iterations": n_iterations,
+            "random_state": int(random_state),
+        },
     }
     if copy:
         adata = adata.copy()
@@ -113,9 +121,18 @@ def leiden(
     return adata if copy else None
 
 
-def _leiden_of(embedding: np.ndarray, resolution: float, n_neighbors: int, n_iterations: int, random_state: int) -> pd.Categorical:
+def _leiden_of(
+    embedding: np.ndarray, resolution: float, n_neighbors: int, n_iterations: int, random_state: int
+) -> pd.Categorical:
     """Leiden labels of one embedding, numbered by cluster size."""
     scratch = AnnData(obsm={"rep": embedding}, shape=(embedding.shape[0], 0))
     sc.pp.neighbors(scratch, n_neighbors=n_neighbors, use_rep="rep", random_state=random_state)
-    sc.tl.leiden(scratch, resolution=resolution, flavor="igraph", n_iterations=n_iterations, directed=False, random_state=random_state)
+    sc.tl.leiden(
+        scratch,
+        resolution=resolution,
+        flavor="igraph",
+        n_iterations=n_iterations,
+        directed=False,
+        random_state=random_state,
+    )
     return pd.Categorical(scratch.obs["leiden"].to_numpy())

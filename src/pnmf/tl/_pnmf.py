@@ -22,9 +22,9 @@ from .._core.persistence import EdgeList, Persistence, bridge_components, graph_
 from .._core.scales import MAX_ALL_SCALES, canonical_thresholds, recommend_scale, select_scales
 from .._core.solver import Fit, Weights, solve
 from .._keys import DEFAULT_KEY, Keys, Manifest
+from .._manifest import Results, stale_entries, write_results
 from .._validation import check_choice, check_in_memory, check_int, check_key_added, check_real
 from ._inputs import HVG_IF_PRESENT, gene_mask, knn_edges, read_expression, read_representation
-from .._manifest import Results, stale_entries, write_results
 
 __all__ = ["MAX_RIPS_CELLS", "pnmf"]
 
@@ -34,7 +34,7 @@ DEFAULT_N_SCALES = 8
 _TOP_MARGIN = 1e-9  # the coarsest threshold sits just above the longest edge
 
 
-def pnmf(  # noqa: PLR0913
+def pnmf(
     adata: AnnData,
     n_comps: int = 20,
     *,
@@ -150,13 +150,17 @@ def pnmf(  # noqa: PLR0913
     ``adata.varm['{key_added}_loadings_{t}']``
         Genes × k loadings at scale t, unit-norm columns; zero for genes outside ``mask_var``.
     ``adata.uns[key_added]``
-        Manifest: ``obsm_keys``, ``varm_keys``, ``thresholds``, ``n_connected`` (components
-        per scale), ``n_edges`` (graph edges per scale), ``recommended_scale`` (label-free:
-        the scale with about n/6 components), ``persistence`` (H0 ``deaths`` and
-        ``n_essential``), ``convergence`` (``n_iter`` and ``converged`` per scale along the
-        path, ``n_sweeps``, ``sweeps_converged``, final ``objective`` and its ``terms``),
-        ``history`` (objective per iteration: ``phase``, ``scale``, ``iteration``,
-        ``objective``), ``timings`` (seconds per stage) and ``params``.
+        Manifest: ``obsm_keys`` and ``varm_keys`` (every key written), ``thresholds``,
+        ``n_connected`` (components per scale), ``n_edges`` (graph edges per scale),
+        ``recommended_scale`` (label-free: the scale with about n/6 components),
+        ``persistence`` (H0 ``deaths``, ``n_essential`` bars that never die, and ``top``, the
+        threshold joining every edge), ``convergence`` (``n_iter`` and ``converged`` per scale
+        along the path, ``n_sweeps``, ``sweeps_converged``, the final ``objective`` and its
+        ``terms``), ``history`` (objective per iteration: ``phase``, ``scale``,
+        ``iteration``, ``objective``), ``alignment`` (``similarity``: cosine of factor j's
+        loadings between scales t and t+1, and the ``method`` that matched factors),
+        ``genes`` (the boolean mask of the genes used), ``timings`` (seconds per stage) and
+        ``params``.
 
     Examples
     --------
@@ -172,11 +176,26 @@ def pnmf(  # noqa: PLR0913
     check_in_memory(adata)
     key_added = check_key_added(key_added)
     fitted = fit_scales(
-        adata, n_comps, n_scales=n_scales, scales=scales, filtration=filtration, layer=layer, mask_var=mask_var,
-        use_rep=use_rep, n_pcs=n_pcs, neighbors_key=neighbors_key, graph_weight=graph_weight,
-        coupling_weight=coupling_weight, anchor_weight=anchor_weight, normalize=normalize, max_iter=max_iter,
-        max_sweeps=max_sweeps, tol=tol, random_state=random_state,
+        adata,
+        n_comps,
+        n_scales=n_scales,
+        scales=scales,
+        filtration=filtration,
+        layer=layer,
+        mask_var=mask_var,
+        use_rep=use_rep,
+        n_pcs=n_pcs,
+        neighbors_key=neighbors_key,
+        graph_weight=graph_weight,
+        coupling_weight=coupling_weight,
+        anchor_weight=anchor_weight,
+        normalize=normalize,
+        max_iter=max_iter,
+        max_sweeps=max_sweeps,
+        tol=tol,
+        random_state=random_state,
     )
+    _hint_unconverged(fitted.fit, max_sweeps, tol)
     results = _assemble(Keys(key_added), fitted)
     if copy:
         adata = adata.copy()
@@ -190,6 +209,23 @@ def pnmf(  # noqa: PLR0913
         f"    manifest '{key_added}' (adata.uns), recommended scale {results.uns[key_added][Manifest.RECOMMENDED]}",
     )
     return adata if copy else None
+
+
+def _hint_unconverged(fit: Fit, max_sweeps: int, tol: float) -> None:
+    """Say what to change when a stopping rule, not convergence, ended the fit."""
+    unconverged = np.flatnonzero(~fit.converged)
+    if len(unconverged):
+        logg.hint(
+            f"scales {unconverged.tolist()} stopped at max_iter before their objective settled (tol={tol}); pass a larger max_iter"
+        )
+    if max_sweeps and not fit.sweeps_converged:
+        sweeps = [
+            o for phase, o in zip(fit.history["phase"], fit.history["objective"], strict=True) if phase == "sweep"
+        ]
+        last = (sweeps[-2] - sweeps[-1]) / sweeps[-2]
+        logg.hint(
+            f"the coupled sweeps stopped at max_sweeps={max_sweeps} while the objective still fell by {last:.1e} per sweep (tol={tol}); pass a larger max_sweeps to continue"
+        )
 
 
 @dataclass(frozen=True)
@@ -208,7 +244,7 @@ class Fitted:
     dtype: np.dtype
 
 
-def fit_scales(  # noqa: PLR0913
+def fit_scales(
     adata: AnnData,
     n_comps: int,
     *,
@@ -256,7 +292,10 @@ def fit_scales(  # noqa: PLR0913
         mask = gene_mask(adata, mask_var)
         X, source = read_expression(adata, layer, mask)
         n_comps = check_int(
-            "n_comps", n_comps, minimum=1, maximum=min(X.shape),
+            "n_comps",
+            n_comps,
+            minimum=1,
+            maximum=min(X.shape),
             hint=f"It cannot exceed the number of cells ({X.shape[0]}) or selected genes ({X.shape[1]}).",
         )
         if n_pcs is not None:
@@ -280,8 +319,14 @@ def fit_scales(  # noqa: PLR0913
         U0, W0 = nndsvda(expression, n_comps, random_state)
     with _stage(timings, "solve"):
         fit = solve(
-            expression, graphs, U0, W0, weights,
-            max_iter=max_iter, max_sweeps=max_sweeps, tol=tol,
+            expression,
+            graphs,
+            U0,
+            W0,
+            weights,
+            max_iter=max_iter,
+            max_sweeps=max_sweeps,
+            tol=tol,
             progress=settings.verbosity >= 2,
         )
     if not all(np.isfinite(U).all() for U in fit.embeddings) or not all(np.isfinite(W).all() for W in fit.loadings):
@@ -289,11 +334,23 @@ def fit_scales(  # noqa: PLR0913
         raise FloatingPointError(msg)
 
     params = {
-        "n_comps": n_comps, "n_scales": len(thresholds), "scales": scales if isinstance(scales, str) else "explicit",
-        "filtration": filtration, "expression": source, "n_genes": int(mask.sum()), "use_rep": use_rep,
-        "representation": rep_source, "n_pcs": int(points.shape[1]), "graph": graph_source,
-        "graph_weight": weights.graph, "coupling_weight": weights.coupling, "anchor_weight": weights.anchor,
-        "normalize": bool(normalize), "max_iter": max_iter, "max_sweeps": max_sweeps, "tol": tol,
+        "n_comps": n_comps,
+        "n_scales": len(thresholds),
+        "scales": scales if isinstance(scales, str) else "explicit",
+        "filtration": filtration,
+        "expression": source,
+        "n_genes": int(mask.sum()),
+        "use_rep": use_rep,
+        "representation": rep_source,
+        "n_pcs": int(points.shape[1]),
+        "graph": graph_source,
+        "graph_weight": weights.graph,
+        "coupling_weight": weights.coupling,
+        "anchor_weight": weights.anchor,
+        "normalize": bool(normalize),
+        "max_iter": max_iter,
+        "max_sweeps": max_sweeps,
+        "tol": tol,
     }
     # h5ad cannot store None: optional settings are present only when set
     optional = {"layer": layer, "neighbors_key": neighbors_key, "random_state": random_state}
@@ -312,7 +369,7 @@ def _stage(timings: dict[str, float], name: str) -> Iterator[None]:
 def _domain_edges(
     adata: AnnData, filtration: str, neighbors_key: str | None, points: np.ndarray, random_state: int | None
 ) -> tuple[EdgeList, str]:
-    """The edges whose lengths make the filtration, and a description of where they came from."""
+    """Collect the edges whose lengths make the filtration, and describe where they came from."""
     n = adata.n_obs
     if filtration == "rips":
         if n > MAX_RIPS_CELLS:
@@ -324,7 +381,7 @@ def _domain_edges(
 
 
 def _persistence(filtration: str, edges: EdgeList, points: np.ndarray) -> tuple[EdgeList, Persistence]:
-    """H0 persistence; a disconnected kNN graph is first bridged along exact closest pairs."""
+    """Compute H0 persistence; a disconnected kNN graph is first bridged along exact closest pairs."""
     if filtration == "rips":
         return edges, rips_persistence(points)
     bridges = bridge_components(points, edges)
@@ -335,12 +392,14 @@ def _persistence(filtration: str, edges: EdgeList, points: np.ndarray) -> tuple[
 
 
 def _top_threshold(edges: EdgeList) -> float:
-    """The coarsest threshold, just above the longest edge, where every edge is present."""
+    """Return the coarsest threshold, just above the longest edge, where every edge is present."""
     longest = float(edges.lengths.max()) if len(edges) else 0.0
     return longest * (1 + _TOP_MARGIN) if longest > 0 else 1.0
 
 
-def _thresholds(scales: str | Sequence[float], n_scales: int | None, persistence: Persistence, top: float) -> np.ndarray:
+def _thresholds(
+    scales: str | Sequence[float], n_scales: int | None, persistence: Persistence, top: float
+) -> np.ndarray:
     if isinstance(scales, str):
         check_choice("scales", scales, ("auto", "all"))
         if scales == "auto":
@@ -384,7 +443,7 @@ def _aligned(fit: Fit, *, coupled: bool) -> tuple[list[np.ndarray], list[np.ndar
 
 
 def _assemble(keys: Keys, fitted: Fitted) -> Results:
-    """Everything to write, built before anything is written."""
+    """Build everything to write before anything is written."""
     fit, mask, dtype = fitted.fit, fitted.genes, fitted.dtype
     n_scales = len(fitted.thresholds)
     embeddings, loadings, alignment = _aligned(fit, coupled=fitted.params["coupling_weight"] > 0)
@@ -403,10 +462,18 @@ def _assemble(keys: Keys, fitted: Fitted) -> Results:
         Manifest.N_CONNECTED: fitted.n_connected.astype(np.int64),
         Manifest.N_EDGES: np.array([g.n_edges for g in fitted.graphs], dtype=np.int64),
         Manifest.RECOMMENDED: recommend_scale(fitted.n_connected, fitted.persistence.n_cells),
-        Manifest.PERSISTENCE: {"deaths": fitted.persistence.deaths, "n_essential": fitted.persistence.n_essential, "top": fitted.top},
+        Manifest.PERSISTENCE: {
+            "deaths": fitted.persistence.deaths,
+            "n_essential": fitted.persistence.n_essential,
+            "top": fitted.top,
+        },
         Manifest.CONVERGENCE: {
-            "n_iter": fit.n_iter, "converged": fit.converged, "n_sweeps": fit.n_sweeps,
-            "sweeps_converged": fit.sweeps_converged, "objective": fit.objective, "terms": dict(fit.terms),
+            "n_iter": fit.n_iter,
+            "converged": fit.converged,
+            "n_sweeps": fit.n_sweeps,
+            "sweeps_converged": fit.sweeps_converged,
+            "objective": fit.objective,
+            "terms": dict(fit.terms),
         },
         Manifest.HISTORY: history,
         Manifest.ALIGNMENT: alignment,

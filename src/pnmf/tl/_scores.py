@@ -11,6 +11,7 @@ from scanpy import logging as logg
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, read_manifest, write_results
 from .._validation import check_choice, check_in_memory, check_int, check_key_added
@@ -21,6 +22,7 @@ __all__ = ["BASELINES", "kmeans_agreement", "score_scales"]
 BASELINES = ("nmf", "gnmf", "pca")
 
 
+@doc_params
 def score_scales(
     adata: AnnData,
     labels_key: str,
@@ -50,8 +52,7 @@ def score_scales(
         AnnData with a ``tl.pnmf`` result.
     labels_key
         Column of ``adata.obs`` with the known labels.
-    key
-        ``key_added`` of the ``tl.pnmf`` result.
+    {key}
     n_seeds
         k-means runs per embedding.
     baselines
@@ -100,8 +101,22 @@ def score_scales(
     leiden = clusters.get(cluster_key) if cluster_key is not None else None
     recommended = int(manifest[Manifest.RECOMMENDED])
     for t, obsm_key in enumerate(manifest[Manifest.OBSM_KEYS]):
-        leiden_ari = adjusted_rand_score(labels, adata.obs[str(leiden["obs_keys"][t])]) if leiden is not None else np.nan
-        rows.append(_row("pnmf", t, int(manifest[Manifest.N_CONNECTED][t]), np.asarray(adata.obsm[str(obsm_key)]), labels, n_seeds, random_state, leiden_ari, t == recommended))
+        leiden_ari = (
+            adjusted_rand_score(labels, adata.obs[str(leiden["obs_keys"][t])]) if leiden is not None else np.nan
+        )
+        rows.append(
+            _row(
+                "pnmf",
+                t,
+                int(manifest[Manifest.N_CONNECTED][t]),
+                np.asarray(adata.obsm[str(obsm_key)]),
+                labels,
+                n_seeds,
+                random_state,
+                leiden_ari,
+                t == recommended,
+            )
+        )
     for name in baselines:
         embedding = _baseline(adata, manifest, name)
         rows.append(_row(name, -1, -1, embedding, labels, n_seeds, random_state, np.nan, False))
@@ -116,12 +131,18 @@ def score_scales(
     new_manifest[Manifest.SCORES] = scores
     write_results(adata, Results(uns={Keys(key).uns: new_manifest}), {})
     best = table[table["method"] == "pnmf"]["ari_mean"].max()
-    logg.info("    finished", time=start, deep=f"best pnmf scale k-means ARI {best:.3f}; scores in adata.uns[{key!r}]['scores'][{labels_key!r}]")
+    logg.info(
+        "    finished",
+        time=start,
+        deep=f"best pnmf scale k-means ARI {best:.3f}; scores in adata.uns[{key!r}]['scores'][{labels_key!r}]",
+    )
     return adata if copy else None
 
 
-def kmeans_agreement(embedding: np.ndarray, labels: np.ndarray, n_seeds: int, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """ARI and NMI of k-means (as many clusters as labels) with the labels, one value per seed."""
+def kmeans_agreement(
+    embedding: np.ndarray, labels: np.ndarray, n_seeds: int, random_state: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score k-means (as many clusters as labels) against the labels: ARI and NMI, one value per seed."""
     n_clusters = len(np.unique(labels))
     ari, nmi = [], []
     for seed in range(random_state, random_state + n_seeds):
@@ -134,14 +155,20 @@ def kmeans_agreement(embedding: np.ndarray, labels: np.ndarray, n_seeds: int, ra
 def _row(method, scale, n_connected, embedding, labels, n_seeds, random_state, leiden_ari, recommended) -> dict:
     ari, nmi = kmeans_agreement(embedding, labels, n_seeds, random_state)
     return {
-        "method": method, "scale": scale, "n_connected": n_connected,
-        "ari_mean": float(ari.mean()), "ari_std": float(ari.std()), "nmi_mean": float(nmi.mean()), "nmi_std": float(nmi.std()),
-        "leiden_ari": float(leiden_ari), "recommended": bool(recommended),
+        "method": method,
+        "scale": scale,
+        "n_connected": n_connected,
+        "ari_mean": float(ari.mean()),
+        "ari_std": float(ari.std()),
+        "nmi_mean": float(nmi.mean()),
+        "nmi_std": float(nmi.std()),
+        "leiden_ari": float(leiden_ari),
+        "recommended": bool(recommended),
     }
 
 
 def _baseline(adata: AnnData, manifest, name: str) -> np.ndarray:
-    """The embedding of a baseline, fitted with the run's own settings."""
+    """Fit a baseline with the run's own settings and return its embedding."""
     params = manifest[Manifest.PARAMS]
     if name == "pca":
         points = adata.obsm[params["use_rep"]] if params["use_rep"] in adata.obsm else None
@@ -151,11 +178,23 @@ def _baseline(adata: AnnData, manifest, name: str) -> np.ndarray:
         return np.asarray(points)[:, : params["n_pcs"]]
     top = float(manifest[Manifest.PERSISTENCE]["top"])
     fitted = fit_scales(
-        adata, int(params["n_comps"]), n_scales=None, scales=[top], filtration=str(params["filtration"]),
-        layer=params.get("layer"), mask_var=np.asarray(manifest[Manifest.GENES], dtype=bool), use_rep=str(params["use_rep"]),
-        n_pcs=int(params["n_pcs"]), neighbors_key=params.get("neighbors_key"),
-        graph_weight=float(params["graph_weight"]) if name == "gnmf" else 0.0, coupling_weight=0.0,
-        anchor_weight=float(params["anchor_weight"]), normalize=bool(params["normalize"]), max_iter=int(params["max_iter"]),
-        max_sweeps=0, tol=float(params["tol"]), random_state=params.get("random_state"),
+        adata,
+        int(params["n_comps"]),
+        n_scales=None,
+        scales=[top],
+        filtration=str(params["filtration"]),
+        layer=params.get("layer"),
+        mask_var=np.asarray(manifest[Manifest.GENES], dtype=bool),
+        use_rep=str(params["use_rep"]),
+        n_pcs=int(params["n_pcs"]),
+        neighbors_key=params.get("neighbors_key"),
+        graph_weight=float(params["graph_weight"]) if name == "gnmf" else 0.0,
+        coupling_weight=0.0,
+        anchor_weight=float(params["anchor_weight"]),
+        normalize=bool(params["normalize"]),
+        max_iter=int(params["max_iter"]),
+        max_sweeps=0,
+        tol=float(params["tol"]),
+        random_state=params.get("random_state"),
     )
     return fitted.fit.embeddings[0]

@@ -1,0 +1,84 @@
+"""``pnmf.tl.umap``: a 2-D UMAP of every scale's embedding, for plotting."""
+
+from __future__ import annotations
+
+import numpy as np
+import scanpy as sc
+from anndata import AnnData
+from scanpy import logging as logg
+
+from .._docs import doc_params
+from .._keys import DEFAULT_KEY, Keys, Manifest
+from .._manifest import Results, read_manifest, write_results
+from .._validation import check_in_memory, check_int
+
+__all__ = ["umap"]
+
+
+@doc_params
+def umap(
+    adata: AnnData,
+    *,
+    key: str = DEFAULT_KEY,
+    n_neighbors: int = 15,
+    min_dist: float = 0.5,
+    random_state: int = 0,
+    copy: bool = False,
+) -> AnnData | None:
+    """Compute a UMAP of every scale's embedding, to draw the scales with :func:`pnmf.pl.scales`.
+
+    For each scale, a kNN graph is built on its embedding with :func:`scanpy.pp.neighbors`
+    and laid out with :func:`scanpy.tl.umap`. The graphs are not stored, only the 2-D
+    coordinates.
+
+    Parameters
+    ----------
+    adata
+        AnnData with a ``tl.pnmf`` result.
+    {key}
+    n_neighbors
+        Neighbours of the kNN graph built on each embedding.
+    min_dist
+        UMAP's minimum distance between embedded points.
+    random_state
+        Seed of the kNN graph and of UMAP.
+    copy
+        Return a new AnnData instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None``, or a new AnnData when ``copy=True``. Sets ``adata.obsm['X_{key}_umap_{t}']``
+    (cells × 2 per scale) and ``adata.uns[key]['umap']`` (``obsm_keys`` and ``params``).
+
+    Examples
+    --------
+    >>> import pnmf
+    >>> adata = pnmf.datasets.concentric_circles()
+    >>> pnmf.tl.pnmf(adata, n_comps=2, mask_var=None, filtration="rips")
+    >>> pnmf.tl.umap(adata)
+    >>> adata.obsm["X_pnmf_umap_0"].shape
+    (80, 2)
+    """
+    start = logg.info("computing a UMAP of every pnmf scale")
+    check_in_memory(adata)
+    manifest = read_manifest(adata, key)
+    n_neighbors = check_int("n_neighbors", n_neighbors, minimum=2, maximum=max(adata.n_obs - 1, 2))
+    keys = Keys(key)
+    coordinates = {}
+    for t, obsm_key in enumerate(manifest[Manifest.OBSM_KEYS]):
+        scratch = AnnData(obsm={"rep": np.asarray(adata.obsm[str(obsm_key)])}, shape=(adata.n_obs, 0))
+        sc.pp.neighbors(scratch, n_neighbors=n_neighbors, use_rep="rep", random_state=random_state)
+        sc.tl.umap(scratch, min_dist=min_dist, random_state=random_state)
+        coordinates[keys.umap(t)] = scratch.obsm["X_umap"]
+    if copy:
+        adata = adata.copy()
+    new_manifest = dict(adata.uns[key])
+    previous = new_manifest.get(Manifest.UMAP, {})
+    stale = [str(k) for k in previous.get("obsm_keys", [])] if isinstance(previous, dict) else []
+    new_manifest[Manifest.UMAP] = {
+        "obsm_keys": np.array(list(coordinates), dtype=str),
+        "params": {"n_neighbors": n_neighbors, "min_dist": float(min_dist), "random_state": int(random_state)},
+    }
+    write_results(adata, Results(obsm=coordinates, uns={keys.uns: new_manifest}), {"obsm": stale})
+    logg.info("    finished", time=start, deep=f"added\n    {len(coordinates)} UMAPs 'X_{key}_umap_*' (adata.obsm)")
+    return adata if copy else None
