@@ -41,11 +41,20 @@ def test_run_on_a_file(populations, tmp_path, capsys):
             "--key-added",
             "run",
             "--no-leiden",
+            "--max-sweeps",
+            "2",
+            "--max-iter",
+            "15",
         ]
     )
     assert status == 0
     result = ad.read_h5ad(target)
     assert list(result.uns["run"]["obsm_keys"]) == ["X_run_0", "X_run_1", "X_run_2"]
+    assert result.uns["run"]["params"]["max_sweeps"] == 2
+    assert result.uns["run"]["params"]["max_iter"] == 15
+    assert result.uns["run"]["convergence"]["n_sweeps"] <= 2
+    printed = capsys.readouterr().out
+    assert "coupled sweeps (" in printed
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask

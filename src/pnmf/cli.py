@@ -148,6 +148,7 @@ def _analyse(adata, args: argparse.Namespace, *, layer: str | None, mask_var) ->
         coupling_weight=args.coupling_weight,
         anchor_weight=args.anchor_weight,
         max_iter=args.max_iter,
+        max_sweeps=args.max_sweeps,
         random_state=args.seed,
         key_added=args.key_added,
     )
@@ -214,9 +215,11 @@ def _print_summary(adata, key: str, output: Path, figures: list[Path]) -> None:
         columns.append("n_clusters")
     print(table[columns].to_string(float_format=lambda v: f"{v:.4g}"))
     convergence = manifest["convergence"]
-    print(
-        f"objective {convergence['objective']:.6g} after {convergence['n_sweeps']} coupled sweeps (converged: {bool(convergence['sweeps_converged'])})"
-    )
+    sweeps = get.history(adata, key=key).query("phase == 'sweep'")["objective"].to_numpy()
+    status = "converged" if convergence["sweeps_converged"] else "stopped at --max-sweeps"
+    if len(sweeps) > 1:
+        status += f"; the last sweep lowered it by {100 * (sweeps[-2] - sweeps[-1]) / sweeps[-2]:.3f} %"
+    print(f"objective {convergence['objective']:.6g} after {convergence['n_sweeps']} coupled sweeps ({status})")
     print(f"wrote {output}")
     for path in figures:
         print(f"wrote {path}")
