@@ -39,9 +39,8 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     """
     manifest = read_manifest(adata, key)
     n_scales = len(manifest[Manifest.OBSM_KEYS])
-    history = pd.DataFrame({k: np.asarray(v) for k, v in manifest[Manifest.HISTORY].items()})
-    path = history[history["phase"] == "path"]
-    last = path.groupby("scale")["objective"].last().reindex(range(n_scales))
+    steps = history(adata, key=key)
+    last = steps[steps["phase"] == "path"].groupby("scale")["objective"].last().reindex(range(n_scales))
     convergence = manifest[Manifest.CONVERGENCE]
     table = pd.DataFrame(
         {
