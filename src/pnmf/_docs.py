@@ -11,6 +11,9 @@ __all__ = ["doc_params"]
 F = TypeVar("F", bound=Callable)
 
 SNIPPETS = {
+    "adata": """\
+adata
+    AnnData with a ``tl.pnmf`` result.""",
     "key": """\
 key
     ``key_added`` of the ``tl.pnmf`` result.""",

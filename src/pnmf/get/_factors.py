@@ -23,8 +23,7 @@ def top_genes(
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     scale
         Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
     n_genes
@@ -63,8 +62,7 @@ def factor_similarity(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     {key}
 
     Returns

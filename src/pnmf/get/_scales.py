@@ -19,8 +19,7 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     {key}
 
     Returns
@@ -65,8 +64,7 @@ def embedding(adata: AnnData, scale: int | str = "recommended", *, key: str = DE
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     scale
         Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
     {key}
@@ -87,8 +85,7 @@ def loadings(adata: AnnData, scale: int | str = "recommended", *, key: str = DEF
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     scale
         Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
     {key}
@@ -113,8 +110,7 @@ def persistence_bars(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     {key}
 
     Returns
@@ -133,8 +129,7 @@ def history(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     {key}
 
     Returns

@@ -33,8 +33,7 @@ def convergence(
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     {key}
     ax
         Not supported (two panels); must be ``None``.

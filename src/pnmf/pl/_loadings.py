@@ -38,8 +38,7 @@ def loadings(
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     scale
         Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
     factors
@@ -103,8 +102,7 @@ def loadings_across_scales(
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     factor
         The factor (the same gene program at every scale).
     n_genes

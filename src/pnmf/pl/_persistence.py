@@ -40,8 +40,7 @@ def persistence(
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     kind
         Which panel(s) to draw.
     {key}

@@ -48,8 +48,7 @@ def scales(
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     color
         An ``adata.obs`` column or a gene; the same colours (or colour range) in every panel.
     basis

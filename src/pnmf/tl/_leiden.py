@@ -40,8 +40,7 @@ def leiden(
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     resolution
         Leiden resolution, the same at every scale (higher gives more clusters).
     {key}

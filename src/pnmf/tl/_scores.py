@@ -48,8 +48,7 @@ def score_scales(
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     labels_key
         Column of ``adata.obs`` with the known labels.
     {key}

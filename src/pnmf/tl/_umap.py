@@ -33,8 +33,7 @@ def umap(
 
     Parameters
     ----------
-    adata
-        AnnData with a ``tl.pnmf`` result.
+    {adata}
     {key}
     n_neighbors
         Neighbours of the kNN graph built on each embedding.
