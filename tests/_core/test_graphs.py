@@ -18,12 +18,24 @@ def dense_laplacian(graph):
     return np.diag(graph.degree) - graph.adjacency.toarray()
 
 
-def test_keeps_only_edges_strictly_below_threshold(edges):
-    threshold = float(np.median(edges.lengths))
-    graph = scale_graph(edges, threshold)
-    assert graph.n_edges == int(np.sum(edges.lengths < threshold))
-    exact = scale_graph(edges, float(np.sort(edges.lengths)[10]))
-    assert exact.n_edges == 10
+def nearest_edges(edges):
+    """Indices of every node's shortest edge, by brute force."""
+    chosen = set()
+    for node in range(edges.n_nodes):
+        touching = np.flatnonzero((edges.rows == node) | (edges.cols == node))
+        chosen.add(int(touching[np.argmin(edges.lengths[touching])]))
+    return chosen
+
+
+def test_keeps_edges_strictly_below_threshold_and_every_cells_nearest_edge(edges):
+    for threshold in (float(np.median(edges.lengths)), float(np.sort(edges.lengths)[10])):
+        graph = scale_graph(edges, threshold)
+        expected = set(np.flatnonzero(edges.lengths < threshold).tolist()) | nearest_edges(edges)
+        assert graph.n_edges == len(expected)
+        coo = graph.adjacency.tocoo()
+        kept = {(int(r), int(c)) for r, c in zip(coo.row, coo.col, strict=True) if r < c}
+        assert kept == {(int(edges.rows[e]), int(edges.cols[e])) for e in expected}
+        assert (graph.degree > 0).all()
 
 
 def test_laplacian_is_symmetric_psd_with_zero_row_sums(edges, rng):
@@ -36,20 +48,22 @@ def test_laplacian_is_symmetric_psd_with_zero_row_sums(edges, rng):
     assert graph.quadratic_form(U) == pytest.approx(np.trace(U.T @ laplacian @ U))
 
 
-def test_weights_follow_the_scale_and_mean_degree_is_one(edges):
-    threshold = float(np.quantile(edges.lengths, 0.5))
+def test_weights_are_the_heat_kernel_normalized_symmetrically(edges):
+    threshold = float(np.quantile(edges.lengths, 0.2))
     graph = scale_graph(edges, threshold)
-    connected = graph.degree > 0
-    assert graph.degree[connected].mean() == pytest.approx(1.0)
-    raw = np.exp(-((edges.lengths[edges.lengths < threshold] / threshold) ** 2))
-    assert raw.min() > np.exp(-1)
-    # the stored weights are the heat-kernel weights divided by one constant
-    ratios = np.sort(np.r_[raw, raw]) / np.sort(graph.adjacency.data)
-    assert np.ptp(ratios) < 1e-9 * ratios[0]
+    coo = graph.adjacency.tocoo()
+    lengths = {(int(r), int(c)): d for r, c, d in zip(edges.rows, edges.cols, edges.lengths, strict=True)}
+    kernel = np.zeros((60, 60))
+    for r, c in zip(coo.row, coo.col, strict=True):
+        d = lengths[(min(r, c), max(r, c))]
+        kernel[r, c] = np.exp(-((d / threshold) ** 2))
+    raw_degree = kernel.sum(axis=1)
+    expected = kernel / np.sqrt(np.outer(raw_degree, raw_degree))
+    np.testing.assert_allclose(graph.adjacency.toarray(), expected, rtol=1e-12)
+    np.testing.assert_allclose(graph.degree, expected.sum(axis=1), rtol=1e-12)
 
 
-def test_below_every_edge_the_graph_is_empty(edges):
+def test_below_every_edge_only_the_nearest_neighbour_edges_remain(edges):
     graph = scale_graph(edges, float(edges.lengths.min()))
-    assert graph.n_edges == 0
-    assert graph.adjacency.nnz == 0
-    assert not graph.degree.any()
+    assert graph.n_edges == len(nearest_edges(edges))
+    assert (graph.degree > 0).all()

@@ -79,3 +79,46 @@ def test_leiden_errors_leave_adata_untouched(fitted, kwargs, error, match):
         pnmf.tl.leiden(adata, **kwargs)
     assert list(adata.obs.columns) == columns
     assert "clusters" not in adata.uns["pnmf"]
+
+
+def test_nested_clusterings_form_a_tree_that_coarsens(fitted):
+    adata = pnmf.tl.leiden(fitted, 2.0, copy=True)
+    summary = adata.uns["pnmf"]["clusters"]["leiden"]
+    assert summary["params"]["method"] == "nested"
+    counts = summary["n_clusters"]
+    assert all(b <= a for a, b in pairwise(counts))
+    np.testing.assert_array_equal(summary["nesting"], 1.0)
+    _, edges = pnmf.get.cluster_tree(adata)
+    # every finer cluster has exactly one parent
+    assert edges.groupby("child").size().max() == 1
+    np.testing.assert_allclose(edges["in_prop"], 1.0)
+
+
+def test_nested_clusters_are_numbered_by_size_in_numeric_order(fitted):
+    adata = pnmf.tl.leiden(fitted, 3.0, copy=True)
+    for obs_key in adata.uns["pnmf"]["clusters"]["leiden"]["obs_keys"]:
+        labels = adata.obs[obs_key]
+        assert list(labels.cat.categories) == [str(i) for i in range(len(labels.cat.categories))]
+        sizes = labels.value_counts(sort=False).reindex(labels.cat.categories).to_numpy()
+        assert (np.diff(sizes) <= 0).all()
+
+
+def test_a_larger_separation_merges_more(fitted):
+    loose = pnmf.tl.leiden(fitted, 2.0, separation=0.5, copy=True)
+    strict = pnmf.tl.leiden(fitted, 2.0, separation=4.0, copy=True)
+    assert (
+        strict.uns["pnmf"]["clusters"]["leiden"]["n_clusters"].sum()
+        < loose.uns["pnmf"]["clusters"]["leiden"]["n_clusters"].sum()
+    )
+
+
+def test_independent_method_clusters_every_scale_on_its_own(fitted):
+    adata = pnmf.tl.leiden(fitted, 1.0, method="independent", copy=True)
+    summary = adata.uns["pnmf"]["clusters"]["leiden"]
+    assert summary["params"]["method"] == "independent"
+    assert len(summary["nesting"]) == len(summary["obs_keys"]) - 1
+
+
+def test_unknown_method_is_refused(fitted):
+    with pytest.raises(ValueError, match="method='tree' is not supported"):
+        pnmf.tl.leiden(fitted, method="tree")

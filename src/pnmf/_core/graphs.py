@@ -17,9 +17,9 @@ __all__ = ["ScaleGraph", "scale_graph"]
 class ScaleGraph:
     """Weighted graph at one scale, stored as its normalized adjacency and degrees.
 
-    The Laplacian is ``diag(degree) - adjacency``; both are divided by the mean degree of
-    the connected cells, so that the graph penalty per cell is of the order of the
-    reconstruction error per cell whatever the neighbourhood size (see :func:`scale_graph`).
+    The Laplacian is ``diag(degree) - adjacency`` with symmetrically normalized weights, so
+    that the graph penalty per cell is of the order of the reconstruction error per cell
+    whatever the neighbourhood size (see :func:`scale_graph`).
     ``order`` and ``color_starts`` group the cells into classes without internal edges, for
     parallel coordinate descent.
     """
@@ -43,29 +43,50 @@ class ScaleGraph:
 
 
 def scale_graph(edges: EdgeList, threshold: float) -> ScaleGraph:
-    """Graph of the edges strictly shorter than ``threshold`` with heat-kernel weights.
+    """Graph of the edges strictly shorter than ``threshold``, plus every cell's shortest edge.
 
     Edge weights are ``exp(-(d / threshold)**2)``: a kernel whose width follows the scale,
-    so every edge kept weighs between e⁻¹ and 1 whatever the units of the representation
-    (the paper's ``exp(-d² / ε^1.5)`` depends on them). Weights are then divided by the
-    mean weighted degree over the cells that have an edge.
+    so every edge shorter than the threshold weighs between e⁻¹ and 1 whatever the units of
+    the representation (the paper's ``exp(-d² / ε^1.5)`` depends on them).
+
+    Two choices keep every cell on the same footing at every scale:
+
+    * every cell keeps its shortest edge even where that edge is longer than the threshold.
+      Between the finest and the coarsest scale the thresholded graph joins dense regions
+      and leaves cells in sparse regions alone; smoothed cells then contract while lone
+      cells keep their full noise, and a clustering of the embedding spends its clusters on
+      the lone cells (k-means ARI near 0 on whole ranges of scales). A cell's nearest
+      neighbour is always the best evidence about it, whatever the scale.
+    * weights are normalized symmetrically, ``w_ij / sqrt(d_i d_j)`` (the normalized
+      Laplacian's weights), so the pull of a cell's neighbourhood is of order 1 per cell
+      whether it has one neighbour or fifty; the graph weight λ1 then means the same in
+      dense and sparse regions, at every scale and on every dataset.
     """
     n = edges.n_nodes
     keep = edges.lengths < threshold
+    if len(edges):
+        keep[_nearest_edges(edges)] = True
     rows, cols, lengths = edges.rows[keep], edges.cols[keep], edges.lengths[keep]
-    weights = np.exp(-((lengths / threshold) ** 2)) if threshold > 0 else np.empty(0)
+    weights = np.exp(-((lengths / threshold) ** 2)) if threshold > 0 else np.zeros(len(rows))
     degree = np.bincount(rows, weights, minlength=n) + np.bincount(cols, weights, minlength=n)
-    connected = degree > 0
-    if connected.any():
-        scale = degree[connected].mean()
-        weights = weights / scale
-        degree = degree / scale
+    positive = weights > 0
+    weights = np.where(positive, weights / np.sqrt(np.maximum(degree[rows] * degree[cols], np.finfo(float).tiny)), 0.0)
+    degree = np.bincount(rows, weights, minlength=n) + np.bincount(cols, weights, minlength=n)
     adjacency = csr_array(
         (np.concatenate([weights, weights]), (np.concatenate([rows, cols]), np.concatenate([cols, rows]))),
         shape=(n, n),
     )
     order, color_starts = _color_classes(adjacency)
     return ScaleGraph(adjacency, degree, int(keep.sum()), order, color_starts)
+
+
+def _nearest_edges(edges: EdgeList) -> np.ndarray:
+    """Index of every node's shortest edge."""
+    order = np.argsort(edges.lengths, kind="stable")
+    ends = np.column_stack([edges.rows[order], edges.cols[order]]).ravel()  # both ends, shortest edge first
+    positions = np.repeat(order, 2)
+    _, first = np.unique(ends, return_index=True)
+    return positions[first]
 
 
 def _color_classes(adjacency: csr_array) -> tuple[np.ndarray, np.ndarray]:

@@ -43,7 +43,7 @@ INNER_RATIO = 0.2
 class Weights:
     """The weights of the objective: λ1 (graph), λ2 (coupling between scales), λ3 (anchoring)."""
 
-    graph: float = 100.0
+    graph: float = 10.0
     coupling: float = 1.0
     anchor: float = 0.0
 

@@ -121,26 +121,32 @@ def cluster_tree(
 
 
 def _layout(nodes: pd.DataFrame, edges: pd.DataFrame, n_scales: int) -> dict[str, tuple[float, float]]:
-    """Place the nodes: coarsest scale on top, each finer row ordered by its parents' positions."""
-    positions: dict[str, tuple[float, float]] = {}
+    """Place the nodes as a dendrogram: the finest row evenly spaced in tree order, every coarser node above its children.
+
+    The finest row's order comes from the top down: each row sorted by the position of each
+    cluster's main parent (the coarser cluster holding most of its cells), then by size, so
+    siblings sit together and edges do not cross when the clusterings nest. Coarser nodes
+    then sit at the cell-weighted mean position of their children.
+    """
+    main_parent = (
+        edges.sort_values("n_cells", ascending=False, kind="stable").drop_duplicates("child").set_index("child")["parent"]
+    )
+    rank: dict[str, float] = {}
+    rows: dict[int, list[str]] = {}
     for scale in reversed(range(n_scales)):
         row = nodes[nodes["scale"] == scale]
-        if scale == n_scales - 1:
-            order = row.sort_values("n_cells", ascending=False)["node"].tolist()
-        else:
-            incoming = edges[edges["child_scale"] == scale]
-            parent_x = incoming["parent"].map(lambda p: positions[p][0])
-            barycenter = (parent_x * incoming["n_cells"]).groupby(incoming["child"]).sum() / incoming.groupby("child")[
-                "n_cells"
-            ].sum()
-            order = (
-                row.assign(x=row["node"].map(barycenter))
-                .sort_values(["x", "n_cells"], ascending=[True, False])["node"]
-                .tolist()
-            )
-        xs = np.linspace(0.0, 1.0, len(order) + 2)[1:-1] if len(order) > 1 else [0.5]
-        positions.update({node: (float(x), float(scale)) for node, x in zip(order, xs, strict=True)})
-    return positions
+        parent_rank = row["node"].map(lambda node: rank.get(main_parent.get(node), 0.0))
+        order = row.assign(parent=parent_rank).sort_values(["parent", "n_cells"], ascending=[True, False])["node"].tolist()
+        rank.update({node: float(i) for i, node in enumerate(order)})
+        rows[scale] = order
+    finest = rows[0]
+    x = dict(zip(finest, np.linspace(0.0, 1.0, len(finest) + 2)[1:-1] if len(finest) > 1 else [0.5], strict=True))
+    for scale in range(1, n_scales):
+        incoming = edges[edges["parent_scale"] == scale]
+        weighted = (incoming["child"].map(x) * incoming["n_cells"]).groupby(incoming["parent"]).sum()
+        centre = weighted / incoming.groupby("parent")["n_cells"].sum()
+        x.update({node: float(centre.get(node, 0.5)) for node in rows[scale]})
+    return {node: (x[node], float(scale)) for scale, row in rows.items() for node in row}
 
 
 def _node_colors(adata: AnnData, nodes: pd.DataFrame, summary, color: str | None, layer: str | None):

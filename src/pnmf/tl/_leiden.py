@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -11,10 +12,11 @@ from anndata import AnnData
 from scanpy import logging as logg
 from sklearn.metrics import adjusted_rand_score
 
+from .._core.hierarchy import SEPARATION, by_size, merge_across_scales, nesting
 from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, read_manifest, stale_entries, write_results
-from .._validation import check_in_memory, check_int, check_key_added, check_real
+from .._validation import check_choice, check_in_memory, check_int, check_key_added, check_real
 from ..pl._palette import categorical_colors
 
 __all__ = ["leiden"]
@@ -26,24 +28,48 @@ def leiden(
     resolution: float = 1.0,
     *,
     key: str = DEFAULT_KEY,
+    method: Literal["nested", "independent"] = "nested",
+    separation: float = SEPARATION,
     n_neighbors: int = 15,
     n_iterations: int = 2,
     random_state: int = 0,
     key_added: str = "leiden",
     copy: bool = False,
 ) -> AnnData | None:
-    """Cluster every scale's embedding with Leiden and measure how clusterings change across scales.
+    """Cluster every scale's embedding and follow the clusters from fine to coarse.
 
-    For each scale, a kNN graph is built on its embedding with :func:`scanpy.pp.neighbors`
-    and clustered with :func:`scanpy.tl.leiden` (igraph flavour, undirected). The graphs
-    are not stored: only the labels, their colours, and a summary in the manifest.
+    ``method='nested'`` (default): the finest scale's embedding is clustered with Leiden
+    (a kNN graph built with :func:`scanpy.pp.neighbors`, then :func:`scanpy.tl.leiden`,
+    igraph flavour, undirected). At every scale, fine to coarse, the clusters of the
+    previous scale are merged, closest pair first, while they are not separated in *that
+    scale's* embedding: two clusters stay apart while their centroids lie more than
+    ``separation`` pooled standard deviations apart along the line joining them (2 is the
+    bound at which two equal Gaussian populations form two modes), a bar that grows with
+    the scale as ``ε_t / ε_0`` (a view k times coarser keeps apart only populations k
+    times better separated). Merged groups are judged by average linkage of their finest
+    clusters. The clusterings nest and their number never rises from fine to coarse, so
+    they form a tree; ``resolution`` sets only the finest level.
+
+    ``method='independent'``: Leiden on every scale's embedding separately (the same
+    resolution everywhere). Leiden's kNN graph is rank-based and does not see the
+    contraction of coarse embeddings, so these clusterings need not nest or coarsen.
+
+    The kNN graphs are not stored: only the labels, their colours and a summary in the
+    manifest.
 
     Parameters
     ----------
     {adata}
     resolution
-        Leiden resolution, the same at every scale (higher gives more clusters).
+        Leiden resolution: of the finest scale with ``method='nested'``, of every scale with
+        ``'independent'`` (higher gives more clusters).
     {key}
+    method
+        ``'nested'`` merges fine clusters as each scale's embedding contracts;
+        ``'independent'`` clusters every scale on its own.
+    separation
+        With ``method='nested'``: pooled standard deviations between two clusters' centroids
+        below which they merge at the finest scale (scaled by ``ε_t / ε_0`` at scale t).
     n_neighbors
         Neighbours of the kNN graph built on each embedding.
     n_iterations
@@ -61,11 +87,15 @@ def leiden(
 
     ``adata.obs['{key}_{key_added}_{t}']``
         Categorical cluster labels at scale t (clusters numbered by size, ``'0'`` largest).
+        With ``method='nested'``, clusters at different scales that share a number need
+        not be related; follow them with :func:`pnmf.get.cluster_tree`.
     ``adata.uns['{key}_{key_added}_{t}_colors']``
         Colours of those labels.
     ``adata.uns[key]['clusters'][key_added]``
         ``obs_keys``, ``n_clusters`` per scale, ``ari_consecutive`` (adjusted Rand index
-        between scales t and t+1), and ``params``.
+        between scales t and t+1), ``nesting`` (the share of the cells of scale t that lie
+        in the coarser cluster holding most of their finer cluster, per pair of scales; 1
+        when the levels nest) and ``params``.
 
     Examples
     --------
@@ -80,23 +110,31 @@ def leiden(
     check_in_memory(adata)
     key_added = check_key_added(key_added)
     resolution = check_real("resolution", resolution, strict=True)
+    method = check_choice("method", method, ("nested", "independent"))
+    separation = check_real("separation", separation)
     n_neighbors = check_int("n_neighbors", n_neighbors, minimum=2, maximum=max(adata.n_obs - 1, 2))
     n_iterations = check_int("n_iterations", n_iterations, minimum=-1)
     manifest = read_manifest(adata, key)
     keys = Keys(key)
 
-    labels = [
-        _leiden_of(np.asarray(adata.obsm[str(obsm_key)]), resolution, n_neighbors, n_iterations, random_state)
-        for obsm_key in manifest[Manifest.OBSM_KEYS]
-    ]
+    embeddings = [np.asarray(adata.obsm[str(obsm_key)], dtype=np.float64) for obsm_key in manifest[Manifest.OBSM_KEYS]]
+    if method == "nested":
+        finest = _leiden_of(embeddings[0], resolution, n_neighbors, n_iterations, random_state)
+        levels = merge_across_scales(embeddings, finest, np.asarray(manifest[Manifest.THRESHOLDS]), separation)
+    else:
+        levels = [_leiden_of(E, resolution, n_neighbors, n_iterations, random_state) for E in embeddings]
+    labels = [_categorical(level) for level in levels]
     obs_keys = [keys.clusters(t, key_added) for t in range(len(labels))]
-    ari = np.array([adjusted_rand_score(a, b) for a, b in pairwise(labels)])
+    ari = np.array([adjusted_rand_score(a, b) for a, b in pairwise(levels)])
     summary = {
         "obs_keys": np.array(obs_keys, dtype=str),
         "n_clusters": np.array([len(c.categories) for c in labels], dtype=np.int64),
         "ari_consecutive": ari,
+        "nesting": np.array([nesting(fine, coarse) for fine, coarse in pairwise(levels)]),
         "params": {
+            "method": method,
             "resolution": resolution,
+            "separation": separation,
             "n_neighbors": n_neighbors,
             "n_iterations": n_iterations,
             "random_state": int(random_state),
@@ -122,8 +160,8 @@ def leiden(
 
 def _leiden_of(
     embedding: np.ndarray, resolution: float, n_neighbors: int, n_iterations: int, random_state: int
-) -> pd.Categorical:
-    """Leiden labels of one embedding, numbered by cluster size."""
+) -> np.ndarray:
+    """Leiden labels of one embedding as integers, numbered by cluster size."""
     scratch = AnnData(obsm={"rep": embedding}, shape=(embedding.shape[0], 0))
     sc.pp.neighbors(scratch, n_neighbors=n_neighbors, use_rep="rep", random_state=random_state)
     sc.tl.leiden(
@@ -134,4 +172,10 @@ def _leiden_of(
         directed=False,
         random_state=random_state,
     )
-    return pd.Categorical(scratch.obs["leiden"].to_numpy())
+    return by_size(scratch.obs["leiden"].to_numpy().astype(int))
+
+
+def _categorical(labels: np.ndarray) -> pd.Categorical:
+    """Integer labels as a categorical with categories '0', '1', … in numeric order."""
+    n_clusters = int(labels.max()) + 1 if len(labels) else 0
+    return pd.Categorical(labels.astype(str), categories=[str(c) for c in range(n_clusters)])

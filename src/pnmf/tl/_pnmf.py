@@ -46,7 +46,7 @@ def pnmf(
     use_rep: str = "X_pca",
     n_pcs: int | None = None,
     neighbors_key: str | None = None,
-    graph_weight: float = 100.0,
+    graph_weight: float = 10.0,
     coupling_weight: float = 1.0,
     anchor_weight: float = 0.0,
     normalize: bool = True,

@@ -1,0 +1,129 @@
+"""The datasets of the evaluation panel, each preprocessed the standard way.
+
+Real data come from ``../shared/data`` (beside the repository) when that folder exists;
+without it they are skipped with a message. ``pbmc68k_reduced`` ships with scanpy; the
+synthetic data are generated here, seeded.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scanpy as sc
+from anndata import AnnData
+
+import pnmf
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REAL = {
+    "pollen": ("pollen.h5ad", {"label": "label"}),
+    "cellbench": ("cellbench_celseq2_5cl.h5ad", {"label": "label"}),
+    "worm_neuron": ("worm_neuron.h5ad", {"label": "label"}),
+    "paul15": ("paul15.h5ad", {"label": "label", "coarse": "label_coarse"}),
+}
+
+
+@dataclass
+class Dataset:
+    """One panel entry: preprocessed data, its label columns (finest first) and how it was made."""
+
+    name: str
+    adata: AnnData
+    labels: dict[str, str]
+    kind: str
+    notes: dict = field(default_factory=dict)
+
+
+def preprocess(adata: AnnData, n_neighbors: int, random_state: int = 0) -> AnnData:
+    """The standard preprocessing of ``shared/data/README.md``: lognorm layer, 2000 HVG, PCA, kNN."""
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    adata.layers["lognorm"] = adata.X.copy()
+    n_top = min(2000, adata.n_vars)
+    if n_top < adata.n_vars:
+        sc.pp.highly_variable_genes(adata, n_top_genes=n_top)
+    else:
+        adata.var["highly_variable"] = True
+    sc.pp.pca(adata, n_comps=min(50, adata.n_obs // 2), mask_var="highly_variable", random_state=random_state)
+    sc.pp.neighbors(adata, n_neighbors=n_neighbors, random_state=random_state)
+    return adata
+
+
+def pbmc(n_neighbors: int | None) -> Dataset:
+    """pbmc68k_reduced with log-normalized values from ``raw``; ``None`` keeps its stored 10-NN graph."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        adata = sc.datasets.pbmc68k_reduced()
+    adata.layers["lognorm"] = adata.raw[:, adata.var_names].X
+    name = "pbmc68k stored 10-NN"
+    if n_neighbors is not None:
+        sc.pp.neighbors(adata, n_neighbors=n_neighbors, random_state=0)
+        name = f"pbmc68k {n_neighbors}-NN"
+    # a coarse level: T-cell subsets and NK merged, as the populations a coarser view should keep apart
+    coarse = adata.obs["bulk_labels"].astype(str).map(_pbmc_coarse)
+    adata.obs["coarse"] = coarse.astype("category")
+    return Dataset(name, adata, {"label": "bulk_labels", "coarse": "coarse"}, "real")
+
+
+def _pbmc_coarse(label: str) -> str:
+    if "CD4" in label or "CD8" in label or "NK" in label:
+        return "T/NK"
+    if "CD14" in label:
+        return "monocyte"
+    if "CD19" in label:
+        return "B"
+    if "Dendritic" in label:
+        return "dendritic"
+    return label
+
+
+def real(name: str, n_neighbors: int = 15) -> Dataset | None:
+    """One of the shared real datasets, or ``None`` when the folder is absent."""
+    file, labels = REAL[name]
+    path = DATA / file
+    if not path.exists():
+        return None
+    adata = sc.read_h5ad(path)
+    adata.X = adata.X.astype(np.float32)
+    preprocess(adata, n_neighbors)
+    return Dataset(f"{name} {n_neighbors}-NN", adata, labels, "real")
+
+
+def nested(n_cells: int, n_types: int, n_subtypes: int, seed: int, fold_change: float = 4.0) -> Dataset:
+    """Synthetic counts with a known two-level hierarchy, preprocessed like real data."""
+    adata = pnmf.datasets.nested_populations(
+        n_cells, 1000, n_types=n_types, n_subtypes=n_subtypes, fold_change=fold_change, random_state=seed
+    )
+    adata.layers["lognorm"] = adata.X.copy()
+    adata.var["highly_variable"] = True
+    sc.pp.pca(adata, n_comps=30, random_state=0)
+    sc.pp.neighbors(adata, n_neighbors=15, random_state=0)
+    name = f"nested {n_types}×{n_subtypes} n={n_cells} fc={fold_change:g} seed={seed}"
+    return Dataset(name, adata, {"label": "subtype", "coarse": "cell_type"}, "synthetic")
+
+
+def panel(quick: bool = False) -> Iterator[Dataset]:
+    """Every dataset of the panel; ``quick`` keeps one graph per real dataset and two synthetic ones."""
+    yield pbmc(None)
+    yield pbmc(15)
+    if not quick:
+        yield pbmc(30)
+    missing = []
+    for name in REAL:
+        for k in (15,) if quick else (15, 10):
+            dataset = real(name, k)
+            if dataset is None:
+                missing.append(name)
+                break
+            yield dataset
+    if missing:
+        print(f"skipped {missing}: {DATA} is absent")
+    synthetic = [(3000, 4, 3, 1, 4.0), (3000, 6, 4, 2, 4.0)]
+    if not quick:
+        synthetic += [(2000, 4, 3, 3, 3.0), (5000, 6, 4, 4, 3.0), (1500, 3, 3, 5, 5.0)]
+    for n_cells, n_types, n_subtypes, seed, fold in synthetic:
+        yield nested(n_cells, n_types, n_subtypes, seed, fold)

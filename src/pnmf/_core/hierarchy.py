@@ -1,0 +1,158 @@
+"""Nested clusterings across scales: fine clusters merged as each scale's embedding contracts.
+
+The finest scale is clustered once (Leiden, outside this module). At every coarser scale
+the clusters of the previous scale are merged, pair by pair, while the closest pair is no
+longer separated *in that scale's embedding*. Separation is judged along the line through
+the two centroids: projected on it, two populations form one bimodal profile only when
+their centroid distance exceeds about twice their pooled standard deviation (the
+bimodality bound of an equal mixture of two Gaussians is ``δ = 2σ``). Judging each pair
+along its own line makes the rule free of units and of the number of factors, so the same
+threshold means the same at every scale and on every dataset.
+
+By construction the clusterings nest (every cluster of scale t lies inside one cluster of
+scale t + 1) and the number of clusters never rises from fine to coarse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["SEPARATION", "by_size", "merge_across_scales", "merge_clusters", "nesting", "pair_separation"]
+
+#: Two clusters stay apart while their centroid distance exceeds this many pooled standard
+#: deviations along the line joining them (2: the bimodality bound of two equal Gaussians).
+SEPARATION = 2.0
+
+
+def pair_separation(points: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Return the separation of every pair of clusters, ``δ / sqrt((v_a + v_b) / 2)``.
+
+    ``δ`` is the distance between the centroids of clusters a and b, ``v_a`` and ``v_b``
+    the variances of their cells projected on the line through both centroids. The
+    diagonal is ``inf``.
+
+    Parameters
+    ----------
+    points
+        Cells × dimensions.
+    labels
+        Cluster of every cell, integers in ``[0, n_clusters)``.
+    n_clusters
+        Number of clusters.
+    """
+    sizes = np.bincount(labels, minlength=n_clusters).astype(np.float64)
+    sums = np.zeros((n_clusters, points.shape[1]))
+    np.add.at(sums, labels, points)
+    centroids = sums / np.maximum(sizes, 1)[:, None]
+    centered = points - centroids[labels]
+    # second moments per cluster, so the variance along any direction is u' S u
+    order = np.argsort(labels, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(sizes.astype(np.int64))])
+    scatter = np.zeros((n_clusters, points.shape[1], points.shape[1]))
+    for c in range(n_clusters):
+        members = centered[order[bounds[c] : bounds[c + 1]]]
+        scatter[c] = members.T @ members / max(len(members), 1)
+    separation = np.full((n_clusters, n_clusters), np.inf)
+    for a in range(n_clusters):
+        for b in range(a + 1, n_clusters):
+            difference = centroids[a] - centroids[b]
+            distance = float(np.linalg.norm(difference))
+            if distance == 0:
+                separation[a, b] = separation[b, a] = 0.0
+                continue
+            direction = difference / distance
+            pooled = 0.5 * (direction @ scatter[a] @ direction + direction @ scatter[b] @ direction)
+            value = distance / np.sqrt(pooled) if pooled > 0 else np.inf
+            separation[a, b] = separation[b, a] = value
+    return separation
+
+
+def merge_clusters(
+    points: np.ndarray, labels: np.ndarray, groups: np.ndarray | None = None, threshold: float = SEPARATION
+) -> np.ndarray:
+    """Merge groups of clusters, closest pair first, while the pair is separated by less than ``threshold``.
+
+    The separation of two groups is the average, weighted by cells, of the separations
+    (:func:`pair_separation`) between the clusters that make them up (average linkage).
+    Judging merged groups through their parts, not as one wide cluster, keeps a merge from
+    inflating the group's spread and pulling in its neighbours one after another.
+
+    Parameters
+    ----------
+    points
+        Cells × dimensions (one scale's embedding).
+    labels
+        Integer cluster of every cell (the finest clusters), ``0 … F-1``.
+    groups
+        Group of every cluster (``F`` integers), e.g. the result at the previous scale;
+        ``None``: every cluster its own group.
+    threshold
+        Separation below which two groups are one.
+
+    Returns
+    -------
+    The group of every cluster, numbered ``0 … G-1`` by decreasing number of cells.
+    """
+    n_clusters = int(labels.max()) + 1
+    sizes = np.bincount(labels, minlength=n_clusters).astype(np.float64)
+    separation = pair_separation(points, labels, n_clusters)
+    np.fill_diagonal(separation, 0.0)
+    weights = np.outer(sizes, sizes)
+    _, groups = np.unique(np.arange(n_clusters) if groups is None else groups, return_inverse=True)
+    while groups.max() > 0:
+        members = np.eye(groups.max() + 1)[groups]  # clusters × groups indicator
+        linkage = (members.T @ (weights * separation) @ members) / (members.T @ weights @ members)
+        np.fill_diagonal(linkage, np.inf)
+        a, b = np.unravel_index(np.argmin(linkage), linkage.shape)
+        if linkage[a, b] >= threshold:
+            break
+        _, groups = np.unique(np.where(groups == max(a, b), min(a, b), groups), return_inverse=True)
+    return by_size(groups, weights=sizes)
+
+
+def merge_across_scales(
+    embeddings: Sequence[np.ndarray],
+    finest_labels: np.ndarray,
+    thresholds: Sequence[float] | None = None,
+    separation: float = SEPARATION,
+) -> list[np.ndarray]:
+    """Nested clusterings of every scale, fine to coarse, from clusters of the finest scale.
+
+    Scale 0 keeps ``finest_labels`` merged in its own embedding; every coarser scale merges
+    the clusters of the previous one in its own embedding. With the scales' persistence
+    ``thresholds`` ε_t, the separation needed to stay apart grows with the scale as
+    ``separation · ε_t / ε_0``: a view k times coarser keeps apart only populations k times
+    better separated.
+    """
+    _, labels = np.unique(np.asarray(finest_labels), return_inverse=True)
+    factors = np.ones(len(embeddings)) if thresholds is None else np.asarray(thresholds) / thresholds[0]
+    groups = None
+    result = []
+    for points, factor in zip(embeddings, factors, strict=True):
+        groups = merge_clusters(np.asarray(points, dtype=np.float64), labels, groups, separation * factor)
+        result.append(groups[labels])
+    return result
+
+
+def by_size(labels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Renumber integer labels ``0 … G-1`` so that 0 has the largest total weight (ties by label)."""
+    values, inverse = np.unique(labels, return_inverse=True)
+    counts = np.bincount(inverse, weights=weights)
+    order = np.argsort(-counts, kind="stable")
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[order] = np.arange(len(values))
+    return rank[inverse]
+
+
+def nesting(fine: np.ndarray, coarse: np.ndarray) -> float:
+    """Share of cells whose coarse cluster is the one holding most of their fine cluster.
+
+    1 when every fine cluster lies inside one coarse cluster.
+    """
+    _, fine = np.unique(fine, return_inverse=True)
+    _, coarse = np.unique(coarse, return_inverse=True)
+    table = np.zeros((fine.max() + 1, coarse.max() + 1), dtype=np.int64)
+    np.add.at(table, (fine, coarse), 1)
+    return float(table.max(axis=1).sum() / len(fine))

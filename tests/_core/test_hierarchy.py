@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pnmf._core.hierarchy import by_size, merge_across_scales, merge_clusters, nesting, pair_separation
+
+
+def test_pair_separation_is_the_centroid_distance_in_pooled_standard_deviations(rng):
+    a = rng.normal(0.0, 1.0, size=(4000, 3))
+    b = rng.normal(0.0, 1.0, size=(4000, 3)) + [6.0, 0.0, 0.0]
+    # a wide spread orthogonal to the line between the centroids must not count
+    b[:, 1] *= 5
+    labels = np.repeat([0, 1], 4000)
+    separation = pair_separation(np.vstack([a, b]), labels, 2)
+    assert separation[0, 1] == pytest.approx(6.0, rel=0.05)
+    assert separation[0, 0] == np.inf
+
+
+def test_merge_clusters_joins_split_populations_and_keeps_separated_ones(rng):
+    centres = np.array([[0.0, 0.0], [1.0, 0.0], [12.0, 0.0]])  # two overlapping populations and a far one
+    population = np.repeat([0, 1, 2], 300)
+    points = centres[population] + rng.normal(size=(900, 2))
+    # the finest clusters split every population in two at random
+    fine = population * 2 + rng.integers(0, 2, 900)
+    groups = merge_clusters(points, fine)
+    merged = groups[fine]
+    assert len(np.unique(merged)) == 2
+    assert len(np.unique(merged[population < 2])) == 1
+    assert set(merged[population == 2]).isdisjoint(merged[population < 2])
+    # 0 is the largest group
+    assert np.bincount(merged).argmax() == 0
+
+
+def test_a_high_threshold_merges_everything_and_a_zero_threshold_nothing(rng):
+    points = rng.normal(size=(60, 3))
+    fine = np.arange(60) % 6
+    assert len(np.unique(merge_clusters(points, fine, threshold=1e9))) == 1
+    assert len(np.unique(merge_clusters(points, fine, threshold=0.0))) == 6
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n_scales=st.integers(1, 5), n_fine=st.integers(1, 12))
+def test_levels_nest_and_never_gain_clusters(seed, n_scales, n_fine):
+    generator = np.random.default_rng(seed)
+    embeddings = [generator.normal(size=(80, 4)) * generator.uniform(0.1, 2.0) for _ in range(n_scales)]
+    fine = generator.integers(0, n_fine, 80)
+    thresholds = np.sort(generator.uniform(1.0, 3.0, n_scales))
+    levels = merge_across_scales(embeddings, fine, thresholds, separation=generator.uniform(0.5, 3.0))
+    counts = [len(np.unique(level)) for level in levels]
+    assert counts[0] <= len(np.unique(fine))
+    assert all(b <= a for a, b in zip(counts, counts[1:], strict=False))
+    assert nesting(fine, levels[0]) == 1.0
+    for finer, coarser in zip(levels, levels[1:], strict=False):
+        assert nesting(finer, coarser) == 1.0
+
+
+def test_the_bar_grows_with_the_scale_threshold(rng):
+    # the same embedding at every scale: only the growing bar can merge more at coarser scales
+    centres = np.array([[0.0], [3.0], [6.0], [30.0]])
+    population = np.repeat(np.arange(4), 200)
+    points = centres[population] + rng.normal(size=(800, 1))
+    levels = merge_across_scales([points] * 3, population, thresholds=[1.0, 2.5, 20.0])
+    assert [len(np.unique(level)) for level in levels] == [4, 2, 1]
+
+
+def test_nesting_counts_cells_outside_their_main_parent():
+    fine = np.array([0, 0, 0, 0, 1, 1])
+    coarse = np.array([0, 0, 0, 1, 1, 1])
+    assert nesting(fine, coarse) == pytest.approx(5 / 6)
+
+
+def test_by_size_numbers_the_largest_cluster_zero():
+    assert by_size(np.array([7, 3, 3, 3, 7, 5])).tolist() == [1, 0, 0, 0, 1, 2]
