@@ -9,6 +9,7 @@ import pandas as pd
 import scanpy as sc
 from anndata import AnnData
 
+from .._errors import PnmfKeyError
 from ._palette import categorical_colors
 
 __all__ = ["CellColors", "cell_colors"]
@@ -39,7 +40,7 @@ def cell_colors(adata: AnnData, color: str, *, layer: str | None = None) -> Cell
         column = sc.get.obs_df(adata, keys=[color], layer=layer)[color]
     else:
         msg = f"color={color!r} is neither a column of adata.obs nor a gene in adata.var_names."
-        raise KeyError(msg)
+        raise PnmfKeyError(msg)
     if isinstance(column.dtype, pd.CategoricalDtype) or column.dtype == object or column.dtype == bool:
         column = column.astype("category")
         categories = [str(c) for c in column.cat.categories]

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from .. import get
 from .._docs import doc_params
+from .._errors import PnmfIndexError
 from .._keys import DEFAULT_KEY
 from .._manifest import read_manifest, scale_index
 from .._validation import check_int
@@ -72,7 +73,7 @@ def loadings(
         rows = top[top["factor"] == factor]
         if rows.empty:
             msg = f"factor {factor} does not exist; this result has factors 0 to {top['factor'].max()}."
-            raise IndexError(msg)
+            raise PnmfIndexError(msg)
         axis.barh(np.arange(len(rows)), rows["loading"], color=BAR_COLOR)
         axis.set_yticks(np.arange(len(rows)))
         axis.set_yticklabels(rows["gene"], fontsize=7)

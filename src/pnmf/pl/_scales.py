@@ -13,6 +13,7 @@ from matplotlib.lines import Line2D
 
 from .. import get
 from .._docs import doc_params
+from .._errors import PnmfKeyError, PnmfValueError
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index
 from .._validation import check_choice
@@ -102,7 +103,7 @@ def scales(
         umap = manifest.get(Manifest.UMAP)
         if umap is None:
             msg = f"No per-scale UMAP for the pnmf result {key!r}; run pnmf.tl.umap(adata, key={key!r}) first, or pass basis='factors'."
-            raise KeyError(msg)
+            raise PnmfKeyError(msg)
         embeddings = [np.asarray(adata.obsm[str(umap["obsm_keys"][t])]) for t in chosen]
         first, second = 0, 1
         labels = ("UMAP 1", "UMAP 2")
@@ -131,7 +132,7 @@ def scales(
 def _most_variable_factors(U: np.ndarray) -> tuple[int, int]:
     if U.shape[1] < 2:
         msg = "The embedding has a single factor; there is no second axis to draw."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     order = np.argsort(-U.var(axis=0), kind="stable")
     return int(order[0]), int(order[1])
 

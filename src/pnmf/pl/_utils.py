@@ -9,6 +9,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scanpy import settings
 
+from .._errors import PnmfValueError
+
+
 __all__ = ["finish", "new_axes"]
 
 
@@ -19,7 +22,7 @@ def new_axes(
     if ax is not None:
         if n_panels != 1:
             msg = f"This plot draws {n_panels} panels, but ax holds one; pass ax=None, or ask for a single panel."
-            raise ValueError(msg)
+            raise PnmfValueError(msg)
         return ax.figure, [ax]
     ncols = max(1, min(ncols or n_panels, n_panels))
     nrows = -(-n_panels // ncols)

@@ -9,7 +9,7 @@ from scanpy import logging as logg
 
 from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Keys, Manifest
-from .._manifest import Results, read_manifest, write_results
+from .._manifest import Results, read_manifest, stale_entries, write_results
 from .._validation import check_in_memory, check_int
 
 __all__ = ["umap"]
@@ -72,8 +72,7 @@ def umap(
     if copy:
         adata = adata.copy()
     new_manifest = dict(adata.uns[key])
-    previous = new_manifest.get(Manifest.UMAP, {})
-    stale = [str(k) for k in previous.get("obsm_keys", [])] if isinstance(previous, dict) else []
+    stale = [k for k in stale_entries(adata, key)["obsm"] if keys.is_umap(k)]
     new_manifest[Manifest.UMAP] = {
         "obsm_keys": np.array(list(coordinates), dtype=str),
         "params": {"n_neighbors": n_neighbors, "min_dist": float(min_dist), "random_state": int(random_state)},
