@@ -76,7 +76,7 @@ def embedding(adata: AnnData, scale: int | str = "recommended", *, key: str = DE
     """
     manifest = read_manifest(adata, key)
     t = scale_index(manifest, scale)
-    values = np.asarray(adata.obsm[str(manifest[Manifest.OBSM_KEYS][t])])
+    values = np.array(adata.obsm[str(manifest[Manifest.OBSM_KEYS][t])], copy=True)  # editing it leaves adata alone
     return pd.DataFrame(values, index=adata.obs_names, columns=[f"factor_{j}" for j in range(values.shape[1])])
 
 
@@ -101,7 +101,7 @@ def loadings(adata: AnnData, scale: int | str = "recommended", *, key: str = DEF
     if varm_key not in adata.varm:
         msg = f"adata.varm has no {varm_key!r} (it was dropped, e.g. by subsetting genes); rerun pnmf.tl.pnmf."
         raise PnmfKeyError(msg)
-    values = np.asarray(adata.varm[varm_key])
+    values = np.array(adata.varm[varm_key], copy=True)  # editing it leaves adata alone
     return pd.DataFrame(values, index=adata.var_names, columns=[f"factor_{j}" for j in range(values.shape[1])])
 
 

@@ -12,6 +12,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 from scipy import sparse
 
+from .._core.expression import canonical_csr
 from .._core.persistence import EdgeList
 from .._errors import PnmfKeyError, PnmfTypeError, PnmfValueError
 from .._validation import check_nonnegative_finite
@@ -78,7 +79,7 @@ def read_expression(adata: AnnData, layer: str | None, mask: np.ndarray) -> tupl
             raise PnmfKeyError(msg)
         X, where = adata.layers[layer], f"adata.layers[{layer!r}]"
     if sparse.issparse(X) or isinstance(X, sparse.sparray):
-        X = sparse.csr_matrix(X)
+        X = canonical_csr(X)  # duplicate entries are summed (in a copy), as they mean
     elif isinstance(X, np.ndarray):
         pass
     else:
