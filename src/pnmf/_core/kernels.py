@@ -50,20 +50,22 @@ _WORKQUEUE_LOCK = threading.Lock()
 _LAYER: list[str] = []
 
 
+# Kernels with ``parallel=True`` contain nothing but their loops: numba would turn array
+# expressions (np.zeros, +=, .sum()) into parallel regions of their own, and a parallel sum
+# depends on the thread count. Outputs are allocated, and reductions done, by the callers.
+
+
 @njit(cache=True, parallel=True, nogil=True, fastmath=True)
 def _csr_times_dense(
-    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, min_work: int
-) -> np.ndarray:
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, out: np.ndarray, min_work: int
+) -> None:
     n_rows = len(indptr) - 1
-    k = dense.shape[1]
-    out = np.zeros((n_rows, k))
-    if len(data) * k >= min_work:
+    if len(data) * dense.shape[1] >= min_work:
         for i in prange(n_rows):
             _row_times_dense(i, indptr, indices, data, dense, out)
     else:
         for i in range(n_rows):
             _row_times_dense(i, indptr, indices, data, dense, out)
-    return out
 
 
 @njit(inline="always", nogil=True, fastmath=True)
@@ -78,22 +80,17 @@ def _row_times_dense(i, indptr, indices, data, dense, out) -> None:
 
 @njit(cache=True, parallel=True, nogil=True, fastmath=True)
 def _csr_transpose_times_dense(
-    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, n_cols: int, min_work: int
-) -> np.ndarray:
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, partial: np.ndarray, min_work: int
+) -> None:
     n_rows = len(indptr) - 1
-    k = dense.shape[1]
-    partial = np.zeros((TRANSPOSE_CHUNKS, n_cols, k))
-    step = (n_rows + TRANSPOSE_CHUNKS - 1) // TRANSPOSE_CHUNKS
-    if len(data) * k >= min_work:
-        for chunk in prange(TRANSPOSE_CHUNKS):
+    n_chunks = partial.shape[0]
+    step = (n_rows + n_chunks - 1) // n_chunks
+    if len(data) * dense.shape[1] >= min_work:
+        for chunk in prange(n_chunks):
             _chunk_transpose_times_dense(chunk, step, indptr, indices, data, dense, partial[chunk])
     else:
-        for chunk in range(TRANSPOSE_CHUNKS):
+        for chunk in range(n_chunks):
             _chunk_transpose_times_dense(chunk, step, indptr, indices, data, dense, partial[chunk])
-    result = np.zeros((n_cols, k))
-    for chunk in range(TRANSPOSE_CHUNKS):
-        result += partial[chunk]
-    return result
 
 
 @njit(inline="always", nogil=True, fastmath=True)
@@ -115,8 +112,10 @@ def csr_times_dense(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, d
     Rows are independent, so they are split across threads (when the product is large
     enough to be worth a parallel region); each reads its nonzeros once.
     """
+    out = np.zeros((len(indptr) - 1, dense.shape[1]))
     with _parallel():
-        return _csr_times_dense(indptr, indices, data, dense, PARALLEL_MIN_WORK)
+        _csr_times_dense(indptr, indices, data, dense, out, PARALLEL_MIN_WORK)
+    return out
 
 
 def csr_transpose_times_dense(
@@ -130,8 +129,13 @@ def csr_transpose_times_dense(
     the cache. Each of ``TRANSPOSE_CHUNKS`` row chunks has its own partial sum; the partial
     sums are added in a fixed order.
     """
+    partial = np.zeros((TRANSPOSE_CHUNKS, n_cols, dense.shape[1]))
     with _parallel():
-        return _csr_transpose_times_dense(indptr, indices, data, dense, n_cols, PARALLEL_MIN_WORK)
+        _csr_transpose_times_dense(indptr, indices, data, dense, partial, PARALLEL_MIN_WORK)
+    result = np.zeros((n_cols, dense.shape[1]))
+    for chunk in partial:  # in a fixed order
+        result += chunk
+    return result
 
 
 @njit(cache=True)
@@ -198,11 +202,11 @@ def _embedding_pass(
     diagonal: float,
     order: np.ndarray,
     color_starts: np.ndarray,
+    moved: np.ndarray,
+    scratch: np.ndarray,
     min_work: int,
-) -> float:
-    n, k = U.shape
-    moved = np.zeros(n)
-    scratch = np.zeros(k)
+) -> None:
+    k = U.shape[1]
     for c in range(len(color_starts) - 1):
         start, stop = color_starts[c], color_starts[c + 1]
         work = 0
@@ -222,7 +226,6 @@ def _embedding_pass(
                 moved[i] = _update_cell(
                     i, U, linear, gram_W, indptr, indices, weights, degree, graph_weight, diagonal, scratch
                 )
-    return moved.sum()
 
 
 def embedding_pass(
@@ -254,8 +257,9 @@ def embedding_pass(
     -------
     The squared Frobenius norm of the change of ``U``.
     """
+    moved = np.zeros(U.shape[0])
     with _parallel():
-        return _embedding_pass(
+        _embedding_pass(
             U,
             linear,
             gram_W,
@@ -267,8 +271,11 @@ def embedding_pass(
             float(diagonal),
             order,
             color_starts,
+            moved,
+            np.zeros(U.shape[1]),
             PARALLEL_MIN_WORK,
         )
+    return float(moved.sum())
 
 
 @njit(parallel=True)
