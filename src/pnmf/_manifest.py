@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from anndata import AnnData
 
-from ._errors import PnmfIndexError, PnmfKeyError, PnmfValueError
+from ._errors import PnmfIndexError, PnmfKeyError, PnmfTypeError, PnmfValueError
 from ._keys import Keys, Manifest
 
 __all__ = [
@@ -197,6 +197,12 @@ def _replace(adata: AnnData, touched: Mapping[str, set[str]], values: Results) -
 
 def read_manifest(adata: AnnData, key_added: str) -> Mapping[str, Any]:
     """Return the manifest of a ``tl.pnmf`` run, checked to name entries that exist."""
+    if not isinstance(adata, AnnData):
+        msg = f"Expected an AnnData object, got {type(adata).__name__}."
+        raise PnmfTypeError(msg)
+    if not isinstance(key_added, str):
+        msg = f"key must be the key_added of a pnmf result (a string), got {key_added!r}."
+        raise PnmfTypeError(msg)
     manifest = adata.uns.get(key_added)
     if not isinstance(manifest, Mapping) or Manifest.OBSM_KEYS not in manifest:
         msg = f"No pnmf result under key {key_added!r} in adata.uns; run pnmf.tl.pnmf(adata, key_added={key_added!r}) first."
@@ -216,7 +222,10 @@ def scale_index(manifest: Mapping[str, Any], scale: int | str) -> int:
             msg = f"scale={scale!r} is not understood; pass an integer in [0, {n_scales}) or 'recommended'."
             raise PnmfValueError(msg)
         return int(manifest[Manifest.RECOMMENDED])
-    if isinstance(scale, bool) or not isinstance(scale, int | np.integer) or not -n_scales <= scale < n_scales:
+    if isinstance(scale, bool) or not isinstance(scale, int | np.integer):
+        msg = f"scale must be an integer scale index or 'recommended', got {scale!r}."
+        raise PnmfTypeError(msg)
+    if not -n_scales <= scale < n_scales:
         msg = (
             f"scale={scale!r} is out of range: this result has {n_scales} scales (0 finest … {n_scales - 1} coarsest)."
         )
