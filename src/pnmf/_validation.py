@@ -23,6 +23,7 @@ __all__ = [
     "check_random_state",
     "check_real",
     "default_threads",
+    "seed_from",
 ]
 
 
@@ -115,17 +116,33 @@ def check_bool(name: str, value: object) -> bool:
     return bool(value)
 
 
-def check_random_state(name: str, value: object) -> int | np.random.RandomState | np.random.Generator | None:
-    """Check a seed as scanpy accepts it: an integer ≥ 0, ``None``, a ``RandomState`` or a ``Generator``."""
-    if value is None or isinstance(value, np.random.RandomState | np.random.Generator):
+def check_random_state(name: str, value: object) -> int | np.random.RandomState | None:
+    """Check a seed as scanpy accepts it: an integer in [0, 2**32), ``None`` or a ``numpy.random.RandomState``."""
+    if value is None or isinstance(value, np.random.RandomState):
         return value
+    if isinstance(value, np.random.Generator):
+        msg = (
+            f"{name} is a numpy Generator, which scanpy and scikit-learn (used here) do not accept; "
+            "pass an integer seed, e.g. int(generator.integers(2**31)), or a numpy RandomState."
+        )
+        raise PnmfTypeError(msg)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        msg = f"{name} must be an integer seed, None, or a numpy RandomState or Generator, got {value!r}."
+        msg = f"{name} must be an integer seed, None or a numpy RandomState, got {value!r}."
         raise PnmfTypeError(msg)
     if not 0 <= int(value) < 2**32:
         msg = f"{name}={value} is out of range: a seed must be between 0 and 2**32 - 1."
         raise PnmfValueError(msg)
     return int(value)
+
+
+def seed_from(random_state: int | np.random.RandomState | None) -> int | None:
+    """An integer seed (or None) for ``random_state``: a ``RandomState`` gives its next draw.
+
+    Results record the seed in their manifest, which h5ad can only store as a number.
+    """
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    return random_state
 
 
 def check_n_jobs(n_jobs: object) -> int | None:

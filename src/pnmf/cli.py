@@ -44,10 +44,14 @@ class _Signals:
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.child: int | None = None  # a process writing a file, stopped at once on a signal
         self._deferring = False
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum: int, frame) -> None:
+        if self.child is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self.child, signal.SIGKILL)
         if self._deferring and self.received is None:
             self.received = signum
             return
@@ -419,7 +423,7 @@ def _write_outputs(adata, output: Path, images: dict[Path, bytes], signals: _Sig
             temporary[target] = name
             with signals.deferred():
                 if target == output:
-                    _write_h5ad(adata, name)
+                    _write_h5ad(adata, name, target, signals)
                 else:
                     _write_bytes(name, images[target])
             os.chmod(name, 0o666 & ~umask)  # mkstemp creates the file private; give it the usual mode
@@ -439,21 +443,72 @@ def _write_outputs(adata, output: Path, images: dict[Path, bytes], signals: _Sig
     return renamed
 
 
-def _write_h5ad(adata, path: str) -> None:
-    """Write an .h5ad; a failure (e.g. a full disk) surfaces as the OSError behind it."""
-    import gc
+def _write_h5ad(adata, path: str, shown: Path, signals: _Signals) -> None:
+    """Write an .h5ad in a child process; a failure (e.g. a full disk) becomes one OSError or PnmfError.
 
-    try:
+    When a write fails, HDF5 keeps objects whose release fails again and again: a flood of
+    errors, then a crash at exit. A child process (forked: it shares the data, nothing is
+    copied) confines all that; its stderr goes nowhere and it reports back through a pipe.
+    Where there is no fork, the file is written here.
+    """
+    if not hasattr(os, "fork"):
         adata.write_h5ad(path)
-    except OSError:
-        gc.collect()  # close the half-written file now, not at exit
-        raise
-    except Exception as error:
-        gc.collect()
-        cause = _os_error_in(error)
-        if cause is not None:
-            raise cause from error
-        raise
+        return
+    import json
+    import traceback
+
+    read_end, write_end = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: write, report, exit without running any cleanup
+        status = 0
+        try:
+            os.close(read_end)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            quiet = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(quiet, 2)
+            try:
+                adata.write_h5ad(path)
+                report = {}
+            except BaseException as error:
+                status = 1
+                cause = _os_error_in(error)
+                report = {
+                    "errno": getattr(cause, "errno", None),
+                    "type": type(error).__name__,
+                    "message": str(cause if cause is not None else error),
+                    "traceback": traceback.format_exc(),
+                }
+            with os.fdopen(write_end, "w") as channel:
+                json.dump(report, channel)
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    signals.child = pid
+    try:
+        with os.fdopen(read_end) as channel:
+            text = channel.read()
+        _, status = os.waitpid(pid, 0)
+    finally:
+        signals.child = None
+    if status == 0:
+        return
+    if signals.received is not None:
+        return  # killed on the user's request: the caller raises _Interrupted
+    report = json.loads(text) if text else {}
+    if report.get("errno"):
+        raise OSError(report["errno"], os.strerror(report["errno"]), str(shown))
+    if not report:
+        msg = f"writing {str(shown)!r} crashed (status {status}); is the disk full or the file system failing?"
+        raise OSError(5, msg)
+    from ._errors import PnmfValueError
+
+    msg = f"cannot write the result as .h5ad to {str(shown)!r} ({report['type']}: {report['message']})"
+    error = PnmfValueError(msg)
+    error.add_note(report["traceback"])
+    raise error
 
 
 def _os_error_in(error: BaseException) -> OSError | None:

@@ -30,9 +30,12 @@ from .._validation import (
     check_in_memory,
     check_int,
     check_key_added,
+    check_bool,
     check_n_jobs,
+    check_random_state,
     check_real,
     default_threads,
+    seed_from,
 )
 from ._inputs import HVG_IF_PRESENT, gene_mask, knn_edges, read_expression, read_representation
 
@@ -63,7 +66,7 @@ def pnmf(
     max_iter: int = 200,
     max_sweeps: int = 10,
     tol: float = 1e-4,
-    random_state: int | None = 0,
+    random_state: int | np.random.RandomState | None = 0,
     n_jobs: int | None = None,
     key_added: str = DEFAULT_KEY,
     copy: bool = False,
@@ -193,6 +196,8 @@ def pnmf(
     key_added = check_key_added(key_added)
     check_result_key(adata, key_added)
     n_jobs = check_n_jobs(n_jobs)
+    normalize, copy = check_bool("normalize", normalize), check_bool("copy", copy)
+    random_state = seed_from(check_random_state("random_state", random_state))
     with kernel_threads(n_jobs, limit=default_threads()):
         fitted = fit_scales(
             adata,
