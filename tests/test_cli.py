@@ -1,12 +1,17 @@
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import anndata as ad
+import numpy as np
+import pandas as pd
 import pytest
 
+import pnmf
 from pnmf.cli import main
 
 
@@ -99,3 +104,160 @@ def test_console_script_is_installed():
     assert process.returncode == 0
     assert "demo" in process.stdout
     assert "run" in process.stdout
+
+
+FAST_RUN = ["--n-comps", "3", "--n-scales", "2", "--max-iter", "5", "--max-sweeps", "1", "--quiet"]
+
+
+def files_in(folder):
+    return sorted(p.name for p in Path(folder).rglob("*") if p.is_file())
+
+
+def test_one_factor_is_a_valid_run(populations, tmp_path, capsys):
+    populations.write_h5ad(tmp_path / "in.h5ad")
+    argv = ["run", str(tmp_path / "in.h5ad"), "-o", str(tmp_path / "out" / "o.h5ad"), *FAST_RUN, "--n-comps", "1"]
+    assert main(argv) == 0, capsys.readouterr().err
+    names = files_in(tmp_path / "out")
+    assert "o.h5ad" in names
+    assert {f"o_{n}.png" for n in ("persistence", "scales", "loadings", "convergence", "cluster_tree")} <= set(names)
+    assert ad.read_h5ad(tmp_path / "out" / "o.h5ad").obsm["X_pnmf_0"].shape[1] == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--color", "nope"], "color='nope' is neither"),
+        (["--resolution", "0"], "resolution=0.0 is invalid"),
+        (["--max-iter", "0"], "max_iter=0"),
+        (["--max-sweeps", "-1"], "max_sweeps=-1"),
+        (["--graph-weight", "nan"], "graph_weight=nan"),
+        (["--n-jobs", "0"], "n_jobs=0"),
+        (["--seed", "-1"], "seed=-1"),
+        (["--key-added", "a/b"], "contains '/'"),
+        (["--key-added", "neighbors"], "key_added='neighbors' names an entry of adata.uns"),
+        (["--use-rep", "X_nope"], "--use-rep 'X_nope' is not in adata.obsm"),
+        (["--n-comps", "5000"], "n_comps=5000 is out of range"),
+        (["--n-scales", "0"], "n_scales=0"),
+    ],
+)
+def test_every_option_is_checked_before_computing(populations, tmp_path, capsys, extra, match):
+    populations.write_h5ad(tmp_path / "in.h5ad")
+    out = tmp_path / "out"
+    status = main(["run", str(tmp_path / "in.h5ad"), "-o", str(out / "o.h5ad"), *FAST_RUN, *extra])
+    assert status == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("pnmf: error:")
+    assert len(error.splitlines()) == 1
+    assert match in error
+    assert not out.exists()  # nothing was written, not even the folder
+    assert files_in(tmp_path) == ["in.h5ad"]
+
+
+@pytest.mark.parametrize("where", ["output_is_a_folder", "figures_under_a_file"])
+def test_unwritable_outputs_are_refused_before_computing(populations, tmp_path, capsys, where):
+    populations.write_h5ad(tmp_path / "in.h5ad")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    target = ["-o", str(tmp_path / "adir")] if where == "output_is_a_folder" else ["-o", str(tmp_path / "o.h5ad")]
+    figures = ["--figures", str(tmp_path / "afile" / "figs")] if where == "figures_under_a_file" else []
+    assert main(["run", str(tmp_path / "in.h5ad"), *target, *figures, *FAST_RUN]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("pnmf: error:") and len(error.splitlines()) == 1
+    assert "is a folder" in error or "is a file, not a folder" in error
+    assert files_in(tmp_path) == ["afile", "in.h5ad"]
+
+
+def test_debug_shows_the_traceback(populations, tmp_path):
+    populations.write_h5ad(tmp_path / "in.h5ad")
+    with pytest.raises(pnmf.PnmfValueError, match="resolution=0.0"):
+        main(["run", str(tmp_path / "in.h5ad"), "-o", str(tmp_path / "o.h5ad"), *FAST_RUN, "--resolution", "0", "--debug"])
+
+
+def test_color_with_missing_values(populations, tmp_path, capsys):
+    labels = np.where(np.arange(populations.n_obs) % 5 == 0, None, "a")
+    populations.obs["group"] = pd.Categorical(labels)
+    populations.write_h5ad(tmp_path / "in.h5ad")
+    argv = ["run", str(tmp_path / "in.h5ad"), "-o", str(tmp_path / "o.h5ad"), *FAST_RUN, "--color", "group"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert (tmp_path / "o_cluster_tree.png").stat().st_size > 10_000
+
+
+RUNNER = """
+import resource, signal, sys
+from pnmf.cli import main
+limit = int(sys.argv[1])
+if limit:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG, as on a full disk
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def run_cli(args, *, limit=0, **kwargs):
+    source = str(Path(pnmf.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return subprocess.Popen(
+        [sys.executable, "-c", RUNNER, str(limit), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
+
+
+def test_full_disk_gives_one_line_and_leaves_no_file(populations, tmp_path):
+    populations.write_h5ad(tmp_path / "in.h5ad")
+    out = tmp_path / "out"
+    out.mkdir()
+    process = run_cli(["run", str(tmp_path / "in.h5ad"), "-o", str(out / "o.h5ad"), *FAST_RUN], limit=100_000)
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 1, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("pnmf: error: File too large")
+    assert files_in(out) == []
+
+
+def test_a_figure_that_does_not_fit_leaves_no_empty_png(tmp_path):
+    script = """
+import resource, signal, sys
+from pathlib import Path
+import anndata as ad, numpy as np
+from pnmf.cli import _Signals, _write_outputs
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+out = Path(sys.argv[1])
+try:
+    with _Signals() as signals:
+        _write_outputs(ad.AnnData(np.ones((5, 3))), out / "o.h5ad", {out / "o_big.png": b"x" * 500_000}, signals)
+except OSError as error:
+    print("OSError", error.errno)
+"""
+    source = str(Path(pnmf.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    process = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True, check=False)
+    assert "OSError 27" in process.stdout, process.stderr
+    assert files_in(tmp_path) == []  # neither the .h5ad (renamed only when all succeeded) nor a 0-byte PNG
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_during_the_write_removes_the_temporary_file(populations, tmp_path, signum, status):
+    populations.obsm["bulky"] = np.random.default_rng(0).random((populations.n_obs, 60_000), dtype=np.float32)
+    populations.write_h5ad(tmp_path / "in.h5ad")
+    out = tmp_path / "out"
+    out.mkdir()
+    process = run_cli(["run", str(tmp_path / "in.h5ad"), "-o", str(out / "o.h5ad"), *FAST_RUN, "--no-leiden"])
+    deadline = time.monotonic() + 600
+    while not list(out.glob("*.part")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert list(out.glob("*.part")), "the write never started"
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == status, stderr
+    assert "interrupted" in stderr
+    assert files_in(out) == []
+
+
+def test_demo_shows_no_scanpy_chatter(tmp_path, capfd):
+    assert main(["demo", "--out", str(tmp_path), "--max-iter", "10", "--max-sweeps", "1", "--n-scales", "3"]) == 0
+    captured = capfd.readouterr()
+    for chatter in ("computing neighbors", "running Leiden", "finished", "computing persistent NMF"):
+        assert chatter not in captured.out + captured.err
+    assert "n_connected" in captured.out
+    assert captured.err.strip() == ""  # the progress display is drawn on terminals only

@@ -6,6 +6,7 @@ Readers (plots, getters) never rebuild these names: they look them up in the man
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["DEFAULT_KEY", "Keys", "Manifest"]
@@ -40,10 +41,31 @@ class Keys:
         """``adata.obs`` key of the clustering of a scale."""
         return f"{self.key_added}_{cluster_key}_{scale}"
 
+    def is_embedding(self, name: str) -> bool:
+        """Whether ``name`` has the form of an embedding key of this result."""
+        return _matches(f"X_{re.escape(self.key_added)}", name)
+
+    def is_umap(self, name: str) -> bool:
+        """Whether ``name`` has the form of a UMAP key of this result."""
+        return _matches(f"X_{re.escape(self.key_added)}_umap", name)
+
+    def is_loadings(self, name: str) -> bool:
+        """Whether ``name`` has the form of a loadings key of this result."""
+        return _matches(f"{re.escape(self.key_added)}_loadings", name)
+
+    def is_clusters(self, name: str, cluster_key: str) -> bool:
+        """Whether ``name`` has the form of an ``adata.obs`` key of the clustering ``cluster_key``."""
+        return _matches(f"{re.escape(self.key_added)}_{re.escape(cluster_key)}", name)
+
+
+def _matches(stem: str, name: str) -> bool:
+    return re.fullmatch(rf"{stem}_[0-9]+", name) is not None
+
 
 class Manifest:
     """Field names of the manifest ``adata.uns[key_added]``."""
 
+    WRITER = "writer"  # 'pnmf <version>': marks a manifest that pnmf wrote
     OBSM_KEYS = "obsm_keys"
     VARM_KEYS = "varm_keys"
     THRESHOLDS = "thresholds"

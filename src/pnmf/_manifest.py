@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
 from anndata import AnnData
 
-from ._keys import Manifest
+from ._errors import PnmfIndexError, PnmfKeyError, PnmfTypeError, PnmfValueError
+from ._keys import Keys, Manifest
 
-__all__ = ["Results", "read_manifest", "scale_index", "write_results"]
+__all__ = [
+    "Results",
+    "check_result_key",
+    "is_pnmf_manifest",
+    "read_manifest",
+    "scale_index",
+    "stale_entries",
+    "write_results",
+    "writer",
+]
 
 
 @dataclass(frozen=True)
@@ -24,43 +35,116 @@ class Results:
     uns: dict[str, Any] = field(default_factory=dict)
 
 
+def writer() -> str:
+    """The value of the manifest's ``writer`` field: ``'pnmf <version>'``."""
+    try:
+        return f"pnmf {version('persistent-nmf')}"
+    except PackageNotFoundError:  # running from a source tree
+        return "pnmf"
+
+
+def is_pnmf_manifest(entry: object) -> bool:
+    """Whether an ``adata.uns`` entry is a manifest that pnmf wrote.
+
+    Manifests carry ``writer = 'pnmf …'``; those written before that field existed are
+    recognised by the fields only ``tl.pnmf`` writes together.
+    """
+    if not isinstance(entry, Mapping):
+        return False
+    stamp = entry.get(Manifest.WRITER)
+    if stamp is not None:
+        return isinstance(stamp, str) and (stamp == "pnmf" or stamp.startswith("pnmf "))
+    legacy = (Manifest.OBSM_KEYS, Manifest.VARM_KEYS, Manifest.PARAMS, Manifest.CONVERGENCE, Manifest.THRESHOLDS)
+    return all(field in entry for field in legacy)
+
+
+def check_result_key(adata: AnnData, key_added: str) -> None:
+    """Refuse a ``key_added`` that would overwrite another tool's entry or share names with another result.
+
+    ``adata.uns[key_added]`` may only hold a previous pnmf result (which is then replaced).
+    A key that is another pnmf result's key followed by ``'_umap'`` (or the other way
+    round) would write embeddings under that result's UMAP names.
+    """
+    entry = adata.uns.get(key_added)
+    if key_added in adata.uns and not is_pnmf_manifest(entry):
+        msg = (
+            f"key_added={key_added!r} names an entry of adata.uns that pnmf did not write "
+            f"(a {type(entry).__name__}, e.g. another tool's result); pnmf never replaces it. "
+            f"Pass another key_added, e.g. key_added='pnmf_{key_added}'."
+        )
+        raise PnmfValueError(msg)
+    for other in _pnmf_results(adata):
+        if other == key_added:
+            continue
+        for short, long in ((other, key_added), (key_added, other)):
+            if long == f"{short}_umap":
+                msg = (
+                    f"key_added={key_added!r} clashes with the pnmf result {other!r}: the embeddings of "
+                    f"{long!r} ('X_{long}_0', …) would carry the names of the per-scale UMAPs of {short!r}. "
+                    f"Pass another key_added, e.g. {key_added.replace('_umap', '_umap2')!r}."
+                )
+                raise PnmfValueError(msg)
+
+
+def _pnmf_results(adata: AnnData) -> list[str]:
+    return [str(k) for k, v in adata.uns.items() if is_pnmf_manifest(v)]
+
+
 def _clusterings(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
     clusters = manifest.get(Manifest.CLUSTERS, {})
     return clusters if isinstance(clusters, Mapping) else {}
 
 
+def _listed(entry: object, field: str) -> list[str]:
+    """The names listed under ``field`` of a manifest section, as strings (nothing if malformed)."""
+    if not isinstance(entry, Mapping):
+        return []
+    values = entry.get(field, [])
+    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+        return []
+    return [str(v) for v in values]
+
+
 def stale_entries(adata: AnnData, key_added: str, clustering: str | None = None) -> dict[str, list[str]]:
     """Entries that a previous result under ``key_added`` wrote, as its manifest names them.
 
-    With ``clustering``, only the entries of that clustering of the result.
+    With ``clustering``, only the entries of that clustering of the result. Only entries
+    that pnmf writes are ever returned: the manifest must be pnmf's, and each name must
+    have the form pnmf gives it for this key (a manifest listing ``'X_pca'`` or
+    ``'cell_type'`` is ignored for those names), so removing them never touches another
+    tool's data.
     """
     manifest = adata.uns.get(key_added)
-    empty = {"obsm": [], "varm": [], "obs": [], "uns": []}
-    if not isinstance(manifest, Mapping):
+    empty: dict[str, list[str]] = {"obsm": [], "varm": [], "obs": [], "uns": []}
+    if not is_pnmf_manifest(manifest):
         return empty
+    keys = Keys(key_added)
     clusterings = _clusterings(manifest)
-    names = [clustering] if clustering is not None else list(clusterings)
+    names = [clustering] if clustering is not None else [str(c) for c in clusterings]
     obs_keys = [
-        str(k)
-        for name in names
-        if isinstance(clusterings.get(name), Mapping)
-        for k in clusterings[name].get("obs_keys", [])
+        name
+        for cluster_key in names
+        for name in _listed(clusterings.get(cluster_key), "obs_keys")
+        if keys.is_clusters(name, cluster_key)
     ]
     stale = {**empty, "obs": obs_keys, "uns": [f"{k}_colors" for k in obs_keys]}
     if clustering is None:
-        umap = manifest.get(Manifest.UMAP, {})
-        umap_keys = [str(k) for k in umap.get("obsm_keys", [])] if isinstance(umap, Mapping) else []
-        stale["obsm"] = [str(k) for k in manifest.get(Manifest.OBSM_KEYS, [])] + umap_keys
-        stale["varm"] = [str(k) for k in manifest.get(Manifest.VARM_KEYS, [])]
+        umap_keys = [k for k in _listed(manifest.get(Manifest.UMAP), "obsm_keys") if keys.is_umap(k)]
+        stale["obsm"] = [k for k in _listed(manifest, Manifest.OBSM_KEYS) if keys.is_embedding(k)] + umap_keys
+        stale["varm"] = [k for k in _listed(manifest, Manifest.VARM_KEYS) if keys.is_loadings(k)]
     return stale
 
 
 def write_results(adata: AnnData, results: Results, stale: Mapping[str, list[str]]) -> None:
     """Remove ``stale`` entries and write ``results``, atomically.
 
+    Nothing that exists is overwritten unless it is ``stale`` (the previous result's own
+    entry), the manifest of the result, or the colours of a column written here: writing
+    into another tool's (or another result's) entry is refused before anything changes.
     If anything fails part-way, including a KeyboardInterrupt, every touched entry is
     restored, so the AnnData holds either the old result or the new one.
     """
+    _check_overwrites(adata, results, stale)
     touched = {attr: set(stale.get(attr, [])) | set(getattr(results, attr)) for attr in ("obsm", "varm", "obs", "uns")}
     backup = {
         attr: {k: getattr(adata, attr)[k] for k in keys if k in getattr(adata, attr)} for attr, keys in touched.items()
@@ -70,6 +154,31 @@ def write_results(adata: AnnData, results: Results, stale: Mapping[str, list[str
     except BaseException:
         _replace(adata, touched, Results(**backup))
         raise
+
+
+def _check_overwrites(adata: AnnData, results: Results, stale: Mapping[str, list[str]]) -> None:
+    colors = {f"{k}_colors" for k in results.obs}
+    for attr in ("obsm", "varm", "obs", "uns"):
+        existing = getattr(adata, attr)
+        allowed = set(stale.get(attr, []))
+        for name in getattr(results, attr):
+            if name not in existing or name in allowed:
+                continue
+            if attr == "uns" and (name in colors or is_pnmf_manifest(existing[name])):
+                continue
+            owner = _owner(adata, attr, name)
+            msg = (
+                f"adata.{attr}[{name!r}] already exists and {owner}; pnmf does not overwrite it. "
+                f"Pass another key_added, or delete adata.{attr}[{name!r}] if it is no longer needed."
+            )
+            raise PnmfValueError(msg)
+
+
+def _owner(adata: AnnData, attr: str, name: str) -> str:
+    for key in _pnmf_results(adata):
+        if name in stale_entries(adata, key)[attr]:
+            return f"belongs to the pnmf result {key!r}"
+    return "was not written by this pnmf result"
 
 
 def _replace(adata: AnnData, touched: Mapping[str, set[str]], values: Results) -> None:
@@ -88,14 +197,20 @@ def _replace(adata: AnnData, touched: Mapping[str, set[str]], values: Results) -
 
 def read_manifest(adata: AnnData, key_added: str) -> Mapping[str, Any]:
     """Return the manifest of a ``tl.pnmf`` run, checked to name entries that exist."""
+    if not isinstance(adata, AnnData):
+        msg = f"Expected an AnnData object, got {type(adata).__name__}."
+        raise PnmfTypeError(msg)
+    if not isinstance(key_added, str):
+        msg = f"key must be the key_added of a pnmf result (a string), got {key_added!r}."
+        raise PnmfTypeError(msg)
     manifest = adata.uns.get(key_added)
     if not isinstance(manifest, Mapping) or Manifest.OBSM_KEYS not in manifest:
         msg = f"No pnmf result under key {key_added!r} in adata.uns; run pnmf.tl.pnmf(adata, key_added={key_added!r}) first."
-        raise KeyError(msg)
+        raise PnmfKeyError(msg)
     missing = [k for k in manifest[Manifest.OBSM_KEYS] if k not in adata.obsm]
     if missing:
         msg = f"The pnmf result {key_added!r} names embeddings missing from adata.obsm ({missing}); rerun pnmf.tl.pnmf."
-        raise KeyError(msg)
+        raise PnmfKeyError(msg)
     return manifest
 
 
@@ -105,11 +220,14 @@ def scale_index(manifest: Mapping[str, Any], scale: int | str) -> int:
     if isinstance(scale, str):
         if scale != "recommended":
             msg = f"scale={scale!r} is not understood; pass an integer in [0, {n_scales}) or 'recommended'."
-            raise ValueError(msg)
+            raise PnmfValueError(msg)
         return int(manifest[Manifest.RECOMMENDED])
-    if isinstance(scale, bool) or not isinstance(scale, int | np.integer) or not -n_scales <= scale < n_scales:
+    if isinstance(scale, bool) or not isinstance(scale, int | np.integer):
+        msg = f"scale must be an integer scale index or 'recommended', got {scale!r}."
+        raise PnmfTypeError(msg)
+    if not -n_scales <= scale < n_scales:
         msg = (
             f"scale={scale!r} is out of range: this result has {n_scales} scales (0 finest … {n_scales - 1} coarsest)."
         )
-        raise IndexError(msg)
+        raise PnmfIndexError(msg)
     return int(scale) % n_scales

@@ -1,40 +1,123 @@
 """Compiled inner loops of the solver (numba; compiled once and cached on disk).
 
 They run on validated, finite data, so ``fastmath`` (reassociation, vectorized
-reductions) is safe; results are identical from run to run on one machine.
+reductions) is safe; results are identical from run to run on one machine, and for any
+number of threads.
+
+Parallel regions are few and large. Every parallel region is a rendezvous of all threads;
+on a machine whose cores are busy with other processes a thread that the scheduler has
+parked makes the others wait a time slice (milliseconds), however little work the region
+holds. So a loop runs in parallel only when its work (multiply-adds) reaches
+:data:`PARALLEL_MIN_WORK`, which costs milliseconds serially; smaller ones run on the
+calling thread. The choice depends on the data only, never on the thread count, so the
+arithmetic, and hence the result, is the same with one thread or many.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numba
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["TRANSPOSE_CHUNKS", "csr_times_dense", "csr_transpose_times_dense", "embedding_pass", "greedy_coloring"]
+__all__ = [
+    "PARALLEL_MIN_WORK",
+    "TRANSPOSE_CHUNKS",
+    "csr_times_dense",
+    "csr_transpose_times_dense",
+    "embedding_pass",
+    "greedy_coloring",
+    "kernel_threads",
+    "max_threads",
+    "resolve_threads",
+]
 
 #: Row chunks of a transposed product. Fixed, not the thread count, so that the partial sums,
 #: and hence the result, are the same on every machine and every run.
 TRANSPOSE_CHUNKS = 16
+#: Multiply-adds below which a loop runs on the calling thread, not in a parallel region
+#: (about 1 ms of work: a parallel region costs ~10 µs on an idle machine, a time slice on a busy one).
+PARALLEL_MIN_WORK = 2_000_000
+
+# numba's 'workqueue' threading layer (its fallback without OpenMP or TBB) aborts the
+# process when two threads launch parallel regions at once; kernels then take this lock.
+_WORKQUEUE_LOCK = threading.Lock()
+_LAYER: list[str] = []
+
+
+# Kernels with ``parallel=True`` contain nothing but their loops: numba would turn array
+# expressions (np.zeros, +=, .sum()) into parallel regions of their own, and a parallel sum
+# depends on the thread count. Outputs are allocated, and reductions done, by the callers.
 
 
 @njit(cache=True, parallel=True, nogil=True, fastmath=True)
+def _csr_times_dense(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, out: np.ndarray, min_work: int
+) -> None:
+    n_rows = len(indptr) - 1
+    if len(data) * dense.shape[1] >= min_work:
+        for i in prange(n_rows):
+            _row_times_dense(i, indptr, indices, data, dense, out)
+    else:
+        for i in range(n_rows):
+            _row_times_dense(i, indptr, indices, data, dense, out)
+
+
+@njit(inline="always", nogil=True, fastmath=True)
+def _row_times_dense(i, indptr, indices, data, dense, out) -> None:
+    k = dense.shape[1]
+    for p in range(indptr[i], indptr[i + 1]):
+        value = data[p]
+        row = indices[p]
+        for j in range(k):
+            out[i, j] += value * dense[row, j]
+
+
+@njit(cache=True, parallel=True, nogil=True, fastmath=True)
+def _csr_transpose_times_dense(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, partial: np.ndarray, min_work: int
+) -> None:
+    n_rows = len(indptr) - 1
+    n_chunks = partial.shape[0]
+    step = (n_rows + n_chunks - 1) // n_chunks
+    if len(data) * dense.shape[1] >= min_work:
+        for chunk in prange(n_chunks):
+            _chunk_transpose_times_dense(chunk, step, indptr, indices, data, dense, partial[chunk])
+    else:
+        for chunk in range(n_chunks):
+            _chunk_transpose_times_dense(chunk, step, indptr, indices, data, dense, partial[chunk])
+
+
+@njit(inline="always", nogil=True, fastmath=True)
+def _chunk_transpose_times_dense(chunk, step, indptr, indices, data, dense, out) -> None:
+    n_rows = len(indptr) - 1
+    k = dense.shape[1]
+    for i in range(chunk * step, min((chunk + 1) * step, n_rows)):
+        source = dense[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            value = data[p]
+            target = out[indices[p]]
+            for j in range(k):
+                target[j] += value * source[j]
+
+
 def csr_times_dense(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray) -> np.ndarray:
     """Multiply a CSR matrix ``A``, given by its arrays, by a dense matrix, accumulating in float64.
 
-    Rows are independent, so they are split across threads; each reads its nonzeros once.
+    Rows are independent, so they are split across threads (when the product is large
+    enough to be worth a parallel region); each reads its nonzeros once.
     """
-    n_rows = len(indptr) - 1
-    k = dense.shape[1]
-    out = np.zeros((n_rows, k))
-    for i in prange(n_rows):
-        for p in range(indptr[i], indptr[i + 1]):
-            value = data[p]
-            row = indices[p]
-            for j in range(k):
-                out[i, j] += value * dense[row, j]
+    out = np.zeros((len(indptr) - 1, dense.shape[1]))
+    with _parallel():
+        _csr_times_dense(indptr, indices, data, dense, out, PARALLEL_MIN_WORK)
     return out
 
 
-@njit(cache=True, parallel=True, nogil=True, fastmath=True)
 def csr_transpose_times_dense(
     indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, n_cols: int
 ) -> np.ndarray:
@@ -46,22 +129,12 @@ def csr_transpose_times_dense(
     the cache. Each of ``TRANSPOSE_CHUNKS`` row chunks has its own partial sum; the partial
     sums are added in a fixed order.
     """
-    n_rows = len(indptr) - 1
-    k = dense.shape[1]
-    partial = np.zeros((TRANSPOSE_CHUNKS, n_cols, k))
-    step = (n_rows + TRANSPOSE_CHUNKS - 1) // TRANSPOSE_CHUNKS
-    for chunk in prange(TRANSPOSE_CHUNKS):
-        out = partial[chunk]
-        for i in range(chunk * step, min((chunk + 1) * step, n_rows)):
-            source = dense[i]
-            for p in range(indptr[i], indptr[i + 1]):
-                value = data[p]
-                target = out[indices[p]]
-                for j in range(k):
-                    target[j] += value * source[j]
-    result = np.zeros((n_cols, k))
-    for chunk in range(TRANSPOSE_CHUNKS):
-        result += partial[chunk]
+    partial = np.zeros((TRANSPOSE_CHUNKS, n_cols, dense.shape[1]))
+    with _parallel():
+        _csr_transpose_times_dense(indptr, indices, data, dense, partial, PARALLEL_MIN_WORK)
+    result = np.zeros((n_cols, dense.shape[1]))
+    for chunk in partial:  # in a fixed order
+        result += chunk
     return result
 
 
@@ -87,7 +160,74 @@ def greedy_coloring(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return colors
 
 
+@njit(inline="always", nogil=True, fastmath=True)
+def _update_cell(
+    i, U, linear, gram_W, indptr, indices, weights, degree, graph_weight, diagonal, neighbour_sum
+) -> float:
+    """Minimize the objective over the k entries of cell i in turn; return the squared move."""
+    k = U.shape[1]
+    for j in range(k):
+        neighbour_sum[j] = 0.0
+    for p in range(indptr[i], indptr[i + 1]):
+        w = weights[p]
+        row = indices[p]
+        for j in range(k):
+            neighbour_sum[j] += w * U[row, j]
+    curvature_graph = graph_weight * degree[i]
+    change = 0.0
+    for j in range(k):
+        coupled = 0.0
+        for other in range(k):
+            coupled += gram_W[j, other] * U[i, other]
+        old = U[i, j]
+        numerator = linear[i, j] - coupled + gram_W[j, j] * old + graph_weight * neighbour_sum[j]
+        new = numerator / (gram_W[j, j] + diagonal + curvature_graph)
+        if new < 0.0:
+            new = 0.0
+        U[i, j] = new
+        change += (new - old) * (new - old)
+    return change
+
+
 @njit(cache=True, parallel=True, nogil=True, fastmath=True)
+def _embedding_pass(
+    U: np.ndarray,
+    linear: np.ndarray,
+    gram_W: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    weights: np.ndarray,
+    degree: np.ndarray,
+    graph_weight: float,
+    diagonal: float,
+    order: np.ndarray,
+    color_starts: np.ndarray,
+    moved: np.ndarray,
+    scratch: np.ndarray,
+    min_work: int,
+) -> None:
+    k = U.shape[1]
+    for c in range(len(color_starts) - 1):
+        start, stop = color_starts[c], color_starts[c + 1]
+        work = 0
+        for position in range(start, stop):
+            i = order[position]
+            work += indptr[i + 1] - indptr[i] + k
+        if work * k >= min_work:
+            for position in prange(start, stop):
+                i = order[position]
+                neighbour_sum = np.empty(k)
+                moved[i] = _update_cell(
+                    i, U, linear, gram_W, indptr, indices, weights, degree, graph_weight, diagonal, neighbour_sum
+                )
+        else:
+            for position in range(start, stop):
+                i = order[position]
+                moved[i] = _update_cell(
+                    i, U, linear, gram_W, indptr, indices, weights, degree, graph_weight, diagonal, scratch
+                )
+
+
 def embedding_pass(
     U: np.ndarray,
     linear: np.ndarray,
@@ -110,35 +250,154 @@ def embedding_pass(
     minimized over u ≥ 0 in closed form. Cells are visited colour class by colour class
     (``order[color_starts[c]:color_starts[c + 1]]``): no edge joins two cells of one class,
     so a class is updated in parallel with exactly the result of a sequential sweep, and
-    every cell sees the newest values of its neighbours (multicolour Gauss–Seidel).
+    every cell sees the newest values of its neighbours (multicolour Gauss–Seidel). Classes
+    with less work than :data:`PARALLEL_MIN_WORK` are updated on the calling thread.
 
     Returns
     -------
     The squared Frobenius norm of the change of ``U``.
     """
-    n, k = U.shape
-    moved = np.zeros(n)
-    for c in range(len(color_starts) - 1):
-        for position in prange(color_starts[c], color_starts[c + 1]):
-            i = order[position]
-            neighbour_sum = np.zeros(k)
-            for p in range(indptr[i], indptr[i + 1]):
-                w = weights[p]
-                row = indices[p]
-                for j in range(k):
-                    neighbour_sum[j] += w * U[row, j]
-            curvature_graph = graph_weight * degree[i]
-            change = 0.0
-            for j in range(k):
-                coupled = 0.0
-                for other in range(k):
-                    coupled += gram_W[j, other] * U[i, other]
-                old = U[i, j]
-                numerator = linear[i, j] - coupled + gram_W[j, j] * old + graph_weight * neighbour_sum[j]
-                new = numerator / (gram_W[j, j] + diagonal + curvature_graph)
-                if new < 0.0:
-                    new = 0.0
-                U[i, j] = new
-                change += (new - old) * (new - old)
-            moved[i] = change
-    return moved.sum()
+    moved = np.zeros(U.shape[0])
+    with _parallel():
+        _embedding_pass(
+            U,
+            linear,
+            gram_W,
+            indptr,
+            indices,
+            weights,
+            degree,
+            float(graph_weight),
+            float(diagonal),
+            order,
+            color_starts,
+            moved,
+            np.zeros(U.shape[1]),
+            PARALLEL_MIN_WORK,
+        )
+    return float(moved.sum())
+
+
+@njit(parallel=True)
+def _probe(n: int) -> float:
+    total = 0.0
+    for i in prange(n):
+        total += i
+    return total
+
+
+def _threading_layer() -> str:
+    """The threading layer numba uses in this process (starting it with a tiny parallel loop)."""
+    if not _LAYER:
+        with _WORKQUEUE_LOCK:
+            if not _LAYER:
+                _probe(2)
+                _LAYER.append(numba.threading_layer())
+    return _LAYER[0]
+
+
+class _FreeCores:
+    """How many cores other processes leave free, from the machine's CPU counters (Linux).
+
+    Busy time of the whole machine (``/proc/stat``) minus this process's own CPU time,
+    over the wall time since the previous reading, is the load of everyone else. Read at
+    most every :attr:`INTERVAL` seconds; elsewhere than Linux every core counts as free.
+    """
+
+    INTERVAL = 0.5
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: tuple[float, float, float] | None = None
+        self._checked = -np.inf
+        self._n_cpus = os.cpu_count() or 1
+        self.free = float(self._n_cpus)
+
+    @staticmethod
+    def _read() -> tuple[float, float, float] | None:
+        try:
+            with open("/proc/stat", "rb") as handle:
+                fields = [int(v) for v in handle.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+        return busy / ticks, time.monotonic(), time.process_time()
+
+    def update(self) -> float:
+        """Return the cores free for this process, refreshed when the last reading is old enough."""
+        now = time.monotonic()
+        if now - self._checked < self.INTERVAL or not self._lock.acquire(blocking=False):
+            return self.free
+        try:
+            self._checked = now
+            reading = self._read()
+            if reading is not None and self._last is not None:
+                busy, wall, own = (a - b for a, b in zip(reading, self._last, strict=True))
+                if wall > 0:
+                    others = max(busy - own, 0.0) / wall
+                    self.free = float(min(max(self._n_cpus - others, 1.0), self._n_cpus))
+            self._last = reading
+        finally:
+            self._lock.release()
+        return self.free
+
+
+_FREE = _FreeCores()
+_SETTINGS = threading.local()  # per Python thread: 'threads' (a fixed count) or 'limit' (adaptive)
+
+
+@contextmanager
+def _parallel() -> Iterator[None]:
+    """Run one kernel with the threads chosen for this Python thread, serialized where numba needs it.
+
+    Adaptive (the default): as many threads as the cores other processes leave free, at
+    most numba's current thread count (or the limit set by :func:`kernel_threads`). Threads
+    waiting at a rendezvous for a core that someone else holds are what makes a loaded
+    machine slow; the result does not depend on the thread count.
+    """
+    configured = numba.get_num_threads()
+    fixed = getattr(_SETTINGS, "threads", None)
+    if fixed is not None:
+        threads = fixed
+    else:
+        limit = getattr(_SETTINGS, "limit", None) or configured
+        threads = max(1, min(limit, int(_FREE.update() + 0.5)))
+    numba.set_num_threads(min(threads, max_threads()))
+    try:
+        if _threading_layer() == "workqueue":
+            with _WORKQUEUE_LOCK:
+                yield
+        else:
+            yield
+    finally:
+        numba.set_num_threads(configured)
+
+
+def max_threads() -> int:
+    """The most threads numba may use in this process (``NUMBA_NUM_THREADS``, by default the cores)."""
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+def resolve_threads(n_jobs: int | None) -> int | None:
+    """Threads for ``n_jobs`` as scanpy counts jobs: ``None`` adaptive, -1 all cores, else that many."""
+    if n_jobs is None:
+        return None
+    if n_jobs == -1:
+        return max_threads()
+    return min(int(n_jobs), max_threads())
+
+
+@contextmanager
+def kernel_threads(n_jobs: int | None = None, *, limit: int | None = None) -> Iterator[None]:
+    """Within the block and on this Python thread, run the kernels with a fixed number of threads.
+
+    ``n_jobs=None`` keeps the adaptive choice (at most ``limit`` threads when given).
+    """
+    saved = (getattr(_SETTINGS, "threads", None), getattr(_SETTINGS, "limit", None))
+    _SETTINGS.threads, _SETTINGS.limit = resolve_threads(n_jobs), limit
+    try:
+        yield
+    finally:
+        _SETTINGS.threads, _SETTINGS.limit = saved

@@ -7,6 +7,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._docs import doc_params
+from .._errors import PnmfKeyError
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index
 
@@ -75,7 +76,7 @@ def embedding(adata: AnnData, scale: int | str = "recommended", *, key: str = DE
     """
     manifest = read_manifest(adata, key)
     t = scale_index(manifest, scale)
-    values = np.asarray(adata.obsm[str(manifest[Manifest.OBSM_KEYS][t])])
+    values = np.array(adata.obsm[str(manifest[Manifest.OBSM_KEYS][t])], copy=True)  # editing it leaves adata alone
     return pd.DataFrame(values, index=adata.obs_names, columns=[f"factor_{j}" for j in range(values.shape[1])])
 
 
@@ -99,8 +100,8 @@ def loadings(adata: AnnData, scale: int | str = "recommended", *, key: str = DEF
     varm_key = str(manifest[Manifest.VARM_KEYS][t])
     if varm_key not in adata.varm:
         msg = f"adata.varm has no {varm_key!r} (it was dropped, e.g. by subsetting genes); rerun pnmf.tl.pnmf."
-        raise KeyError(msg)
-    values = np.asarray(adata.varm[varm_key])
+        raise PnmfKeyError(msg)
+    values = np.array(adata.varm[varm_key], copy=True)  # editing it leaves adata alone
     return pd.DataFrame(values, index=adata.var_names, columns=[f"factor_{j}" for j in range(values.shape[1])])
 
 
@@ -166,7 +167,7 @@ def scale_scores(adata: AnnData, labels_key: str, *, key: str = DEFAULT_KEY) -> 
     scores = manifest.get(Manifest.SCORES, {})
     if labels_key not in scores:
         msg = f"No scores against {labels_key!r} in the pnmf result {key!r}; run pnmf.tl.score_scales(adata, {labels_key!r}, key={key!r}) first."
-        raise KeyError(msg)
+        raise PnmfKeyError(msg)
     table = pd.DataFrame({column: np.asarray(values) for column, values in scores[labels_key].items()})
     table["method"] = table["method"].astype(str)
     table["recommended"] = table["recommended"].astype(bool)

@@ -8,15 +8,25 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 from anndata import AnnData
+from matplotlib.colors import is_color_like
 
+from .._errors import PnmfKeyError, PnmfTypeError
 from ._palette import categorical_colors
 
-__all__ = ["CellColors", "cell_colors"]
+__all__ = ["NA_COLOR", "NA_LABEL", "CellColors", "cell_colors"]
+
+#: Colour and legend label of missing values, as scanpy draws them.
+NA_COLOR = "lightgray"
+NA_LABEL = "NA"
 
 
 @dataclass(frozen=True)
 class CellColors:
-    """Values per cell and how to draw them: categories with colours, or numbers on a colormap."""
+    """Values per cell and how to draw them: categories with colours, or numbers on a colormap.
+
+    Missing categorical values are the category :data:`NA_LABEL` (last, in :data:`NA_COLOR`);
+    missing numbers stay NaN and are drawn in :data:`NA_COLOR`.
+    """
 
     name: str
     values: pd.Series
@@ -33,24 +43,47 @@ class CellColors:
 
 def cell_colors(adata: AnnData, color: str, *, layer: str | None = None) -> CellColors:
     """Resolve ``color`` to an obs column or a gene (from ``layer`` or ``X``), with fixed colours."""
+    if not isinstance(color, str):
+        msg = f"color must be the name of an adata.obs column or a gene, got {color!r}."
+        raise PnmfTypeError(msg)
     if color in adata.obs.columns:
         column = adata.obs[color]
     elif color in adata.var_names:
+        if layer is not None and layer not in adata.layers:
+            msg = f"layer={layer!r} is not in adata.layers (available: {list(adata.layers)}); pass layer=None to use adata.X."
+            raise PnmfKeyError(msg)
         column = sc.get.obs_df(adata, keys=[color], layer=layer)[color]
     else:
         msg = f"color={color!r} is neither a column of adata.obs nor a gene in adata.var_names."
-        raise KeyError(msg)
+        raise PnmfKeyError(msg)
     if isinstance(column.dtype, pd.CategoricalDtype) or column.dtype == object or column.dtype == bool:
-        column = column.astype("category")
-        categories = [str(c) for c in column.cat.categories]
-        stored = adata.uns.get(f"{color}_colors")
-        colors = (
-            list(stored)
-            if stored is not None and len(stored) >= len(categories)
-            else list(categorical_colors(len(categories)))
-        )
-        return CellColors(color, column.astype(str), categories, dict(zip(categories, colors, strict=False)))
+        return _categorical(adata, color, column)
+    if not pd.api.types.is_numeric_dtype(column.dtype):
+        msg = f"adata.obs[{color!r}] has dtype {column.dtype}, which cannot be drawn as colours; convert it to categories or numbers."
+        raise PnmfTypeError(msg)
     values = column.astype(np.float64)
     finite = values[np.isfinite(values)]
     low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
     return CellColors(color, values, vmin=low, vmax=high if high > low else low + 1.0)
+
+
+def _categorical(adata: AnnData, color: str, column: pd.Series) -> CellColors:
+    column = column.astype("category")
+    categories = [str(c) for c in column.cat.categories]
+    stored = adata.uns.get(f"{color}_colors")
+    usable = (
+        stored is not None
+        and not isinstance(stored, str)
+        and len(stored) >= len(categories)
+        and all(is_color_like(c) for c in stored)
+    )
+    colors = [str(c) for c in stored] if usable else list(categorical_colors(len(categories)))
+    palette = dict(zip(categories, colors, strict=False))
+    labels = column.astype(str).to_numpy(dtype=object)
+    missing = column.isna().to_numpy()
+    if missing.any():
+        na = NA_LABEL if NA_LABEL not in palette else f"{NA_LABEL} (missing)"
+        labels[missing] = na
+        categories = [*categories, na]
+        palette[na] = NA_COLOR
+    return CellColors(color, pd.Series(labels, index=column.index, dtype=str), categories, palette)

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from .. import get
 from .._docs import doc_params
 from .._keys import DEFAULT_KEY
-from ._utils import finish, new_axes
+from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["convergence"]
 
@@ -50,6 +50,7 @@ def convergence(
     >>> pnmf.tl.pnmf(adata, n_comps=4, n_scales=3)
     >>> axes = pnmf.pl.convergence(adata, show=False)
     """
+    check_plot_options(show=show, return_fig=return_fig, ax=ax)
     history = get.history(adata, key=key)
     table = get.scales(adata, key=key)
     fig, (path_ax, sweep_ax) = new_axes(ax, 2, panel_size=(4.3, 3.4))

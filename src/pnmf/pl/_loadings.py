@@ -11,10 +11,11 @@ from matplotlib.figure import Figure
 
 from .. import get
 from .._docs import doc_params
+from .._errors import PnmfIndexError, PnmfTypeError, PnmfValueError
 from .._keys import DEFAULT_KEY
 from .._manifest import read_manifest, scale_index
 from .._validation import check_int
-from ._utils import finish, new_axes
+from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["loadings", "loadings_across_scales"]
 
@@ -63,16 +64,16 @@ def loadings(
     >>> pnmf.tl.pnmf(adata, n_comps=4, n_scales=3)
     >>> axes = pnmf.pl.loadings(adata, n_genes=5, show=False)
     """
+    check_plot_options(show=show, return_fig=return_fig, ax=ax)
+    ncols = check_int("ncols", ncols, minimum=1)
     manifest = read_manifest(adata, key)
     t = scale_index(manifest, scale)
     top = get.top_genes(adata, t, n_genes, key=key)
-    chosen = list(factors) if factors is not None else sorted(top["factor"].unique())
+    n_factors = int(top["factor"].max()) + 1
+    chosen = _check_factors(factors, n_factors) if factors is not None else list(range(n_factors))
     fig, axes = new_axes(ax, len(chosen), ncols=ncols, panel_size=(2.6, 0.22 * n_genes + 1.0))
     for axis, factor in zip(axes, chosen, strict=True):
         rows = top[top["factor"] == factor]
-        if rows.empty:
-            msg = f"factor {factor} does not exist; this result has factors 0 to {top['factor'].max()}."
-            raise IndexError(msg)
         axis.barh(np.arange(len(rows)), rows["loading"], color=BAR_COLOR)
         axis.set_yticks(np.arange(len(rows)))
         axis.set_yticklabels(rows["gene"], fontsize=7)
@@ -81,6 +82,29 @@ def loadings(
         axis.tick_params(axis="x", labelsize=7)
     fig.suptitle(f"top genes per factor, scale {t}", fontsize=10)
     return finish(fig, axes, show=show, return_fig=return_fig)
+
+
+def _check_factors(factors: object, n_factors: int) -> list[int]:
+    """Check a non-empty sequence of distinct factor indices in ``[0, n_factors)``."""
+    if isinstance(factors, str) or not isinstance(factors, Sequence | np.ndarray):
+        msg = f"factors must be a sequence of factor indices, e.g. [0, 1], got {factors!r}."
+        raise PnmfTypeError(msg)
+    chosen = []
+    for factor in factors:
+        if isinstance(factor, bool) or not isinstance(factor, int | np.integer):
+            msg = f"factors must hold integer factor indices, got {factor!r}."
+            raise PnmfTypeError(msg)
+        if not 0 <= factor < n_factors:
+            msg = f"factor {factor} does not exist; this result has factors 0 to {n_factors - 1}."
+            raise PnmfIndexError(msg)
+        chosen.append(int(factor))
+    if not chosen:
+        msg = "factors is empty; pass the factors to draw, or factors=None for all."
+        raise PnmfValueError(msg)
+    if len(set(chosen)) < len(chosen):
+        msg = f"factors={list(factors)!r} names a factor twice; pass each factor once."
+        raise PnmfValueError(msg)
+    return chosen
 
 
 @doc_params
@@ -123,6 +147,7 @@ def loadings_across_scales(
     >>> pnmf.tl.pnmf(adata, n_comps=4, n_scales=3)
     >>> ax = pnmf.pl.loadings_across_scales(adata, factor=1, show=False)
     """
+    check_plot_options(show=show, return_fig=return_fig, ax=ax)
     n_genes = check_int("n_genes", n_genes, minimum=1)
     table = get.scales(adata, key=key)
     n_factors = get.loadings(adata, 0, key=key).shape[1]

@@ -13,7 +13,7 @@ from .. import get
 from .._docs import doc_params
 from .._keys import DEFAULT_KEY
 from .._validation import check_choice
-from ._utils import finish, new_axes
+from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["persistence"]
 
@@ -60,6 +60,7 @@ def persistence(
     >>> pnmf.pl.persistence(adata, show=False)  # doctest: +ELLIPSIS
     [<Axes: ...>, <Axes: ...>]
     """
+    check_plot_options(show=show, return_fig=return_fig, ax=ax)
     kind = check_choice("kind", kind, ("both", "components", "barcode"))
     table = get.scales(adata, key=key)
     bars = get.persistence_bars(adata, key=key)

@@ -13,11 +13,12 @@ from matplotlib.lines import Line2D
 
 from .. import get
 from .._docs import doc_params
+from .._errors import PnmfKeyError, PnmfTypeError, PnmfValueError
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index
-from .._validation import check_choice
-from ._colors import CellColors, cell_colors
-from ._utils import finish, new_axes
+from .._validation import check_bool, check_choice, check_int, check_real
+from ._colors import NA_COLOR, CellColors, cell_colors
+from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["scales"]
 
@@ -85,25 +86,49 @@ def scales(
     >>> pnmf.tl.pnmf(adata, n_comps=2, mask_var=None, filtration="rips")
     >>> axes = pnmf.pl.scales(adata, color="circle", show=False)
     """
+    check_plot_options(show=show, return_fig=return_fig, ax=ax)
     manifest = read_manifest(adata, key)
     basis = check_choice("basis", basis, ("factors", "umap"))
+    ncols = check_int("ncols", ncols, minimum=1)
+    if size is not None:
+        size = check_real("size", size, strict=True)
+    if share_axes is not None:
+        share_axes = check_bool("share_axes", share_axes)
     table = get.scales(adata, key=key)
-    chosen = [scale_index(manifest, t) for t in which] if which is not None else list(table.index)
+    chosen = _check_which(manifest, which) if which is not None else list(table.index)
     colors = cell_colors(adata, color, layer=layer) if color is not None else None
     if basis == "factors":
         embeddings = [get.embedding(adata, t, key=key).to_numpy() for t in chosen]
-        first, second = (
-            factors
-            if factors is not None
-            else _most_variable_factors(get.embedding(adata, "recommended", key=key).to_numpy())
-        )
-        labels = (f"factor {first}", f"factor {second}")
+        n_factors = embeddings[0].shape[1]
+        if n_factors == 1:  # one factor: a strip of its values, cells spread vertically at random
+            if factors is not None:
+                msg = f"factors={factors!r}: this result has a single factor (0), drawn against a random spread; pass factors=None."
+                raise PnmfValueError(msg)
+            spread = np.random.default_rng(0).uniform(-1.0, 1.0, size=adata.n_obs)
+            embeddings = [np.column_stack([U[:, 0], spread]) for U in embeddings]
+            first, second = 0, 1
+            labels = ("factor 0", "random spread")
+        else:
+            first, second = (
+                _check_factors(factors, n_factors)
+                if factors is not None
+                else _most_variable_factors(get.embedding(adata, "recommended", key=key).to_numpy())
+            )
+            labels = (f"factor {first}", f"factor {second}")
     else:
+        if factors is not None:
+            msg = "factors applies to basis='factors' only; UMAPs have two coordinates. Pass factors=None."
+            raise PnmfValueError(msg)
         umap = manifest.get(Manifest.UMAP)
         if umap is None:
             msg = f"No per-scale UMAP for the pnmf result {key!r}; run pnmf.tl.umap(adata, key={key!r}) first, or pass basis='factors'."
-            raise KeyError(msg)
-        embeddings = [np.asarray(adata.obsm[str(umap["obsm_keys"][t])]) for t in chosen]
+            raise PnmfKeyError(msg)
+        umap_keys = [str(umap["obsm_keys"][t]) for t in chosen]
+        missing = [k for k in umap_keys if k not in adata.obsm]
+        if missing:
+            msg = f"The per-scale UMAPs {missing} of the pnmf result {key!r} are missing from adata.obsm; rerun pnmf.tl.umap(adata, key={key!r})."
+            raise PnmfKeyError(msg)
+        embeddings = [np.asarray(adata.obsm[k]) for k in umap_keys]
         first, second = 0, 1
         labels = ("UMAP 1", "UMAP 2")
     share_axes = basis == "factors" if share_axes is None else share_axes
@@ -129,11 +154,33 @@ def scales(
 
 
 def _most_variable_factors(U: np.ndarray) -> tuple[int, int]:
-    if U.shape[1] < 2:
-        msg = "The embedding has a single factor; there is no second axis to draw."
-        raise ValueError(msg)
     order = np.argsort(-U.var(axis=0), kind="stable")
     return int(order[0]), int(order[1])
+
+
+def _check_factors(factors: object, n_factors: int) -> tuple[int, int]:
+    if isinstance(factors, str) or not isinstance(factors, Sequence) or len(factors) != 2:
+        msg = f"factors must be a pair of factor indices, e.g. (0, 1), got {factors!r}."
+        raise PnmfTypeError(msg)
+    first, second = (check_int("factors", f, minimum=0, maximum=n_factors - 1) for f in factors)
+    if first == second:
+        msg = f"factors={tuple(factors)!r} names one factor twice; pass two different factors."
+        raise PnmfValueError(msg)
+    return first, second
+
+
+def _check_which(manifest, which: object) -> list[int]:
+    if isinstance(which, str) or not isinstance(which, Sequence | np.ndarray):
+        msg = f"which must be a sequence of scale indices, e.g. [0, 2], got {which!r}."
+        raise PnmfTypeError(msg)
+    chosen = [scale_index(manifest, t) for t in which]
+    if not chosen:
+        msg = "which is empty; pass the scales to draw, or which=None for all."
+        raise PnmfValueError(msg)
+    if len(set(chosen)) < len(chosen):
+        msg = f"which={list(which)!r} names a scale twice; pass each scale once."
+        raise PnmfValueError(msg)
+    return chosen
 
 
 def _share_limits(axes: list[Axes], xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
@@ -151,7 +198,10 @@ def _draw_cells(ax: Axes, x: np.ndarray, y: np.ndarray, colors: CellColors | Non
         point_colors = colors.values.map(colors.palette).to_numpy()
         return ax.scatter(x, y, s=size, c=point_colors, lw=0, rasterized=True)
     values = colors.values.to_numpy()
-    order = np.argsort(values, kind="stable")  # high values drawn last, on top
+    missing = ~np.isfinite(values)
+    if missing.any():  # missing values in light grey, below the others, as scanpy draws them
+        ax.scatter(x[missing], y[missing], s=size, c=NA_COLOR, lw=0, rasterized=True)
+    order = np.flatnonzero(~missing)[np.argsort(values[~missing], kind="stable")]  # high values drawn last, on top
     return ax.scatter(
         x[order],
         y[order],

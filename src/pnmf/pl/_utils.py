@@ -5,21 +5,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scanpy import settings
 
-__all__ = ["finish", "new_axes"]
+from .._errors import PnmfTypeError, PnmfValueError
+
+
+__all__ = ["check_plot_options", "finish", "new_axes"]
 
 
 def new_axes(
     ax: Axes | None, n_panels: int = 1, *, ncols: int | None = None, panel_size: tuple[float, float] = (4.5, 3.6)
 ) -> tuple[Figure, list[Axes]]:
     """Return the user's axes (single panel only) or a new figure with ``n_panels`` in rows of ``ncols``."""
+    if ax is not None and not isinstance(ax, Axes):
+        msg = f"ax must be a matplotlib Axes, got {type(ax).__name__}."
+        raise PnmfTypeError(msg)
     if ax is not None:
         if n_panels != 1:
             msg = f"This plot draws {n_panels} panels, but ax holds one; pass ax=None, or ask for a single panel."
-            raise ValueError(msg)
+            raise PnmfValueError(msg)
         return ax.figure, [ax]
     ncols = max(1, min(ncols or n_panels, n_panels))
     nrows = -(-n_panels // ncols)
@@ -32,10 +39,24 @@ def new_axes(
     return fig, panels[:n_panels]
 
 
+def check_plot_options(*, show: object, return_fig: object, ax: object = None) -> None:
+    """Check ``show`` (a bool or None), ``return_fig`` (a bool) and ``ax`` (an Axes or None) before drawing."""
+    if not isinstance(return_fig, bool | np.bool_):
+        msg = f"return_fig must be True or False, got {return_fig!r}."
+        raise PnmfTypeError(msg)
+    if show is not None and not isinstance(show, bool | np.bool_):
+        msg = f"show must be True, False or None, got {show!r}."
+        raise PnmfTypeError(msg)
+    if ax is not None and not isinstance(ax, Axes):
+        msg = f"ax must be a matplotlib Axes, got {type(ax).__name__}."
+        raise PnmfTypeError(msg)
+
+
 def finish(
     fig: Figure, axes: Sequence[Axes], *, show: bool | None, return_fig: bool
 ) -> Figure | Axes | list[Axes] | None:
     """Show and/or return, following scanpy: the Figure if asked, else the Axes when not shown."""
+    check_plot_options(show=show, return_fig=return_fig)
     if return_fig:
         return fig
     if show is None:

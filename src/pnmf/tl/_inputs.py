@@ -12,7 +12,9 @@ from anndata import AnnData
 from scanpy import logging as logg
 from scipy import sparse
 
+from .._core.expression import canonical_csr
 from .._core.persistence import EdgeList
+from .._errors import PnmfKeyError, PnmfTypeError, PnmfValueError
 from .._validation import check_nonnegative_finite
 
 __all__ = ["HVG_IF_PRESENT", "gene_mask", "knn_edges", "read_expression", "read_representation"]
@@ -40,20 +42,20 @@ def gene_mask(adata: AnnData, mask_var: np.ndarray | Sequence[bool] | str | _Hvg
     elif isinstance(mask_var, str):
         if mask_var not in adata.var.columns:
             msg = f"mask_var={mask_var!r} is not a column of adata.var; pass mask_var=None to use all genes, or one of the boolean columns: {_bool_columns(adata.var)}."
-            raise KeyError(msg)
+            raise PnmfKeyError(msg)
         column = adata.var[mask_var]
         if column.dtype != bool:
             msg = f"adata.var[{mask_var!r}] has dtype {column.dtype}, expected bool (True for the genes to use)."
-            raise ValueError(msg)
+            raise PnmfValueError(msg)
         mask = column.to_numpy()
     else:
         mask = np.asarray(mask_var)
         if mask.dtype != bool or mask.shape != (adata.n_vars,):
             msg = f"mask_var must be a boolean array with one entry per gene ({adata.n_vars}), got dtype {mask.dtype} and shape {mask.shape}."
-            raise ValueError(msg)
+            raise PnmfValueError(msg)
     if not mask.any():
         msg = "mask_var selects no genes; pass mask_var=None to use all genes."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     return mask
 
 
@@ -70,26 +72,26 @@ def read_expression(adata: AnnData, layer: str | None, mask: np.ndarray) -> tupl
         X, where = adata.X, "adata.X"
         if X is None:
             msg = "adata.X is empty; pass layer='<name>' to use one of adata.layers."
-            raise ValueError(msg)
+            raise PnmfValueError(msg)
     else:
         if layer not in adata.layers:
             msg = f"layer={layer!r} is not in adata.layers (available: {list(adata.layers)}); pass layer=None to use adata.X."
-            raise KeyError(msg)
+            raise PnmfKeyError(msg)
         X, where = adata.layers[layer], f"adata.layers[{layer!r}]"
     if sparse.issparse(X) or isinstance(X, sparse.sparray):
-        X = sparse.csr_matrix(X)
+        X = canonical_csr(X)  # duplicate entries are summed (in a copy), as they mean
     elif isinstance(X, np.ndarray):
         pass
     else:
         msg = f"{where} is a {type(X).__name__}; pnmf needs a NumPy array or a SciPy sparse matrix (load dask or backed arrays into memory first)."
-        raise TypeError(msg)
+        raise PnmfTypeError(msg)
     if not mask.all():
         X = X[:, np.flatnonzero(mask)]
     if X.dtype == bool or np.issubdtype(X.dtype, np.integer) or X.dtype == np.float16:
         X = X.astype(np.float32)
     elif X.dtype not in (np.float32, np.float64):
         msg = f"{where} has dtype {X.dtype}; pnmf needs real numbers (float or integer counts)."
-        raise TypeError(msg)
+        raise PnmfTypeError(msg)
     check_nonnegative_finite(X, where)
     return X, where
 
@@ -110,7 +112,7 @@ def read_representation(
     if use_rep == "X":
         if expression.shape[0] * expression.shape[1] > MAX_DENSE_REPRESENTATION:
             msg = f"use_rep='X' needs the expression as dense coordinates ({expression.shape[0]} × {expression.shape[1]}), too large; run sc.pp.pca(adata) and pass use_rep='X_pca'."
-            raise ValueError(msg)
+            raise PnmfValueError(msg)
         points = expression.toarray() if sparse.issparse(expression) else np.asarray(expression)
         source = "the expression matrix (use_rep='X')"
     elif use_rep in adata.obsm:
@@ -122,7 +124,7 @@ def read_representation(
         n_comps = min(DEFAULT_N_PCS, *expression.shape) - 1
         if n_comps < 1:
             msg = "Too few cells or genes to compute a PCA; pass use_rep='<key>' of a representation in adata.obsm."
-            raise ValueError(msg)
+            raise PnmfValueError(msg)
         logg.info(
             f"    no 'X_pca' in adata.obsm: computing a {n_comps}-component PCA of the expression matrix (not stored)"
         )
@@ -130,21 +132,21 @@ def read_representation(
         source = "PCA computed by pnmf"
     else:
         msg = f"use_rep={use_rep!r} is not in adata.obsm (available: {list(adata.obsm)}); run sc.pp.pca(adata) and pass use_rep='X_pca', or name an existing representation."
-        raise KeyError(msg)
+        raise PnmfKeyError(msg)
     if points.ndim != 2 or points.shape[0] != adata.n_obs:
         msg = f"{source} must be a cells × dimensions matrix, got shape {points.shape}."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     if n_pcs is not None:
         if n_pcs > points.shape[1]:
             msg = f"n_pcs={n_pcs} exceeds the {points.shape[1]} columns of {source}; pass n_pcs=None to use them all."
-            raise ValueError(msg)
+            raise PnmfValueError(msg)
         points = points[:, :n_pcs]
     points = np.ascontiguousarray(points, dtype=np.float64)
     if not np.isfinite(points).all():
         msg = (
             f"{source} contains NaN or infinite values; recompute the representation (e.g. sc.pp.pca) from finite data."
         )
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     return points, source
 
 
@@ -163,7 +165,7 @@ def knn_edges(
         source = f"neighbour graph adata.uns[{key!r}]"
     elif neighbors_key is not None:
         msg = f"neighbors_key={neighbors_key!r} is not in adata.uns; run sc.pp.neighbors(adata, key_added={neighbors_key!r}) or pass neighbors_key=None to build a graph."
-        raise KeyError(msg)
+        raise PnmfKeyError(msg)
     else:
         n_neighbors = min(DEFAULT_N_NEIGHBORS, adata.n_obs - 1)
         logg.info(
@@ -182,9 +184,9 @@ def _neighbor_distances(adata: AnnData, key: str) -> sparse.spmatrix:
     dists_key = entry.get("distances_key", "distances") if isinstance(entry, dict) else "distances"
     if dists_key not in adata.obsp:
         msg = f"adata.uns[{key!r}] names distances {dists_key!r}, which is not in adata.obsp; rerun sc.pp.neighbors."
-        raise KeyError(msg)
+        raise PnmfKeyError(msg)
     distances = adata.obsp[dists_key]
     if distances.shape != (adata.n_obs, adata.n_obs):
         msg = f"adata.obsp[{dists_key!r}] has shape {distances.shape}, expected ({adata.n_obs}, {adata.n_obs}); rerun sc.pp.neighbors."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     return distances

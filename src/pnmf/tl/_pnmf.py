@@ -18,12 +18,25 @@ from .._core.alignment import align_factors, consecutive_similarity
 from .._core.expression import Expression, normalize_cells
 from .._core.graphs import ScaleGraph, scale_graph
 from .._core.init import nndsvda
+from .._core.kernels import kernel_threads
 from .._core.persistence import EdgeList, Persistence, bridge_components, graph_persistence, rips_persistence
 from .._core.scales import MAX_ALL_SCALES, canonical_thresholds, recommend_scale, select_scales
 from .._core.solver import Fit, Weights, solve
+from .._errors import PnmfValueError
 from .._keys import DEFAULT_KEY, Keys, Manifest
-from .._manifest import Results, stale_entries, write_results
-from .._validation import check_choice, check_in_memory, check_int, check_key_added, check_real
+from .._manifest import Results, check_result_key, stale_entries, write_results, writer
+from .._validation import (
+    check_choice,
+    check_in_memory,
+    check_int,
+    check_key_added,
+    check_bool,
+    check_n_jobs,
+    check_random_state,
+    check_real,
+    default_threads,
+    seed_from,
+)
 from ._inputs import HVG_IF_PRESENT, gene_mask, knn_edges, read_expression, read_representation
 
 __all__ = ["MAX_RIPS_CELLS", "pnmf"]
@@ -53,7 +66,8 @@ def pnmf(
     max_iter: int = 200,
     max_sweeps: int = 10,
     tol: float = 1e-4,
-    random_state: int | None = 0,
+    random_state: int | np.random.RandomState | None = 0,
+    n_jobs: int | None = None,
     key_added: str = DEFAULT_KEY,
     copy: bool = False,
 ) -> AnnData | None:
@@ -134,6 +148,11 @@ def pnmf(
     random_state
         Seed of the randomized SVD behind the initialization (and of any PCA or kNN graph
         built here).
+    n_jobs
+        Threads of the solver's compiled loops, as scanpy counts jobs (-1: all cores).
+        ``None``: :attr:`scanpy.settings.n_jobs` when it is set to more than 1 or to -1,
+        else every thread numba may use (``NUMBA_NUM_THREADS``), in both cases fewer while
+        other processes keep the cores busy. The result is bitwise the same for any value.
     key_added
         Results go to ``adata.obsm['X_{key_added}_{t}']``, ``adata.varm['{key_added}_loadings_{t}']``
         and the manifest ``adata.uns[key_added]``. A previous result under this key is
@@ -175,26 +194,31 @@ def pnmf(
     start = logg.info("computing persistent NMF")
     check_in_memory(adata)
     key_added = check_key_added(key_added)
-    fitted = fit_scales(
-        adata,
-        n_comps,
-        n_scales=n_scales,
-        scales=scales,
-        filtration=filtration,
-        layer=layer,
-        mask_var=mask_var,
-        use_rep=use_rep,
-        n_pcs=n_pcs,
-        neighbors_key=neighbors_key,
-        graph_weight=graph_weight,
-        coupling_weight=coupling_weight,
-        anchor_weight=anchor_weight,
-        normalize=normalize,
-        max_iter=max_iter,
-        max_sweeps=max_sweeps,
-        tol=tol,
-        random_state=random_state,
-    )
+    check_result_key(adata, key_added)
+    n_jobs = check_n_jobs(n_jobs)
+    normalize, copy = check_bool("normalize", normalize), check_bool("copy", copy)
+    random_state = seed_from(check_random_state("random_state", random_state))
+    with kernel_threads(n_jobs, limit=default_threads()):
+        fitted = fit_scales(
+            adata,
+            n_comps,
+            n_scales=n_scales,
+            scales=scales,
+            filtration=filtration,
+            layer=layer,
+            mask_var=mask_var,
+            use_rep=use_rep,
+            n_pcs=n_pcs,
+            neighbors_key=neighbors_key,
+            graph_weight=graph_weight,
+            coupling_weight=coupling_weight,
+            anchor_weight=anchor_weight,
+            normalize=normalize,
+            max_iter=max_iter,
+            max_sweeps=max_sweeps,
+            tol=tol,
+            random_state=random_state,
+        )
     _hint_unconverged(fitted.fit, max_sweeps, tol)
     results = _assemble(Keys(key_added), fitted)
     if copy:
@@ -278,14 +302,14 @@ def fit_scales(
     if n_scales is not None:
         if not (isinstance(scales, str) and scales == "auto"):
             msg = f"n_scales={n_scales} conflicts with scales={scales!r}; pass one of them (n_scales only applies to scales='auto')."
-            raise ValueError(msg)
+            raise PnmfValueError(msg)
         n_scales = check_int("n_scales", n_scales, minimum=1)
     if adata.n_obs < 3:
         msg = f"pnmf needs at least 3 cells, adata has {adata.n_obs}."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     if adata.n_vars == 0:
         msg = "adata has no genes; pnmf needs an expression matrix with at least one gene."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
 
     timings: dict[str, float] = {}
     with _stage(timings, "inputs"):
@@ -315,7 +339,7 @@ def fit_scales(
         expression = Expression(normalize_cells(X) if normalize else X)
         if expression.sq_norm == 0:
             msg = f"{source} has no nonzero values in the selected genes: there is nothing to factorize."
-            raise ValueError(msg)
+            raise PnmfValueError(msg)
         U0, W0 = nndsvda(expression, n_comps, random_state)
     with _stage(timings, "solve"):
         fit = solve(
@@ -374,7 +398,7 @@ def _domain_edges(
     if filtration == "rips":
         if n > MAX_RIPS_CELLS:
             msg = f"filtration='rips' stores all {n * (n - 1) // 2} pairwise distances and is limited to {MAX_RIPS_CELLS} cells; use filtration='knn'."
-            raise ValueError(msg)
+            raise PnmfValueError(msg)
         rows, cols = np.triu_indices(n, k=1)
         return EdgeList(n, rows.astype(np.int64), cols.astype(np.int64), pdist(points)), "Vietoris–Rips filtration"
     return knn_edges(adata, neighbors_key, points, random_state)
@@ -410,18 +434,18 @@ def _thresholds(
                 f"scales='all' would fit {len(thresholds)} scales (one per distinct H0 death value), more than "
                 f"{MAX_ALL_SCALES}; pass n_scales=<a few> or explicit thresholds instead."
             )
-            raise ValueError(msg)
+            raise PnmfValueError(msg)
         return thresholds
     thresholds = np.asarray(scales, dtype=np.float64).ravel()
     if thresholds.size == 0:
         msg = "scales is an empty sequence; pass positive thresholds, or scales='auto'."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     if not np.isfinite(thresholds).all() or (thresholds <= 0).any():
         msg = f"scales must be positive finite thresholds, got {thresholds.tolist()}."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     if len(np.unique(thresholds)) < len(thresholds):
         msg = f"scales contains duplicated thresholds {thresholds.tolist()}; pass each threshold once."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     return np.sort(thresholds)
 
 
@@ -456,6 +480,7 @@ def _assemble(keys: Keys, fitted: Fitted) -> Results:
     history = {key: np.asarray(values) for key, values in fit.history.items()}
     history["phase"] = history["phase"].astype(str)
     manifest = {
+        Manifest.WRITER: writer(),
         Manifest.OBSM_KEYS: np.array(list(obsm), dtype=str),
         Manifest.VARM_KEYS: np.array(list(varm), dtype=str),
         Manifest.THRESHOLDS: fitted.thresholds,

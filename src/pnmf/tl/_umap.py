@@ -9,8 +9,8 @@ from scanpy import logging as logg
 
 from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Keys, Manifest
-from .._manifest import Results, read_manifest, write_results
-from .._validation import check_in_memory, check_int
+from .._manifest import Results, read_manifest, stale_entries, write_results
+from .._validation import check_bool, check_in_memory, check_int, check_random_state, check_real, seed_from
 
 __all__ = ["umap"]
 
@@ -22,7 +22,7 @@ def umap(
     key: str = DEFAULT_KEY,
     n_neighbors: int = 15,
     min_dist: float = 0.5,
-    random_state: int = 0,
+    random_state: int | np.random.RandomState | None = 0,
     copy: bool = False,
 ) -> AnnData | None:
     """Compute a UMAP of every scale's embedding, to draw the scales with :func:`pnmf.pl.scales`.
@@ -62,6 +62,9 @@ def umap(
     check_in_memory(adata)
     manifest = read_manifest(adata, key)
     n_neighbors = check_int("n_neighbors", n_neighbors, minimum=2, maximum=max(adata.n_obs - 1, 2))
+    min_dist = check_real("min_dist", min_dist)
+    random_state = seed_from(check_random_state("random_state", random_state))
+    copy = check_bool("copy", copy)
     keys = Keys(key)
     coordinates = {}
     for t, obsm_key in enumerate(manifest[Manifest.OBSM_KEYS]):
@@ -72,12 +75,16 @@ def umap(
     if copy:
         adata = adata.copy()
     new_manifest = dict(adata.uns[key])
-    previous = new_manifest.get(Manifest.UMAP, {})
-    stale = [str(k) for k in previous.get("obsm_keys", [])] if isinstance(previous, dict) else []
+    stale = [k for k in stale_entries(adata, key)["obsm"] if keys.is_umap(k)]
     new_manifest[Manifest.UMAP] = {
         "obsm_keys": np.array(list(coordinates), dtype=str),
-        "params": {"n_neighbors": n_neighbors, "min_dist": float(min_dist), "random_state": int(random_state)},
+        "params": {"n_neighbors": n_neighbors, "min_dist": float(min_dist), **_seed_param(random_state)},
     }
     write_results(adata, Results(obsm=coordinates, uns={keys.uns: new_manifest}), {"obsm": stale})
     logg.info("    finished", time=start, deep=f"added\n    {len(coordinates)} UMAPs 'X_{key}_umap_*' (adata.obsm)")
     return adata if copy else None
+
+
+def _seed_param(random_state) -> dict:
+    """The seed as the manifest can store it (h5ad holds no None and no RandomState)."""
+    return {"random_state": int(random_state)} if isinstance(random_state, int) else {}

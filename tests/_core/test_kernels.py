@@ -1,0 +1,184 @@
+"""The compiled kernels: the same bits for any thread count, safe from two Python threads, fair on busy machines."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+import pnmf
+from pnmf._core import kernels
+from pnmf._core.graphs import scale_graph
+from pnmf._core.persistence import EdgeList
+
+THREADS = sorted({1, kernels.max_threads()})
+
+
+def ring_graph(n):
+    """A ring: two or three colour classes of about n / 2 cells, large enough for parallel regions."""
+    rows = np.arange(n, dtype=np.int64)
+    cols = (rows + 1) % n
+    lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
+    return scale_graph(EdgeList(n, lo, hi, np.full(n, 0.5)), 1.0)
+
+
+def run_pass(graph, U, rng, min_work):
+    k = U.shape[1]
+    linear, gram = rng.random((U.shape[0], k)), np.eye(k) + 0.1
+    A, moved = graph.adjacency, np.zeros(U.shape[0])
+    kernels._embedding_pass(
+        U, linear, gram, A.indptr, A.indices, A.data, graph.degree, 3.0, 0.5, graph.order, graph.color_starts,
+        moved, np.zeros(k), min_work,
+    )
+    return moved
+
+
+def products(X, dense_w, dense_u, min_work):
+    product = np.zeros((X.shape[0], dense_w.shape[1]))
+    kernels._csr_times_dense(X.indptr, X.indices, X.data, dense_w, product, min_work)
+    partial = np.zeros((kernels.TRANSPOSE_CHUNKS, X.shape[1], dense_u.shape[1]))
+    kernels._csr_transpose_times_dense(X.indptr, X.indices, X.data, dense_u, partial, min_work)
+    return product, partial
+
+
+@pytest.mark.parametrize("min_work", [0, 2**62], ids=["parallel", "serial"])
+def test_kernels_give_the_same_bits_for_any_thread_count(min_work):
+    rng = np.random.default_rng(0)
+    X = sparse.random(3000, 800, density=0.1, format="csr", random_state=1, dtype=np.float32)
+    dense_w, dense_u = rng.random((800, 10)), rng.random((3000, 10))
+    graph = ring_graph(20_000)
+    outputs = []
+    for threads in THREADS:
+        with kernels.kernel_threads(threads):
+            with kernels._parallel():
+                U = np.random.default_rng(2).random((20_000, 10))
+                moved = run_pass(graph, U, np.random.default_rng(3), min_work)
+                product, partial = products(X, dense_w, dense_u, min_work)
+        outputs.append((U, moved, product, partial))
+    for other in outputs[1:]:
+        for a, b in zip(outputs[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(outputs[0][2], X @ dense_w, rtol=1e-10)
+    np.testing.assert_allclose(outputs[0][3].sum(axis=0), X.T @ dense_u, rtol=1e-10)
+
+
+def test_parallel_and_serial_classes_give_the_same_bits():
+    graph = ring_graph(20_000)
+    results = []
+    for min_work in (0, 2**62):
+        U = np.random.default_rng(2).random((20_000, 10))
+        results.append((U, run_pass(graph, U, np.random.default_rng(3), min_work)))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_n_jobs_gives_bitwise_identical_results(populations):
+    runs = [
+        pnmf.tl.pnmf(populations, 4, n_scales=3, max_iter=10, max_sweeps=1, n_jobs=n_jobs, copy=True)
+        for n_jobs in (None, 1, -1)
+    ]
+    for run in runs[1:]:
+        for name in runs[0].uns["pnmf"]["obsm_keys"]:
+            np.testing.assert_array_equal(run.obsm[name], runs[0].obsm[name])
+
+
+@pytest.mark.parametrize(
+    ("n_jobs", "error", "match"),
+    [(0, ValueError, "n_jobs=0 is invalid"), (-2, ValueError, "n_jobs=-2"), (True, TypeError, "n_jobs must be"),
+     (1.5, TypeError, "n_jobs must be"), ("2", TypeError, "n_jobs must be")],
+)
+def test_bad_n_jobs_is_refused(populations, n_jobs, error, match):
+    with pytest.raises(error, match=match):
+        pnmf.tl.pnmf(populations, 3, n_jobs=n_jobs)
+
+
+def test_kernel_threads_restores_numba_setting():
+    import numba
+
+    before = numba.get_num_threads()
+    with kernels.kernel_threads(1), kernels._parallel():
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+
+
+def test_free_cores_drop_to_one_while_every_core_is_busy():
+    loop = "import time\nend = time.monotonic() + 20\nwhile time.monotonic() < end:\n    pass\n"
+    busy = [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(os.cpu_count() or 1)]
+    try:
+        monitor = kernels._FreeCores()
+        time.sleep(0.5)
+        monitor.update()
+        time.sleep(monitor.INTERVAL + 0.5)
+        assert monitor.update() < 1.5
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import threading, warnings
+    import numba
+    from pnmf._core import kernels
+
+    # start the requested layer now: importing pynndescent (sc.pp.neighbors) turns an
+    # explicit 'omp' into 'workqueue' when TBB is missing
+    layer = kernels._threading_layer()
+    import numpy as np
+    import scanpy as sc
+    from scipy import sparse
+    import pnmf
+
+    warnings.simplefilter("ignore")
+    X = sparse.random(3000, 800, density=0.1, format="csr", random_state=1)
+    W = np.random.default_rng(0).random((800, 10))
+    adata = pnmf.datasets.nested_populations(300, 200, random_state=0)
+    sc.pp.pca(adata, n_comps=10, random_state=0)
+    sc.pp.neighbors(adata, n_neighbors=10, random_state=0)
+    results, errors = {}, []
+
+    def work(name):
+        try:
+            for _ in range(20):  # products large enough to open parallel regions
+                kernels.csr_times_dense(X.indptr, X.indices, X.data, W)
+            run = pnmf.tl.pnmf(adata, 4, n_scales=3, max_iter=20, max_sweeps=2, copy=True)
+            results[name] = run.obsm["X_pnmf_0"]
+        except BaseException as error:
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    np.testing.assert_array_equal(results[0], results[1])
+    print("layer", numba.threading_layer())
+    """
+)
+
+
+def _layer_available(layer):
+    probe = "from numba import njit, prange\n@njit(parallel=True)\ndef f(n):\n    s = 0\n    for i in prange(n):\n        s += i\n    return s\nf(4)\n"
+    env = {**os.environ, "NUMBA_THREADING_LAYER": layer}
+    return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.parametrize("layer", ["workqueue", "omp", "tbb"])
+def test_two_threads_calling_pnmf_at_once(layer, tmp_path):
+    if not _layer_available(layer):
+        pytest.skip(f"numba's {layer} threading layer is not installed here")
+    source = str(Path(pnmf.__file__).parents[1])  # the pnmf under test, wherever the subprocess runs
+    path = os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = {**os.environ, "NUMBA_THREADING_LAYER": layer, "PYTHONPATH": path}
+    process = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=False, cwd=tmp_path, timeout=600
+    )
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert f"layer {layer}" in process.stdout
