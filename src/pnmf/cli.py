@@ -88,13 +88,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         default="knn",
         help="persistence of the kNN graph or of all pairwise distances",
     )
-    group.add_argument("--graph-weight", type=float, default=100.0, help="λ1, graph smoothness (default: 100)")
+    group.add_argument("--graph-weight", type=float, default=10.0, help="λ1, graph smoothness (default: 10)")
     group.add_argument(
         "--coupling-weight", type=float, default=1.0, help="λ2, similarity of consecutive scales (default: 1)"
     )
     group.add_argument("--anchor-weight", type=float, default=0.0, help="λ3, ridge on the embeddings (default: 0)")
     group.add_argument("--max-iter", type=int, default=200, help="iterations per scale (default: 200)")
-    group.add_argument("--max-sweeps", type=int, default=10, help="coupled sweeps over all scales (default: 10)")
+    group.add_argument("--max-sweeps", type=int, default=50, help="coupled sweeps over all scales (default: 50)")
     group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     group.add_argument(
         "--n-jobs", type=int, default=None, help="threads of the solver (default: as many as the machine has free)"

@@ -192,7 +192,7 @@ def solve(
     weights: Weights,
     *,
     max_iter: int = 200,
-    max_sweeps: int = 10,
+    max_sweeps: int = 50,
     tol: float = 1e-4,
     progress: bool = False,
 ) -> Fit:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._errors import PnmfValueError
 from .._validation import check_int, check_real
 
 __all__ = ["concentric_circles"]
@@ -64,7 +65,7 @@ def concentric_circles(
     radii = np.asarray(radii, dtype=np.float64)
     if radii.ndim != 1 or radii.size == 0 or not np.isfinite(radii).all() or (radii <= 0).any():
         msg = f"radii must be a non-empty sequence of positive numbers, got {radii.tolist()}."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     rng = np.random.default_rng(random_state)
     angles = 2 * np.pi * np.arange(n_per_circle) / n_per_circle
     signal = []

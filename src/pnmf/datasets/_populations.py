@@ -7,6 +7,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
+from .._errors import PnmfValueError
 from .._validation import check_int, check_real
 
 __all__ = ["nested_populations"]
@@ -67,7 +68,7 @@ def nested_populations(
     density = check_real("density", density, strict=True)
     if density >= 1:
         msg = f"density={density} must be below 1."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     fold_change = check_real("fold_change", fold_change, minimum=1.0)
     rng = np.random.default_rng(random_state)
 

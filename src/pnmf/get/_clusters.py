@@ -9,6 +9,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._docs import doc_params
+from .._errors import PnmfKeyError
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest
 
@@ -21,12 +22,12 @@ def clustering(adata: AnnData, *, key: str = DEFAULT_KEY, cluster_key: str = "le
     clusterings = manifest.get(Manifest.CLUSTERS, {})
     if cluster_key not in clusterings:
         msg = f"No clustering {cluster_key!r} of the pnmf result {key!r}; run pnmf.tl.leiden(adata, key={key!r}, key_added={cluster_key!r}) first."
-        raise KeyError(msg)
+        raise PnmfKeyError(msg)
     summary = clusterings[cluster_key]
     missing = [str(k) for k in summary["obs_keys"] if k not in adata.obs]
     if missing:
         msg = f"Cluster columns {missing} are missing from adata.obs; rerun pnmf.tl.leiden."
-        raise KeyError(msg)
+        raise PnmfKeyError(msg)
     return summary
 
 

@@ -19,7 +19,7 @@ from .._keys import DEFAULT_KEY
 from .._validation import check_real
 from ..get._clusters import clustering
 from ._colors import cell_colors
-from ._utils import finish, new_axes
+from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["cluster_tree"]
 
@@ -44,7 +44,10 @@ def cluster_tree(
     One row per scale; one node per cluster, its area proportional to its cells; an edge
     from a cluster to each cluster of the next finer scale that shares cells with it, its
     width and opacity the share of the finer cluster's cells that come from it (clustree's
-    ``in_prop``). Rows are ordered so that children sit under their parents.
+    ``in_prop``). The layout is a dendrogram: the finest clusters evenly spaced in tree
+    order, every coarser cluster centred over its children, so a nested clustering (the
+    default of :func:`pnmf.tl.leiden`) is drawn without crossing edges and every merge is a
+    fork.
 
     Parameters
     ----------
@@ -77,6 +80,7 @@ def cluster_tree(
     >>> pnmf.tl.leiden(adata, resolution=0.5)
     >>> ax = pnmf.pl.cluster_tree(adata, color="circle", show=False)
     """
+    check_plot_options(show=show, return_fig=return_fig, ax=ax)
     min_edge_share = check_real("min_edge_share", min_edge_share)
     nodes, edges = get.cluster_tree(adata, key=key, cluster_key=cluster_key)
     summary = clustering(adata, key=key, cluster_key=cluster_key)

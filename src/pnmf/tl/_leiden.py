@@ -16,7 +16,16 @@ from .._core.hierarchy import SEPARATION, by_size, merge_across_scales, nesting
 from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, read_manifest, stale_entries, write_results
-from .._validation import check_choice, check_in_memory, check_int, check_key_added, check_real
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_in_memory,
+    check_int,
+    check_key_added,
+    check_random_state,
+    check_real,
+    seed_from,
+)
 from ..pl._palette import categorical_colors
 
 __all__ = ["leiden"]
@@ -32,7 +41,7 @@ def leiden(
     separation: float = SEPARATION,
     n_neighbors: int = 15,
     n_iterations: int = 2,
-    random_state: int = 0,
+    random_state: int | np.random.RandomState | None = 0,
     key_added: str = "leiden",
     copy: bool = False,
 ) -> AnnData | None:
@@ -114,6 +123,8 @@ def leiden(
     separation = check_real("separation", separation)
     n_neighbors = check_int("n_neighbors", n_neighbors, minimum=2, maximum=max(adata.n_obs - 1, 2))
     n_iterations = check_int("n_iterations", n_iterations, minimum=-1)
+    random_state = seed_from(check_random_state("random_state", random_state))
+    copy = check_bool("copy", copy)
     manifest = read_manifest(adata, key)
     keys = Keys(key)
 
@@ -137,7 +148,7 @@ def leiden(
             "separation": separation,
             "n_neighbors": n_neighbors,
             "n_iterations": n_iterations,
-            "random_state": int(random_state),
+            **({"random_state": random_state} if random_state is not None else {}),
         },
     }
     if copy:

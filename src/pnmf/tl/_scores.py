@@ -12,6 +12,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from .._docs import doc_params
+from .._errors import PnmfKeyError, PnmfValueError
 from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, read_manifest, write_results
 from .._validation import check_choice, check_in_memory, check_int, check_key_added
@@ -85,7 +86,7 @@ def score_scales(
     manifest = read_manifest(adata, key)
     if labels_key not in adata.obs.columns:
         msg = f"labels_key={labels_key!r} is not a column of adata.obs; pass the column holding the known labels."
-        raise KeyError(msg)
+        raise PnmfKeyError(msg)
     check_key_added(labels_key)
     n_seeds = check_int("n_seeds", n_seeds, minimum=1)
     for name in baselines:
@@ -95,7 +96,7 @@ def score_scales(
     labels = adata.obs[labels_key].to_numpy()[known].astype(str)
     if len(np.unique(labels)) < 2:
         msg = f"adata.obs[{labels_key!r}] has fewer than two distinct labels (missing values not counted); scores need at least two."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
 
     rows = []
     clusters = manifest.get(Manifest.CLUSTERS, {})
@@ -177,7 +178,7 @@ def _baseline(adata: AnnData, manifest, name: str) -> np.ndarray:
         points = adata.obsm[params["use_rep"]] if params["use_rep"] in adata.obsm else None
         if points is None:
             msg = f"The run's representation {params['use_rep']!r} is not in adata.obsm (it was computed and not stored); drop 'pca' from baselines."
-            raise KeyError(msg)
+            raise PnmfKeyError(msg)
         return np.asarray(points)[:, : params["n_pcs"]]
     top = float(manifest[Manifest.PERSISTENCE]["top"])
     fitted = fit_scales(
