@@ -30,6 +30,7 @@ def score_scales(
     *,
     key: str = DEFAULT_KEY,
     n_seeds: int = 5,
+    n_init: int = 10,
     baselines: Sequence[str] = BASELINES,
     cluster_key: str | None = "leiden",
     random_state: int = 0,
@@ -38,7 +39,7 @@ def score_scales(
     """Score every scale's embedding against known labels, and baselines fitted the same way.
 
     Each embedding is clustered by k-means with as many clusters as labels, once per seed
-    (``n_seeds`` seeds, ``n_init=10`` each), and compared with the labels by the adjusted Rand index (ARI)
+    (``n_seeds`` seeds, ``n_init`` restarts each), and compared with the labels by the adjusted Rand index (ARI)
     and normalized mutual information (NMI); the mean and standard deviation over seeds are
     kept. The baselines use the same expression, genes, normalization, ``n_comps``,
     initialization and solver as the ``tl.pnmf`` run, so only the model differs:
@@ -55,6 +56,8 @@ def score_scales(
     {key}
     n_seeds
         k-means runs per embedding.
+    n_init
+        Restarts of each k-means run (the best of them is kept).
     baselines
         Which baselines to fit and score.
     cluster_key
@@ -89,6 +92,7 @@ def score_scales(
         raise PnmfKeyError(msg)
     check_key_added(labels_key)
     n_seeds = check_int("n_seeds", n_seeds, minimum=1)
+    n_init = check_int("n_init", n_init, minimum=1)
     for name in baselines:
         check_choice("baselines", name, BASELINES)
     # cells without a label (NaN) are left out of every score, not counted as a class of their own
@@ -116,6 +120,7 @@ def score_scales(
                 np.asarray(adata.obsm[str(obsm_key)])[known],
                 labels,
                 n_seeds,
+                n_init,
                 random_state,
                 leiden_ari,
                 t == recommended,
@@ -123,7 +128,7 @@ def score_scales(
         )
     for name in baselines:
         embedding = _baseline(adata, manifest, name)
-        rows.append(_row(name, -1, -1, embedding[known], labels, n_seeds, random_state, np.nan, False))
+        rows.append(_row(name, -1, -1, embedding[known], labels, n_seeds, n_init, random_state, np.nan, False))
     table = pd.DataFrame(rows)
 
     if copy:
@@ -144,20 +149,20 @@ def score_scales(
 
 
 def kmeans_agreement(
-    embedding: np.ndarray, labels: np.ndarray, n_seeds: int, random_state: int = 0
+    embedding: np.ndarray, labels: np.ndarray, n_seeds: int, random_state: int = 0, n_init: int = 10
 ) -> tuple[np.ndarray, np.ndarray]:
     """Score k-means (as many clusters as labels) against the labels: ARI and NMI, one value per seed."""
     n_clusters = len(np.unique(labels))
     ari, nmi = [], []
     for seed in range(random_state, random_state + n_seeds):
-        predicted = KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(embedding)
+        predicted = KMeans(n_clusters, n_init=n_init, random_state=seed).fit_predict(embedding)
         ari.append(adjusted_rand_score(labels, predicted))
         nmi.append(normalized_mutual_info_score(labels, predicted))
     return np.array(ari), np.array(nmi)
 
 
-def _row(method, scale, n_connected, embedding, labels, n_seeds, random_state, leiden_ari, recommended) -> dict:
-    ari, nmi = kmeans_agreement(embedding, labels, n_seeds, random_state)
+def _row(method, scale, n_connected, embedding, labels, n_seeds, n_init, random_state, leiden_ari, recommended) -> dict:
+    ari, nmi = kmeans_agreement(embedding, labels, n_seeds, random_state, n_init)
     return {
         "method": method,
         "scale": scale,
