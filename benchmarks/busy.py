@@ -85,9 +85,7 @@ def run_worker(workload: str, repeats: int) -> dict:
 
 def start_busy(seconds: float) -> list[subprocess.Popen]:
     """One busy-loop process per core, each ending by itself after ``seconds``."""
-    return [
-        subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(seconds)]) for _ in range(os.cpu_count() or 1)
-    ]
+    return [subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(seconds)]) for _ in range(os.cpu_count() or 1)]
 
 
 def stop_busy(processes: list[subprocess.Popen]) -> None:
@@ -137,7 +135,9 @@ def table(rows: list[dict]) -> str:
 
     frame = pd.DataFrame(rows)
     ratios = (
-        frame.pivot_table(index=["label", "workload", "machine"], columns="threads", values="median (s)", aggfunc="first")
+        frame.pivot_table(
+            index=["label", "workload", "machine"], columns="threads", values="median (s)", aggfunc="first"
+        )
         .pipe(lambda t: t[[c for c in t.columns if c.startswith("default")]].max(axis=1) / t["1"])
         .rename("default / one thread")
         .reset_index()

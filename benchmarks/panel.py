@@ -111,9 +111,7 @@ def tomato_levels(embeddings: list[np.ndarray]) -> list[np.ndarray]:
 def evolution(levels: list[np.ndarray], dataset: Dataset) -> dict:
     """Counts per scale, monotonicity, nesting and the scales that match each label level best."""
     counts = [len(np.unique(level)) for level in levels]
-    nesting = [
-        pd.crosstab(fine, coarse).max(axis=1).sum() / len(fine) for fine, coarse in pairwise(levels)
-    ]
+    nesting = [pd.crosstab(fine, coarse).max(axis=1).sum() / len(fine) for fine, coarse in pairwise(levels)]
     row = {
         "clusters fine → coarse": " ".join(map(str, counts)),
         "never rises": all(b <= a for a, b in pairwise(counts)),
@@ -163,7 +161,12 @@ def evaluate(dataset: Dataset, n_comps: int = 20) -> tuple[dict, pd.DataFrame, l
     }
     summary["rec. − better NMF"] = summary["recommended"] - max(sk_raw, sk_unit)
     per_scale_table = pd.DataFrame(
-        {"dataset": dataset.name, "scale": range(len(per_scale)), "n_connected": manifest["n_connected"], "ARI": per_scale}
+        {
+            "dataset": dataset.name,
+            "scale": range(len(per_scale)),
+            "n_connected": manifest["n_connected"],
+            "ARI": per_scale,
+        }
     )
     designs = []
     for method in ("nested", "independent"):
@@ -171,7 +174,9 @@ def evaluate(dataset: Dataset, n_comps: int = 20) -> tuple[dict, pd.DataFrame, l
         summary_key = adata.uns["pnmf"]["clusters"][method]
         levels = [adata.obs[str(k)].to_numpy() for k in summary_key["obs_keys"]]
         designs.append({"dataset": dataset.name, "design": f"tl.leiden {method}", **evolution(levels, dataset)})
-    designs.append({"dataset": dataset.name, "design": "ToMATo per scale", **evolution(tomato_levels(embeddings), dataset)})
+    designs.append(
+        {"dataset": dataset.name, "design": "ToMATo per scale", **evolution(tomato_levels(embeddings), dataset)}
+    )
     return summary, per_scale_table, designs
 
 
@@ -212,26 +217,32 @@ def main() -> None:
         summaries.append(summary)
         per_scale.append(scales)
         designs.extend(evolutions)
-        print(f"{dataset.name}: recommended {summary['recommended']:.3f}, best {summary['best scale (labels)']:.3f}, "
-              f"sklearn NMF {max(summary['sklearn NMF (raw W)'], summary['sklearn NMF (unit loadings)']):.3f}", flush=True)
+        print(
+            f"{dataset.name}: recommended {summary['recommended']:.3f}, best {summary['best scale (labels)']:.3f}, "
+            f"sklearn NMF {max(summary['sklearn NMF (raw W)'], summary['sklearn NMF (unit loadings)']):.3f}",
+            flush=True,
+        )
     summaries = pd.DataFrame(summaries)
     designs = pd.DataFrame(designs)
     real = summaries[(summaries.pop("kind") == "real") & ~summaries["dataset"].str.startswith("pbmc")]
-    report = "\n\n".join(
-        [
-            "## k-means ARI against the finest labels (n_init=10, 5 seeds); best scale is picked with labels (upper bound)",
-            markdown_table(summaries.round(3), index=False),
-            f"Real datasets of shared/data: recommended ≥ better scikit-learn NMF on {(real['rec. − better NMF'] >= 0).sum()} of {len(real)}, "
-            f"mean difference {real['rec. − better NMF'].mean():+.3f}; best − recommended {(real['best scale (labels)'] - real['recommended']).mean():.3f} on average.",
-            "## Per-scale clusterings: three designs",
-            markdown_table(designs.round(3), index=False),
-            "## k-means ARI per scale",
-            markdown_table(pd.concat(per_scale).round(3), index=False),
-            "## Concentric circles (every death value a scale, k = 2)",
-            markdown_table(circles(), index=False),
-            f"Wall time: {time.perf_counter() - start:.0f} s.",
-        ]
-    ) + "\n"
+    report = (
+        "\n\n".join(
+            [
+                "## k-means ARI against the finest labels (n_init=10, 5 seeds); best scale is picked with labels (upper bound)",
+                markdown_table(summaries.round(3), index=False),
+                f"Real datasets of shared/data: recommended ≥ better scikit-learn NMF on {(real['rec. − better NMF'] >= 0).sum()} of {len(real)}, "
+                f"mean difference {real['rec. − better NMF'].mean():+.3f}; best − recommended {(real['best scale (labels)'] - real['recommended']).mean():.3f} on average.",
+                "## Per-scale clusterings: three designs",
+                markdown_table(designs.round(3), index=False),
+                "## k-means ARI per scale",
+                markdown_table(pd.concat(per_scale).round(3), index=False),
+                "## Concentric circles (every death value a scale, k = 2)",
+                markdown_table(circles(), index=False),
+                f"Wall time: {time.perf_counter() - start:.0f} s.",
+            ]
+        )
+        + "\n"
+    )
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)

@@ -162,15 +162,27 @@ def test_unwritable_outputs_are_refused_before_computing(populations, tmp_path, 
     figures = ["--figures", str(tmp_path / "afile" / "figs")] if where == "figures_under_a_file" else []
     assert main(["run", str(tmp_path / "in.h5ad"), *target, *figures, *FAST_RUN]) == 1
     error = capsys.readouterr().err.strip()
-    assert error.startswith("pnmf: error:") and len(error.splitlines()) == 1
+    assert error.startswith("pnmf: error:")
+    assert len(error.splitlines()) == 1
     assert "is a folder" in error or "is a file, not a folder" in error
     assert files_in(tmp_path) == ["afile", "in.h5ad"]
 
 
 def test_debug_shows_the_traceback(populations, tmp_path):
     populations.write_h5ad(tmp_path / "in.h5ad")
-    with pytest.raises(pnmf.PnmfValueError, match="resolution=0.0"):
-        main(["run", str(tmp_path / "in.h5ad"), "-o", str(tmp_path / "o.h5ad"), *FAST_RUN, "--resolution", "0", "--debug"])
+    with pytest.raises(pnmf.PnmfValueError, match=r"resolution=0\.0"):
+        main(
+            [
+                "run",
+                str(tmp_path / "in.h5ad"),
+                "-o",
+                str(tmp_path / "o.h5ad"),
+                *FAST_RUN,
+                "--resolution",
+                "0",
+                "--debug",
+            ]
+        )
 
 
 def test_color_with_missing_values(populations, tmp_path, capsys):
@@ -197,7 +209,12 @@ def run_cli(args, *, limit=0, **kwargs):
     source = str(Path(pnmf.__file__).parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])}
     return subprocess.Popen(
-        [sys.executable, "-c", RUNNER, str(limit), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+        [sys.executable, "-c", RUNNER, str(limit), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
     )
 
 
@@ -206,7 +223,7 @@ def test_full_disk_gives_one_line_and_leaves_no_file(populations, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     process = run_cli(["run", str(tmp_path / "in.h5ad"), "-o", str(out / "o.h5ad"), *FAST_RUN], limit=100_000)
-    stdout, stderr = process.communicate(timeout=600)
+    _stdout, stderr = process.communicate(timeout=600)
     assert process.returncode == 1, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
@@ -231,7 +248,9 @@ except OSError as error:
 """
     source = str(Path(pnmf.__file__).parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])}
-    process = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True, check=False)
+    process = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True, check=False
+    )
     assert "OSError 27" in process.stdout, process.stderr
     assert files_in(tmp_path) == []  # neither the .h5ad (renamed only when all succeeded) nor a 0-byte PNG
 

@@ -7,9 +7,12 @@ import pnmf
 
 
 def test_error_types_are_also_the_builtin_ones():
-    assert issubclass(pnmf.PnmfValueError, ValueError) and issubclass(pnmf.PnmfValueError, pnmf.PnmfError)
-    assert issubclass(pnmf.PnmfKeyError, KeyError) and issubclass(pnmf.PnmfKeyError, pnmf.PnmfError)
-    assert issubclass(pnmf.PnmfTypeError, TypeError) and issubclass(pnmf.PnmfIndexError, IndexError)
+    assert issubclass(pnmf.PnmfValueError, ValueError)
+    assert issubclass(pnmf.PnmfValueError, pnmf.PnmfError)
+    assert issubclass(pnmf.PnmfKeyError, KeyError)
+    assert issubclass(pnmf.PnmfKeyError, pnmf.PnmfError)
+    assert issubclass(pnmf.PnmfTypeError, TypeError)
+    assert issubclass(pnmf.PnmfIndexError, IndexError)
     assert str(pnmf.PnmfKeyError("a sentence")) == "a sentence"  # not quoted like a key
 
 

@@ -36,7 +36,7 @@ class Results:
 
 
 def writer() -> str:
-    """The value of the manifest's ``writer`` field: ``'pnmf <version>'``."""
+    """Return the value of the manifest's ``writer`` field: ``'pnmf <version>'``."""
     try:
         return f"pnmf {version('persistent-nmf')}"
     except PackageNotFoundError:  # running from a source tree
@@ -96,7 +96,7 @@ def _clusterings(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _listed(entry: object, field: str) -> list[str]:
-    """The names listed under ``field`` of a manifest section, as strings (nothing if malformed)."""
+    """Return the names listed under ``field`` of a manifest section, as strings (nothing if malformed)."""
     if not isinstance(entry, Mapping):
         return []
     values = entry.get(field, [])

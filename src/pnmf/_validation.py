@@ -11,7 +11,6 @@ from scipy import sparse
 
 from ._errors import PnmfTypeError, PnmfValueError
 
-
 __all__ = [
     "check_bool",
     "check_choice",
@@ -136,7 +135,7 @@ def check_random_state(name: str, value: object) -> int | np.random.RandomState 
 
 
 def seed_from(random_state: int | np.random.RandomState | None) -> int | None:
-    """An integer seed (or None) for ``random_state``: a ``RandomState`` gives its next draw.
+    """Return an integer seed (or None) for ``random_state``: a ``RandomState`` gives its next draw.
 
     Results record the seed in their manifest, which h5ad can only store as a number.
     """
@@ -159,7 +158,7 @@ def check_n_jobs(n_jobs: object) -> int | None:
 
 
 def default_threads() -> int | None:
-    """The thread limit that ``n_jobs=None`` means: ``scanpy.settings.n_jobs`` when set above 1 or to -1.
+    """Return the thread limit that ``n_jobs=None`` means: ``scanpy.settings.n_jobs`` when set above 1 or to -1.
 
     ``None`` (scanpy's default of 1 left alone): every thread numba may use.
     """
@@ -169,3 +168,14 @@ def default_threads() -> int | None:
     if isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, bool) and int(n_jobs) > 1:
         return int(n_jobs)
     return None
+
+
+def check_selection(name: str, chosen: list[int], given: object, unit: str) -> list[int]:
+    """Check that a selection of plot items (scales, factors) is non-empty and names each item once."""
+    if not chosen:
+        msg = f"{name} is empty; pass the {unit}s to draw, or {name}=None for all."
+        raise PnmfValueError(msg)
+    if len(set(chosen)) < len(chosen):
+        msg = f"{name}={list(given)!r} names a {unit} twice; pass each {unit} once."  # type: ignore[call-overload]
+        raise PnmfValueError(msg)
+    return chosen

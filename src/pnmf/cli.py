@@ -512,7 +512,7 @@ def _write_h5ad(adata, path: str, shown: Path, signals: _Signals) -> None:
 
 
 def _os_error_in(error: BaseException) -> OSError | None:
-    """The OSError behind an exception that anndata or h5py wrapped, if any."""
+    """Return the OSError behind an exception that anndata or h5py wrapped, if any."""
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -8,7 +10,7 @@ from pnmf._core.hierarchy import by_size, merge_across_scales, merge_clusters, n
 
 def test_pair_separation_is_the_centroid_distance_in_pooled_standard_deviations(rng):
     a = rng.normal(0.0, 1.0, size=(4000, 3))
-    b = rng.normal(0.0, 1.0, size=(4000, 3)) + [6.0, 0.0, 0.0]
+    b = rng.normal(0.0, 1.0, size=(4000, 3)) + np.array([6.0, 0.0, 0.0])
     # a wide spread orthogonal to the line between the centroids must not count
     b[:, 1] *= 5
     labels = np.repeat([0, 1], 4000)
@@ -49,9 +51,9 @@ def test_levels_nest_and_never_gain_clusters(seed, n_scales, n_fine):
     levels = merge_across_scales(embeddings, fine, thresholds, separation=generator.uniform(0.5, 3.0))
     counts = [len(np.unique(level)) for level in levels]
     assert counts[0] <= len(np.unique(fine))
-    assert all(b <= a for a, b in zip(counts, counts[1:], strict=False))
+    assert all(b <= a for a, b in itertools.pairwise(counts))
     assert nesting(fine, levels[0]) == 1.0
-    for finer, coarser in zip(levels, levels[1:], strict=False):
+    for finer, coarser in itertools.pairwise(levels):
         assert nesting(finer, coarser) == 1.0
 
 

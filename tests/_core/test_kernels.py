@@ -32,8 +32,20 @@ def run_pass(graph, U, rng, min_work):
     linear, gram = rng.random((U.shape[0], k)), np.eye(k) + 0.1
     A, moved = graph.adjacency, np.zeros(U.shape[0])
     kernels._embedding_pass(
-        U, linear, gram, A.indptr, A.indices, A.data, graph.degree, 3.0, 0.5, graph.order, graph.color_starts,
-        moved, np.zeros(k), min_work,
+        U,
+        linear,
+        gram,
+        A.indptr,
+        A.indices,
+        A.data,
+        graph.degree,
+        3.0,
+        0.5,
+        graph.order,
+        graph.color_starts,
+        moved,
+        np.zeros(k),
+        min_work,
     )
     return moved
 
@@ -89,8 +101,13 @@ def test_n_jobs_gives_bitwise_identical_results(populations):
 
 @pytest.mark.parametrize(
     ("n_jobs", "error", "match"),
-    [(0, ValueError, "n_jobs=0 is invalid"), (-2, ValueError, "n_jobs=-2"), (True, TypeError, "n_jobs must be"),
-     (1.5, TypeError, "n_jobs must be"), ("2", TypeError, "n_jobs must be")],
+    [
+        (0, ValueError, "n_jobs=0 is invalid"),
+        (-2, ValueError, "n_jobs=-2"),
+        (True, TypeError, "n_jobs must be"),
+        (1.5, TypeError, "n_jobs must be"),
+        ("2", TypeError, "n_jobs must be"),
+    ],
 )
 def test_bad_n_jobs_is_refused(populations, n_jobs, error, match):
     with pytest.raises(error, match=match):

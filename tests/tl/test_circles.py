@@ -22,7 +22,14 @@ def relative_spreads(adata):
 def test_inner_circles_contract_innermost_first(graph_weight):
     adata = pnmf.datasets.concentric_circles(random_state=3)
     pnmf.tl.pnmf(
-        adata, 2, filtration="rips", scales="all", use_rep="X", mask_var=None, normalize=False, graph_weight=graph_weight
+        adata,
+        2,
+        filtration="rips",
+        scales="all",
+        use_rep="X",
+        mask_var=None,
+        normalize=False,
+        graph_weight=graph_weight,
     )
     ratios = relative_spreads(adata)
     # every inner circle contracts relative to the outer one somewhere along the path

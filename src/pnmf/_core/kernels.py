@@ -287,7 +287,7 @@ def _probe(n: int) -> float:
 
 
 def _threading_layer() -> str:
-    """The threading layer numba uses in this process (starting it with a tiny parallel loop)."""
+    """Return the threading layer numba uses in this process (starting it with a tiny parallel loop)."""
     if not _LAYER:
         with _WORKQUEUE_LOCK:
             if not _LAYER:
@@ -376,7 +376,7 @@ def _parallel() -> Iterator[None]:
 
 
 def max_threads() -> int:
-    """The most threads numba may use in this process (``NUMBA_NUM_THREADS``, by default the cores)."""
+    """Return the most threads numba may use in this process (``NUMBA_NUM_THREADS``, by default the cores)."""
     return int(numba.config.NUMBA_NUM_THREADS)
 
 

@@ -133,14 +133,18 @@ def _layout(nodes: pd.DataFrame, edges: pd.DataFrame, n_scales: int) -> dict[str
     then sit at the cell-weighted mean position of their children.
     """
     main_parent = (
-        edges.sort_values("n_cells", ascending=False, kind="stable").drop_duplicates("child").set_index("child")["parent"]
+        edges.sort_values("n_cells", ascending=False, kind="stable")
+        .drop_duplicates("child")
+        .set_index("child")["parent"]
     )
     rank: dict[str, float] = {}
     rows: dict[int, list[str]] = {}
     for scale in reversed(range(n_scales)):
         row = nodes[nodes["scale"] == scale]
         parent_rank = row["node"].map(lambda node: rank.get(main_parent.get(node), 0.0))
-        order = row.assign(parent=parent_rank).sort_values(["parent", "n_cells"], ascending=[True, False])["node"].tolist()
+        order = (
+            row.assign(parent=parent_rank).sort_values(["parent", "n_cells"], ascending=[True, False])["node"].tolist()
+        )
         rank.update({node: float(i) for i, node in enumerate(order)})
         rows[scale] = order
     finest = rows[0]

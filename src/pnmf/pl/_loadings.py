@@ -11,10 +11,10 @@ from matplotlib.figure import Figure
 
 from .. import get
 from .._docs import doc_params
-from .._errors import PnmfIndexError, PnmfTypeError, PnmfValueError
+from .._errors import PnmfIndexError, PnmfTypeError
 from .._keys import DEFAULT_KEY
 from .._manifest import read_manifest, scale_index
-from .._validation import check_int
+from .._validation import check_int, check_selection
 from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["loadings", "loadings_across_scales"]
@@ -98,13 +98,7 @@ def _check_factors(factors: object, n_factors: int) -> list[int]:
             msg = f"factor {factor} does not exist; this result has factors 0 to {n_factors - 1}."
             raise PnmfIndexError(msg)
         chosen.append(int(factor))
-    if not chosen:
-        msg = "factors is empty; pass the factors to draw, or factors=None for all."
-        raise PnmfValueError(msg)
-    if len(set(chosen)) < len(chosen):
-        msg = f"factors={list(factors)!r} names a factor twice; pass each factor once."
-        raise PnmfValueError(msg)
-    return chosen
+    return check_selection("factors", chosen, factors, "factor")
 
 
 @doc_params

@@ -16,7 +16,7 @@ from .._docs import doc_params
 from .._errors import PnmfKeyError, PnmfTypeError, PnmfValueError
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index
-from .._validation import check_bool, check_choice, check_int, check_real
+from .._validation import check_bool, check_choice, check_int, check_real, check_selection
 from ._colors import NA_COLOR, CellColors, cell_colors
 from ._utils import check_plot_options, finish, new_axes
 
@@ -174,13 +174,7 @@ def _check_which(manifest, which: object) -> list[int]:
         msg = f"which must be a sequence of scale indices, e.g. [0, 2], got {which!r}."
         raise PnmfTypeError(msg)
     chosen = [scale_index(manifest, t) for t in which]
-    if not chosen:
-        msg = "which is empty; pass the scales to draw, or which=None for all."
-        raise PnmfValueError(msg)
-    if len(set(chosen)) < len(chosen):
-        msg = f"which={list(which)!r} names a scale twice; pass each scale once."
-        raise PnmfValueError(msg)
-    return chosen
+    return check_selection("which", chosen, which, "scale")
 
 
 def _share_limits(axes: list[Axes], xs: list[np.ndarray], ys: list[np.ndarray]) -> None:

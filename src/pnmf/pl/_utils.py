@@ -12,7 +12,6 @@ from scanpy import settings
 
 from .._errors import PnmfTypeError, PnmfValueError
 
-
 __all__ = ["check_plot_options", "finish", "new_axes"]
 
 

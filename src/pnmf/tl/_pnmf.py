@@ -26,11 +26,11 @@ from .._errors import PnmfValueError
 from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, check_result_key, stale_entries, write_results, writer
 from .._validation import (
+    check_bool,
     check_choice,
     check_in_memory,
     check_int,
     check_key_added,
-    check_bool,
     check_n_jobs,
     check_random_state,
     check_real,

@@ -86,5 +86,5 @@ def umap(
 
 
 def _seed_param(random_state) -> dict:
-    """The seed as the manifest can store it (h5ad holds no None and no RandomState)."""
+    """Return the seed as the manifest can store it (h5ad holds no None and no RandomState)."""
     return {"random_state": int(random_state)} if isinstance(random_state, int) else {}
