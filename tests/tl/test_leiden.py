@@ -122,3 +122,16 @@ def test_independent_method_clusters_every_scale_on_its_own(fitted):
 def test_unknown_method_is_refused(fitted):
     with pytest.raises(ValueError, match="method='tree' is not supported"):
         pnmf.tl.leiden(fitted, method="tree")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"copy": "yes"}, TypeError, "copy must be True or False"),
+        ({"random_state": -1}, ValueError, "random_state=-1 is out of range"),
+        ({"separation": -1.0}, ValueError, "separation"),
+    ],
+)
+def test_leiden_checks_its_options(fitted, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        pnmf.tl.leiden(fitted, **kwargs)

@@ -265,3 +265,11 @@ def test_backed_adata_is_refused(populations, tmp_path):
     with pytest.raises(ValueError, match="to_memory"):
         pnmf.tl.pnmf(backed, 4)
     backed.file.close()
+
+
+def test_default_sweeps_run_to_convergence(populations):
+    # the coupled sweeps stop at tol well before the default cap
+    pnmf.tl.pnmf(populations, 5)
+    convergence = populations.uns["pnmf"]["convergence"]
+    assert convergence["sweeps_converged"]
+    assert convergence["n_sweeps"] < 50
