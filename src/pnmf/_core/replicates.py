@@ -93,7 +93,11 @@ def _error(sq_norm: float, XW: np.ndarray, U: np.ndarray, gram_W: np.ndarray) ->
 
 @dataclass(frozen=True)
 class Refit:
-    """Embeddings refitted with fixed loadings, and how the refit went."""
+    """Embeddings refitted with fixed loadings, and how the refit went.
+
+    ``history`` is the total objective before and after every iteration; ``per_scale``
+    (iterations + 1) × scales holds each scale's own terms (reconstruction, graph, anchor).
+    """
 
     embeddings: list[np.ndarray]
     n_iter: int
@@ -101,6 +105,7 @@ class Refit:
     objective: float
     terms: dict[str, float]
     history: list[float]
+    per_scale: np.ndarray
 
 
 def refit_embeddings(
@@ -127,14 +132,20 @@ def refit_embeddings(
         np.ascontiguousarray(np.maximum(XW @ np.linalg.pinv(gram), 0.0)) for XW, gram in zip(products, grams, strict=True)
     ]
 
-    def objective() -> tuple[float, dict[str, float]]:
+    def objective() -> tuple[float, dict[str, float], np.ndarray]:
         errors = [
             _error(expression.sq_norm, XW, U, gram) for XW, U, gram in zip(products, embeddings, grams, strict=True)
         ]
-        return total_objective(errors, embeddings, graphs, weights)
+        own = np.array(
+            [
+                e + weights.graph * g.quadratic_form(U) + weights.anchor * float(np.sum(U**2))
+                for e, g, U in zip(errors, graphs, embeddings, strict=True)
+            ]
+        )
+        return (*total_objective(errors, embeddings, graphs, weights), own)
 
-    value, terms = objective()
-    history = [value]
+    value, terms, own = objective()
+    history, per_scale = [value], [own]
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
@@ -143,9 +154,10 @@ def refit_embeddings(
             neighbours_sum = np.sum(adjacent, axis=0) if adjacent else None
             update_embedding(embeddings[t], products[t], grams[t], graphs[t], weights, neighbours_sum, len(adjacent))
         previous = value
-        value, terms = objective()
+        value, terms, own = objective()
         history.append(value)
+        per_scale.append(own)
         if previous - value <= tol * max(abs(previous), np.finfo(float).tiny):
             converged = True
             break
-    return Refit(embeddings, n_iter, converged, float(value), terms, history)
+    return Refit(embeddings, n_iter, converged, float(value), terms, history, np.stack(per_scale))
