@@ -17,9 +17,9 @@ def gene_programs(
     n_genes: int = 1000,
     n_programs: int = 5,
     *,
-    concentration: float = 0.3,
+    concentration: float = 0.1,
     fold_change: float = 6.0,
-    counts_per_cell: float = 3000.0,
+    counts_per_cell: float = 5000.0,
     noise: float = 0.2,
     random_state: int | None = 0,
 ) -> AnnData:
