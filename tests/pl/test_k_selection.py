@@ -23,11 +23,11 @@ def test_draws_stability_error_and_the_suggested_k(selected_base):
     stability = pnmf.get.k_selection(selected_base)
     # 2 thin per-scale lines + the mean line + the suggested-k line
     assert len(axis.lines) == 4
-    np.testing.assert_allclose(axis.lines[2].get_ydata(), stability["stability"])
+    np.testing.assert_allclose(np.asarray(axis.lines[2].get_ydata(), dtype=float), stability["stability"])
     suggested = int(stability.loc[stability["suggested"], "n_comps"].iloc[0])
     assert axis.lines[3].get_xdata()[0] == suggested
     assert any(f"suggested k = {suggested}" in t.get_text() for t in axis.texts)
-    np.testing.assert_allclose(twin.lines[0].get_ydata(), stability["error"])
+    np.testing.assert_allclose(np.asarray(twin.lines[0].get_ydata(), dtype=float), stability["error"])
     image = pixels(fig)
     blue = (np.abs(image.astype(int) - [31, 119, 180]).sum(axis=-1) < 30).sum()
     red = (np.abs(image.astype(int) - [214, 39, 40]).sum(axis=-1) < 30).sum()
