@@ -129,7 +129,8 @@ def refit_embeddings(
     products = [expression.times(W) for W in loadings]
     grams = [W.T @ W for W in loadings]
     embeddings = [
-        np.ascontiguousarray(np.maximum(XW @ np.linalg.pinv(gram), 0.0)) for XW, gram in zip(products, grams, strict=True)
+        np.ascontiguousarray(np.maximum(XW @ np.linalg.pinv(gram), 0.0))
+        for XW, gram in zip(products, grams, strict=True)
     ]
 
     def objective() -> tuple[float, dict[str, float], np.ndarray]:

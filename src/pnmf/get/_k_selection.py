@@ -13,16 +13,12 @@ from .._docs import doc_params
 from .._manifest import read_manifest, scale_index
 from .._validation import check_choice, check_int, check_real
 from ..tl._consensus import CONSENSUS, DEFAULT_CONSENSUS_KEY
-from ..tl._select_k import DEFAULT_K_KEY
+from ..tl._select_k import BY_FACTOR, BY_K, BY_SCALE, DEFAULT_K_KEY
 from ._factors import top_genes
 
 __all__ = ["k_selection", "programs", "reproducibility"]
 
-_COLUMNS = {
-    "k": ("n_comps", "stability", "reproducibility", "error", "error_std"),
-    "scale": ("n_comps", "scale", "stability", "reproducibility", "error", "error_std"),
-    "factor": ("n_comps", "scale", "factor", "stability", "reproducibility"),
-}
+_COLUMNS = {"k": BY_K, "scale": BY_SCALE, "factor": BY_FACTOR}
 #: A program whose stability (silhouette over runs) reaches this is flagged as reproducible.
 MIN_STABILITY = 0.5
 
@@ -30,7 +26,10 @@ MIN_STABILITY = 0.5
 def _k_manifest(adata: AnnData, key: str) -> Mapping[str, Any]:
     manifest = adata.uns.get(key)
     if not isinstance(manifest, Mapping) or "by_k" not in manifest:
-        msg = f"No select_k result under key {key!r} in adata.uns; run pnmf.tl.select_k(adata, key_added={key!r}) first."
+        msg = (
+            f"No select_k result under key {key!r} in adata.uns; "
+            f"run pnmf.tl.select_k(adata, key_added={key!r}) first."
+        )
         raise KeyError(msg)
     return manifest
 

@@ -17,7 +17,15 @@ from .._core.replicates import refit_embeddings
 from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, read_manifest, stale_entries, write_results
 from .._validation import check_in_memory, check_int, check_key_added, check_real
-from ._replicates import DEFAULT_SUBSAMPLE, FIT_OPTIONS, PNMF_DEFAULTS, matched_per_scale, prepare, replicate_fits, seeds
+from ._replicates import (
+    DEFAULT_SUBSAMPLE,
+    FIT_OPTIONS,
+    PNMF_DEFAULTS,
+    matched_per_scale,
+    prepare,
+    replicate_fits,
+    seeds,
+)
 
 __all__ = ["CONSENSUS", "DEFAULT_CONSENSUS_KEY", "consensus"]
 
@@ -104,8 +112,9 @@ def consensus(
         The source's manifest fields that describe the scales (``thresholds``,
         ``n_connected``, ``n_edges``, ``recommended_scale``, ``persistence``, ``genes``),
         ``obsm_keys``, ``varm_keys``, ``alignment``, ``convergence`` and ``history`` of the
-        refit (phase ``'path'``: each scale's own terms, ``'sweep'``: the total), ``timings``, ``params`` (the source's, plus ``source``,
-        ``n_runs``, ``subsample``, ``outlier_mads`` and ``random_state`` when set) and
+        refit (phase ``'path'``: each scale's own terms, ``'sweep'``: the total),
+        ``timings``, ``params`` (the source's, plus ``source``, ``n_runs``, ``subsample``,
+        ``outlier_mads`` and ``random_state`` when set) and
         ``consensus``: ``stability``, ``reproducibility`` and ``n_kept`` (copies kept),
         each scales × k.
 
@@ -136,7 +145,10 @@ def consensus(
     n_comps = int(params["n_comps"])
     genes = np.asarray(source[Manifest.GENES], dtype=bool)
     if genes.shape != (adata.n_vars,):
-        msg = f"The pnmf result {key!r} was fitted on {genes.shape[0]} genes, adata has {adata.n_vars}; rerun pnmf.tl.pnmf on this AnnData."
+        msg = (
+            f"The pnmf result {key!r} was fitted on {genes.shape[0]} genes, adata has {adata.n_vars}; "
+            "rerun pnmf.tl.pnmf on this AnnData."
+        )
         raise ValueError(msg)
     options = {name: params.get(name, PNMF_DEFAULTS.get(name)) for name in FIT_OPTIONS}
     options.update(
@@ -154,7 +166,8 @@ def consensus(
 
     clock = perf_counter()
     verbose = settings.verbosity >= 3
-    replicates = replicate_fits(prepared, [n_comps], n_runs, subsample, seeds(random_state), logg.debug if verbose else None)
+    progress = logg.debug if verbose else None
+    replicates = replicate_fits(prepared, [n_comps], n_runs, subsample, seeds(random_state), progress)
     timings["runs"] = perf_counter() - clock
 
     clock = perf_counter()
@@ -177,11 +190,19 @@ def consensus(
 
     clock = perf_counter()
     refit = refit_embeddings(
-        Expression(prepared.matrix), prepared.graphs, loadings, prepared.weights, max_iter=prepared.max_iter, tol=prepared.tol
+        Expression(prepared.matrix),
+        prepared.graphs,
+        loadings,
+        prepared.weights,
+        max_iter=prepared.max_iter,
+        tol=prepared.tol,
     )
     timings["refit"] = perf_counter() - clock
     if not all(np.isfinite(U).all() for U in refit.embeddings):
-        msg = "the refit produced non-finite values; nothing was written. Please report this with your data's shape and dtype."
+        msg = (
+            "the refit produced non-finite values; nothing was written. "
+            "Please report this with your data's shape and dtype."
+        )
         raise FloatingPointError(msg)
 
     results = _assemble(Keys(key_added), source, prepared, loadings, refit, scores, method, timings)

@@ -82,7 +82,11 @@ def seeds(random_state: int | None) -> int:
 
 @dataclass(frozen=True)
 class Replicates:
-    """Replicate fits per k: ``loadings[k][r][t]`` (genes × k), ``embeddings[k][r][t]`` (subsample × k), ``errors[k]`` (runs × scales), ``cells[r]``."""
+    """Replicate fits per k and run r, at scale t.
+
+    ``loadings[k][r][t]`` (genes × k), ``embeddings[k][r][t]`` (subsample × k),
+    ``errors[k]`` (runs × scales, relative errors) and ``cells[r]`` (the run's cells).
+    """
 
     loadings: dict[int, list[list[np.ndarray]]]
     embeddings: dict[int, list[list[np.ndarray]]]
@@ -110,7 +114,8 @@ def replicate_fits(
     errors: dict[int, list[np.ndarray]] = {k: [] for k in n_comps}
     cells_per_run = []
     for r in range(n_runs):
-        cells = subsample_cells(n_cells, subsample, np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(0, r))))
+        draw = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(0, r)))
+        cells = subsample_cells(n_cells, subsample, draw)
         cells_per_run.append(cells)
         expression = Expression(prepared.matrix[cells] if len(cells) < n_cells else prepared.matrix)
         graphs = [restrict_graph(g, cells) for g in prepared.graphs]

@@ -15,7 +15,15 @@ from scanpy import settings
 from .._core.consensus import reproducibility, stability
 from .._manifest import Results, write_results
 from .._validation import check_in_memory, check_int, check_key_added, check_real
-from ._replicates import DEFAULT_SUBSAMPLE, FIT_OPTIONS, PNMF_DEFAULTS, matched_per_scale, prepare, replicate_fits, seeds
+from ._replicates import (
+    DEFAULT_SUBSAMPLE,
+    FIT_OPTIONS,
+    PNMF_DEFAULTS,
+    matched_per_scale,
+    prepare,
+    replicate_fits,
+    seeds,
+)
 
 __all__ = ["DEFAULT_K_KEY", "STABILITY_TOLERANCE", "select_k", "suggest_k"]
 
@@ -23,6 +31,11 @@ __all__ = ["DEFAULT_K_KEY", "STABILITY_TOLERANCE", "select_k", "suggest_k"]
 DEFAULT_K_KEY = "pnmf_k"
 #: The suggested k is the largest k whose stability is within this of the best stability.
 STABILITY_TOLERANCE = 0.02
+
+#: Columns of the manifest's tables, per k, per k and scale, per k, scale and factor.
+BY_K = ("n_comps", "stability", "reproducibility", "error", "error_std")
+BY_SCALE = ("n_comps", "scale", "stability", "reproducibility", "error", "error_std")
+BY_FACTOR = ("n_comps", "scale", "factor", "stability", "reproducibility")
 
 _D = PNMF_DEFAULTS
 
@@ -93,7 +106,9 @@ def select_k(
     subsample
         Fraction of the cells each run sees, in (0, 1]; 1 makes the runs differ only by
         their random start.
-    n_scales, scales, filtration, layer, mask_var, use_rep, n_pcs, neighbors_key, graph_weight, coupling_weight, anchor_weight, normalize, max_iter, max_sweeps, tol
+    n_scales, scales, filtration, layer, mask_var, use_rep, n_pcs, neighbors_key
+        As in :func:`pnmf.tl.pnmf` (same defaults).
+    graph_weight, coupling_weight, anchor_weight, normalize, max_iter, max_sweeps, tol
         As in :func:`pnmf.tl.pnmf` (same defaults).
     random_state
         Seed of the subsamples and random starts (the same seed gives the same result;
@@ -180,13 +195,14 @@ def select_k(
 
     clock = perf_counter()
     verbose = settings.verbosity >= 3
-    replicates = replicate_fits(prepared, ks.tolist(), n_runs, subsample, seeds(random_state), logg.debug if verbose else None)
+    progress = logg.debug if verbose else None
+    replicates = replicate_fits(prepared, ks.tolist(), n_runs, subsample, seeds(random_state), progress)
     timings["runs"] = perf_counter() - clock
 
     clock = perf_counter()
-    by_scale: dict[str, list] = {name: [] for name in ("n_comps", "scale", "stability", "reproducibility", "error", "error_std")}
-    by_factor: dict[str, list] = {name: [] for name in ("n_comps", "scale", "factor", "stability", "reproducibility")}
-    by_k: dict[str, list] = {name: [] for name in ("n_comps", "stability", "reproducibility", "error", "error_std")}
+    by_k: dict[str, list] = {name: [] for name in BY_K}
+    by_scale: dict[str, list] = {name: [] for name in BY_SCALE}
+    by_factor: dict[str, list] = {name: [] for name in BY_FACTOR}
     for k in ks.tolist():
         matched = matched_per_scale(replicates.loadings[k], coupled=prepared.coupled)
         errors = replicates.errors[k]
@@ -194,13 +210,32 @@ def select_k(
         factor_reproducibility = np.stack([reproducibility(m) for m in matched])
         n_scales_fit = len(matched)
         for t in range(n_scales_fit):
-            _extend(by_scale, n_comps=k, scale=t, stability=factor_stability[t].mean(),
-                    reproducibility=factor_reproducibility[t].mean(), error=errors[:, t].mean(), error_std=errors[:, t].std())
+            _extend(
+                by_scale,
+                n_comps=k,
+                scale=t,
+                stability=factor_stability[t].mean(),
+                reproducibility=factor_reproducibility[t].mean(),
+                error=errors[:, t].mean(),
+                error_std=errors[:, t].std(),
+            )
             for j in range(k):
-                _extend(by_factor, n_comps=k, scale=t, factor=j, stability=factor_stability[t, j],
-                        reproducibility=factor_reproducibility[t, j])
-        _extend(by_k, n_comps=k, stability=factor_stability.mean(), reproducibility=factor_reproducibility.mean(),
-                error=errors.mean(), error_std=errors.mean(axis=1).std())
+                _extend(
+                    by_factor,
+                    n_comps=k,
+                    scale=t,
+                    factor=j,
+                    stability=factor_stability[t, j],
+                    reproducibility=factor_reproducibility[t, j],
+                )
+        _extend(
+            by_k,
+            n_comps=k,
+            stability=factor_stability.mean(),
+            reproducibility=factor_reproducibility.mean(),
+            error=errors.mean(),
+            error_std=errors.mean(axis=1).std(),
+        )
     timings["matching"] = perf_counter() - clock
     suggested = suggest_k(ks, np.asarray(by_k["stability"]))
 
@@ -227,7 +262,8 @@ def select_k(
     logg.info(
         "    finished",
         time=start,
-        deep=f"added\n    '{key_added}', stability and error for k = {ks.tolist()} (adata.uns); suggested k = {suggested}",
+        deep=f"added\n    '{key_added}', stability and error for k = {ks.tolist()} (adata.uns); "
+        f"suggested k = {suggested}",
     )
     return adata if copy else None
 
@@ -244,8 +280,11 @@ def suggest_k(n_comps: np.ndarray, stability_per_k: np.ndarray, tolerance: float
 
 def _check_n_comps(n_comps: object) -> np.ndarray:
     """At least two distinct positive integers, returned sorted."""
-    if isinstance(n_comps, numbers.Integral) or isinstance(n_comps, str) or not isinstance(n_comps, Sequence | np.ndarray):
-        msg = f"n_comps must be a sequence of the numbers of factors to compare, e.g. n_comps=range(5, 30, 5); got {n_comps!r}."
+    if isinstance(n_comps, str) or not isinstance(n_comps, Sequence | np.ndarray):
+        msg = (
+            "n_comps must be a sequence of the numbers of factors to compare, e.g. n_comps=range(5, 30, 5); "
+            f"got {n_comps!r}."
+        )
         raise TypeError(msg)
     values = list(n_comps)
     for value in values:
@@ -253,7 +292,10 @@ def _check_n_comps(n_comps: object) -> np.ndarray:
             msg = f"n_comps must hold integers, got {value!r} in {values!r}."
             raise TypeError(msg)
     if len(values) < 2:
-        msg = f"n_comps={values!r} gives {len(values)} value of k; select_k compares at least two (for one k, run pnmf.tl.pnmf then pnmf.tl.consensus)."
+        msg = (
+            f"n_comps={values!r} gives {len(values)} value of k; select_k compares at least two "
+            "(for one k, run pnmf.tl.pnmf then pnmf.tl.consensus)."
+        )
         raise ValueError(msg)
     if len(set(values)) < len(values):
         msg = f"n_comps={values!r} repeats values; pass each k once."
