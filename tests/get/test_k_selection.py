@@ -38,7 +38,7 @@ def test_reproducibility_and_programs(consensus_base):
     table = pnmf.get.reproducibility(consensus_base)
     assert table.columns.tolist() == ["scale", "factor", "stability", "reproducibility", "n_kept", "reproducible"]
     assert len(table) == 6
-    np.testing.assert_array_equal(table["reproducible"], table["stability"] >= 0.5)
+    np.testing.assert_array_equal(table["reproducible"], table["stability"] >= 0.8)
     strict = pnmf.get.reproducibility(consensus_base, min_stability=1.0)
     assert not strict["reproducible"].any()
     genes = pnmf.get.programs(consensus_base, 1, 4)

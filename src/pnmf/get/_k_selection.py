@@ -12,15 +12,13 @@ from anndata import AnnData
 from .._docs import doc_params
 from .._manifest import read_manifest, scale_index
 from .._validation import check_choice, check_int, check_real
-from ..tl._consensus import CONSENSUS, DEFAULT_CONSENSUS_KEY
+from ..tl._consensus import CONSENSUS, DEFAULT_CONSENSUS_KEY, MIN_STABILITY
 from ..tl._select_k import BY_FACTOR, BY_K, BY_SCALE, DEFAULT_K_KEY
 from ._factors import top_genes
 
 __all__ = ["k_selection", "programs", "reproducibility"]
 
 _COLUMNS = {"k": BY_K, "scale": BY_SCALE, "factor": BY_FACTOR}
-#: A program whose stability (silhouette over runs) reaches this is flagged as reproducible.
-MIN_STABILITY = 0.5
 
 
 def _k_manifest(adata: AnnData, key: str) -> Mapping[str, Any]:
@@ -100,7 +98,9 @@ def reproducibility(
     ----------
     {adata}
     min_stability
-        Stability from which a program is flagged ``reproducible`` (default 0.5).
+        Stability from which a program is flagged ``reproducible``. The default, 0.8,
+        separates on planted programs the programs found at the true k (stability about
+        0.85 to 1) from the arbitrary splits made with too many factors (0.5 to 0.8).
     key
         ``key_added`` of the ``tl.pnmf`` result that ``tl.consensus`` wrote.
 
@@ -160,7 +160,8 @@ def programs(
     n_genes
         Genes per factor.
     min_stability
-        Stability from which a program is flagged ``reproducible`` (default 0.5).
+        Stability from which a program is flagged ``reproducible`` (see
+        :func:`pnmf.get.reproducibility`).
     key
         ``key_added`` of the ``tl.pnmf`` result that ``tl.consensus`` wrote.
 

@@ -27,12 +27,14 @@ from ._replicates import (
     seeds,
 )
 
-__all__ = ["CONSENSUS", "DEFAULT_CONSENSUS_KEY", "consensus"]
+__all__ = ["CONSENSUS", "DEFAULT_CONSENSUS_KEY", "MIN_STABILITY", "consensus"]
 
 #: Manifest field of a consensus result: how its programs reproduce.
 CONSENSUS = "consensus"
 #: Default ``key_added`` of ``tl.consensus`` (for the default ``key``).
 DEFAULT_CONSENSUS_KEY = f"{DEFAULT_KEY}_consensus"
+#: Default stability from which ``get.reproducibility`` and ``get.programs`` flag a program as reproducible.
+MIN_STABILITY = 0.8
 # manifest fields copied from the source result: they describe the scales, which are the same
 _SHARED = (
     Manifest.THRESHOLDS,
@@ -213,12 +215,12 @@ def consensus(
     if copy:
         adata = adata.copy()
     write_results(adata, results, stale_entries(adata, key_added))
-    n_stable = int((scores["stability"] >= 0.5).sum())
+    n_stable = int((scores["stability"] >= MIN_STABILITY).sum())
     logg.info(
         "    finished",
         time=start,
         deep=f"added consensus of {n_runs} runs under '{key_added}' (adata.obsm, adata.varm, adata.uns); "
-        f"{n_stable} of {scores['stability'].size} scale × factor programs with stability ≥ 0.5",
+        f"{n_stable} of {scores['stability'].size} scale × factor programs with stability ≥ {MIN_STABILITY}",
     )
     return adata if copy else None
 
