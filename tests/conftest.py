@@ -57,3 +57,45 @@ def fitted_base(populations_base):
 def fitted(fitted_base):
     """A fresh copy of ``fitted_base`` for tests that write."""
     return fitted_base.copy()
+
+
+@pytest.fixture(scope="session")
+def programs_base():
+    """240 synthetic cells × 150 genes mixed from 3 known programs, with PCA and neighbours."""
+    from pnmf.datasets import gene_programs
+
+    adata = gene_programs(240, 150, 3, random_state=0)
+    sc.pp.pca(adata, n_comps=10, random_state=0)
+    sc.pp.neighbors(adata, n_neighbors=10, random_state=0)
+    return adata
+
+
+#: Fit options that keep the tests of select_k and consensus fast.
+QUICK = {"n_scales": 2, "max_iter": 20, "max_sweeps": 1}
+
+
+@pytest.fixture
+def quick():
+    """Fit options that keep the tests of select_k and consensus fast."""
+    return dict(QUICK)
+
+
+@pytest.fixture(scope="session")
+def selected_base(programs_base):
+    """``programs_base`` with a quick ``tl.select_k`` over k = 2, 3, 4 (read-only)."""
+    import pnmf
+
+    adata = programs_base.copy()
+    pnmf.tl.select_k(adata, [2, 3, 4], n_runs=3, **QUICK)
+    return adata
+
+
+@pytest.fixture(scope="session")
+def consensus_base(programs_base):
+    """``programs_base`` with a quick 3-factor ``tl.pnmf`` and its ``tl.consensus`` of 4 runs (read-only)."""
+    import pnmf
+
+    adata = programs_base.copy()
+    pnmf.tl.pnmf(adata, 3, **QUICK)
+    pnmf.tl.consensus(adata, n_runs=4)
+    return adata

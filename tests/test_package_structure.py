@@ -51,7 +51,7 @@ def test_shared_docstring_snippets_are_filled(module_name, name, fn):
         )
     params = inspect.signature(fn).parameters
     if "key" in params:
-        assert "``key_added`` of the ``tl.pnmf`` result" in fn.__doc__
+        assert re.search(r"``key_added`` of the ``tl\.\w+`` result", fn.__doc__), f"{module_name}.{name}: document key"
 
 
 def test_plot_functions_follow_scanpy_conventions():

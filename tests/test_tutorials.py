@@ -9,8 +9,8 @@ from nbclient import NotebookClient
 TUTORIALS = sorted((Path(__file__).resolve().parent.parent / "tutorials").glob("*.ipynb"))
 
 
-def test_there_are_three_tutorials():
-    assert [p.name[:2] for p in TUTORIALS] == ["01", "02", "03"]
+def test_there_are_four_tutorials():
+    assert [p.name[:2] for p in TUTORIALS] == ["01", "02", "03", "04"]
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])

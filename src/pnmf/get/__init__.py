@@ -2,6 +2,7 @@
 
 from ._clusters import cluster_tree
 from ._factors import factor_similarity, top_genes
+from ._k_selection import k_selection, programs, reproducibility
 from ._scales import embedding, history, loadings, persistence_bars, scale_scores, scales
 
 __all__ = [
@@ -9,8 +10,11 @@ __all__ = [
     "embedding",
     "factor_similarity",
     "history",
+    "k_selection",
     "loadings",
     "persistence_bars",
+    "programs",
+    "reproducibility",
     "scale_scores",
     "scales",
     "top_genes",

@@ -1,8 +1,10 @@
 """Tools: fit the multi-scale factorization and analyse its scales."""
 
+from ._consensus import consensus
 from ._leiden import leiden
 from ._pnmf import pnmf
 from ._scores import score_scales
+from ._select_k import select_k
 from ._umap import umap
 
-__all__ = ["leiden", "pnmf", "score_scales", "umap"]
+__all__ = ["consensus", "leiden", "pnmf", "score_scales", "select_k", "umap"]

@@ -1,0 +1,335 @@
+"""``pnmf.tl.select_k``: how many factors? Stability across replicate runs and error, per k."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from time import perf_counter
+from typing import Literal
+
+import numpy as np
+from anndata import AnnData
+from scanpy import logging as logg
+from scanpy import settings
+
+from .._core.consensus import reproducibility, stability
+from .._manifest import Results, write_results
+from .._validation import check_in_memory, check_int, check_key_added, check_real
+from ._replicates import (
+    DEFAULT_SUBSAMPLE,
+    FIT_OPTIONS,
+    PNMF_DEFAULTS,
+    matched_per_scale,
+    prepare,
+    replicate_fits,
+    seeds,
+)
+
+__all__ = ["DEFAULT_K_KEY", "STABILITY_TOLERANCE", "select_k", "suggest_k"]
+
+#: Default ``key_added`` of ``tl.select_k``.
+DEFAULT_K_KEY = "pnmf_k"
+#: The suggested k is the largest k whose stability is within this of the best stability.
+STABILITY_TOLERANCE = 0.02
+
+#: Columns of the manifest's tables, per k, per k and scale, per k, scale and factor.
+BY_K = ("n_comps", "stability", "reproducibility", "error", "error_std")
+BY_SCALE = ("n_comps", "scale", "stability", "reproducibility", "error", "error_std")
+BY_FACTOR = ("n_comps", "scale", "factor", "stability", "reproducibility")
+
+_D = PNMF_DEFAULTS
+
+
+def select_k(
+    adata: AnnData,
+    n_comps: Sequence[int] = (5, 10, 15, 20, 25),
+    *,
+    n_runs: int = 5,
+    subsample: float = DEFAULT_SUBSAMPLE,
+    n_scales: int | None = _D["n_scales"],
+    scales: Literal["auto", "all"] | Sequence[float] = _D["scales"],
+    filtration: Literal["knn", "rips"] = _D["filtration"],
+    layer: str | None = _D["layer"],
+    mask_var: np.ndarray | str | None = _D["mask_var"],
+    use_rep: str = _D["use_rep"],
+    n_pcs: int | None = _D["n_pcs"],
+    neighbors_key: str | None = _D["neighbors_key"],
+    graph_weight: float = _D["graph_weight"],
+    coupling_weight: float = _D["coupling_weight"],
+    anchor_weight: float = _D["anchor_weight"],
+    normalize: bool = _D["normalize"],
+    max_iter: int = _D["max_iter"],
+    max_sweeps: int = _D["max_sweeps"],
+    tol: float = _D["tol"],
+    random_state: int | None = 0,
+    key_added: str = DEFAULT_K_KEY,
+    copy: bool = False,
+) -> AnnData | None:
+    r"""Score each number of factors k by the stability of its programs across replicate runs.
+
+    For every k, ``n_runs`` replicates of :func:`pnmf.tl.pnmf`'s model are fitted. They
+    differ in what real replicates differ in: each starts from its own random factors and
+    sees its own seeded subsample of ``subsample · n`` cells, with the graphs restricted to
+    those cells (the induced subgraphs). The persistence, the scales and the full graphs are
+    computed once and shared by every k and run (the scales do not depend on k), and each
+    run's subsample and subgraphs are shared by all k.
+
+    The runs of one k are then matched factor to factor by the Hungarian algorithm on the
+    cosine similarity of their loadings (jointly over scales when the scales are coupled,
+    so factor j is one program at every scale), against the medoid run and then against
+    the median of the matched runs. At each scale:
+
+    * **stability** of a factor: the silhouette, with cosine distance, of its R matched
+      copies taken as one cluster among the k clusters (cNMF's score): 1 when every run
+      finds the same program and it differs from the others, about 0 or below when the runs
+      split the data in different ways;
+    * **reproducibility** of a factor: the median over pairs of runs of the cosine
+      similarity of its matched loadings;
+    * **error**: the relative reconstruction error :math:`\|X - U_t W_t^\top\|_F^2 / \|X\|_F^2`
+      on the run's cells, averaged over runs.
+
+    The stability of k is the mean over scales and factors. As k grows the error falls;
+    past the number of programs the data hold, the extra factors split programs in
+    arbitrary ways that change from run to run, and the stability drops. The **suggested
+    k** is the largest k whose stability is within 0.02 of the best stability over the k
+    tried (``STABILITY_TOLERANCE``): the most programs that still reproduce.
+
+    Parameters
+    ----------
+    adata
+        Annotated data matrix with nonnegative expression, as for :func:`pnmf.tl.pnmf`.
+    n_comps
+        The numbers of factors to compare: at least two distinct integers ≥ 1, at most
+        the number of genes or of cells in a subsample.
+    n_runs
+        Replicate runs per k (at least 2).
+    subsample
+        Fraction of the cells each run sees, in (0, 1]; 1 makes the runs differ only by
+        their random start.
+    n_scales, scales, filtration, layer, mask_var, use_rep, n_pcs, neighbors_key
+        As in :func:`pnmf.tl.pnmf` (same defaults).
+    graph_weight, coupling_weight, anchor_weight, normalize, max_iter, max_sweeps, tol
+        As in :func:`pnmf.tl.pnmf` (same defaults).
+    random_state
+        Seed of the subsamples and random starts (the same seed gives the same result;
+        ``None``: fresh randomness) and of any PCA or kNN graph built here.
+    key_added
+        The results go to ``adata.uns[key_added]``; a previous result there is replaced.
+    copy
+        Return a new AnnData instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None``, or a new AnnData when ``copy=True``. Sets ``adata.uns[key_added]``:
+
+    ``n_comps``
+        The k tried, ascending.
+    ``suggested_k``
+        The suggested k (rule above).
+    ``by_k``
+        Per k: ``n_comps``, ``stability`` and ``reproducibility`` (means over scales and
+        factors), ``error`` (mean over scales and runs), ``error_std`` (standard deviation
+        over runs of the mean error over scales).
+    ``by_scale``
+        Per k and scale: ``n_comps``, ``scale``, ``stability``, ``reproducibility``,
+        ``error``, ``error_std``.
+    ``by_factor``
+        Per k, scale and factor: ``n_comps``, ``scale``, ``factor``, ``stability``,
+        ``reproducibility`` (factors in the order of the matched runs).
+    ``thresholds``, ``n_connected``
+        The scales shared by all runs and their numbers of connected components.
+    ``n_runs``, ``subsample``, ``stability_tolerance``, ``timings`` (seconds per stage),
+    ``params``
+        How the result was made (``params`` as in :func:`pnmf.tl.pnmf`'s manifest, plus
+        ``random_state`` when set).
+
+    Examples
+    --------
+    >>> import scanpy as sc
+    >>> import pnmf
+    >>> adata = pnmf.datasets.gene_programs(600, 300, n_programs=4)
+    >>> sc.pp.pca(adata)
+    >>> sc.pp.neighbors(adata)
+    >>> pnmf.tl.select_k(adata, [3, 4, 5], n_runs=3, n_scales=2)
+    >>> pnmf.get.k_selection(adata)[["n_comps", "stability", "suggested"]].shape
+    (3, 3)
+    """
+    start = logg.info("choosing the number of factors")
+    check_in_memory(adata)
+    key_added = check_key_added(key_added)
+    ks = _check_n_comps(n_comps)
+    n_runs = check_int("n_runs", n_runs, minimum=2, hint="Stability compares runs; pass n_runs=5 or more.")
+    subsample = _check_subsample(subsample)
+    options = {
+        "n_scales": n_scales,
+        "scales": scales,
+        "filtration": filtration,
+        "layer": layer,
+        "mask_var": mask_var,
+        "use_rep": use_rep,
+        "n_pcs": n_pcs,
+        "neighbors_key": neighbors_key,
+        "graph_weight": graph_weight,
+        "coupling_weight": coupling_weight,
+        "anchor_weight": anchor_weight,
+        "normalize": normalize,
+        "max_iter": max_iter,
+        "max_sweeps": max_sweeps,
+        "tol": tol,
+        "random_state": random_state,
+    }
+    _check_options_cover(options)
+
+    timings: dict[str, float] = {}
+    clock = perf_counter()
+    prepared = prepare(adata, options)
+    timings["prepare"] = perf_counter() - clock
+    n_cells, n_genes = prepared.matrix.shape
+    n_seen = max(int(round(subsample * n_cells)), 1) if subsample < 1 else n_cells
+    if ks[-1] > min(n_seen, n_genes):
+        msg = (
+            f"n_comps={ks.tolist()} asks for k={ks[-1]} factors, but a run sees {n_seen} cells and "
+            f"{n_genes} genes; pass values of k up to {min(n_seen, n_genes)}."
+        )
+        raise ValueError(msg)
+
+    clock = perf_counter()
+    verbose = settings.verbosity >= 3
+    progress = logg.debug if verbose else None
+    replicates = replicate_fits(prepared, ks.tolist(), n_runs, subsample, seeds(random_state), progress)
+    timings["runs"] = perf_counter() - clock
+
+    clock = perf_counter()
+    by_k: dict[str, list] = {name: [] for name in BY_K}
+    by_scale: dict[str, list] = {name: [] for name in BY_SCALE}
+    by_factor: dict[str, list] = {name: [] for name in BY_FACTOR}
+    for k in ks.tolist():
+        matched = matched_per_scale(replicates.loadings[k], coupled=prepared.coupled)
+        errors = replicates.errors[k]
+        factor_stability = np.stack([stability(m) for m in matched])
+        factor_reproducibility = np.stack([reproducibility(m) for m in matched])
+        n_scales_fit = len(matched)
+        for t in range(n_scales_fit):
+            _extend(
+                by_scale,
+                n_comps=k,
+                scale=t,
+                stability=factor_stability[t].mean(),
+                reproducibility=factor_reproducibility[t].mean(),
+                error=errors[:, t].mean(),
+                error_std=errors[:, t].std(),
+            )
+            for j in range(k):
+                _extend(
+                    by_factor,
+                    n_comps=k,
+                    scale=t,
+                    factor=j,
+                    stability=factor_stability[t, j],
+                    reproducibility=factor_reproducibility[t, j],
+                )
+        _extend(
+            by_k,
+            n_comps=k,
+            stability=factor_stability.mean(),
+            reproducibility=factor_reproducibility.mean(),
+            error=errors.mean(),
+            error_std=errors.mean(axis=1).std(),
+        )
+    timings["matching"] = perf_counter() - clock
+    suggested = suggest_k(ks, np.asarray(by_k["stability"]))
+
+    fitted = prepared.fitted
+    params = {name: value for name, value in fitted.params.items() if name != "n_comps"}
+    params.update(max_iter=prepared.max_iter, max_sweeps=prepared.max_sweeps)
+    manifest = {
+        "n_comps": ks,
+        "suggested_k": suggested,
+        "by_k": _arrays(by_k),
+        "by_scale": _arrays(by_scale),
+        "by_factor": _arrays(by_factor),
+        "thresholds": fitted.thresholds,
+        "n_connected": fitted.n_connected.astype(np.int64),
+        "n_runs": n_runs,
+        "subsample": subsample,
+        "stability_tolerance": STABILITY_TOLERANCE,
+        "timings": timings,
+        "params": params,
+    }
+    if copy:
+        adata = adata.copy()
+    write_results(adata, Results(uns={key_added: manifest}), {})
+    logg.info(
+        "    finished",
+        time=start,
+        deep=f"added\n    '{key_added}', stability and error for k = {ks.tolist()} (adata.uns); "
+        f"suggested k = {suggested}",
+    )
+    return adata if copy else None
+
+
+def suggest_k(n_comps: np.ndarray, stability_per_k: np.ndarray, tolerance: float = STABILITY_TOLERANCE) -> int:
+    """The largest k whose stability is within ``tolerance`` of the best (k ascending)."""
+    finite = np.isfinite(stability_per_k)
+    if not finite.any():
+        return int(n_comps[0])
+    best = np.max(stability_per_k[finite])
+    good = np.flatnonzero(finite & (stability_per_k >= best - tolerance))
+    return int(n_comps[good[-1]])
+
+
+def _check_n_comps(n_comps: object) -> np.ndarray:
+    """At least two distinct positive integers, returned sorted."""
+    if isinstance(n_comps, str) or not isinstance(n_comps, Sequence | np.ndarray):
+        msg = (
+            "n_comps must be a sequence of the numbers of factors to compare, e.g. n_comps=range(5, 30, 5); "
+            f"got {n_comps!r}."
+        )
+        raise TypeError(msg)
+    values = list(n_comps)
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            msg = f"n_comps must hold integers, got {value!r} in {values!r}."
+            raise TypeError(msg)
+    if len(values) < 2:
+        msg = (
+            f"n_comps={values!r} gives {len(values)} value of k; select_k compares at least two "
+            "(for one k, run pnmf.tl.pnmf then pnmf.tl.consensus)."
+        )
+        raise ValueError(msg)
+    if len(set(values)) < len(values):
+        msg = f"n_comps={values!r} repeats values; pass each k once."
+        raise ValueError(msg)
+    if min(values) < 1:
+        msg = f"n_comps={values!r} contains k={min(values)}; every k must be ≥ 1."
+        raise ValueError(msg)
+    return np.array(sorted(int(v) for v in values), dtype=np.int64)
+
+
+def _check_subsample(subsample: object) -> float:
+    value = check_real("subsample", subsample, strict=True)
+    if value > 1:
+        msg = f"subsample={value} is a fraction of the cells; pass a number in (0, 1], e.g. 0.8."
+        raise ValueError(msg)
+    return value
+
+
+def _check_options_cover(options: dict) -> None:
+    """Guard against ``tl.pnmf`` gaining a fit option that this tool does not pass on."""
+    missing = set(FIT_OPTIONS) - set(options)
+    if missing:  # pragma: no cover - only when tl.pnmf changes
+        msg = f"internal: select_k does not pass the fit options {sorted(missing)}; please report this."
+        raise RuntimeError(msg)
+
+
+def _extend(table: dict[str, list], **row: float) -> None:
+    for name, value in row.items():
+        table[name].append(value)
+
+
+def _arrays(table: dict[str, list]) -> dict[str, np.ndarray]:
+    """Columns as arrays that h5ad stores: integers as int64, the rest as float64."""
+    return {
+        name: np.asarray(values, dtype=np.int64 if name in ("n_comps", "scale", "factor") else np.float64)
+        for name, values in table.items()
+    }

@@ -1,0 +1,116 @@
+"""tl.select_k: per-k stability and error, the suggested k, errors, seeds and round trips."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pytest
+
+import pnmf
+from pnmf.tl._select_k import suggest_k
+
+
+def test_manifest_holds_flat_tables(selected_base):
+    manifest = selected_base.uns["pnmf_k"]
+    np.testing.assert_array_equal(manifest["n_comps"], [2, 3, 4])
+    assert int(manifest["suggested_k"]) in (2, 3, 4)
+    by_scale, by_factor = manifest["by_scale"], manifest["by_factor"]
+    assert len(by_scale["n_comps"]) == 3 * 2
+    assert len(by_factor["n_comps"]) == (2 + 3 + 4) * 2
+    assert np.all((by_scale["error"] > 0) & (by_scale["error"] < 1))
+    assert np.all(np.abs(by_factor["stability"]) <= 1)
+    assert manifest["n_runs"] == 3 and manifest["subsample"] == 0.8
+    assert manifest["params"]["max_iter"] == 20 and "n_comps" not in manifest["params"]
+    assert {"prepare", "runs", "matching"} <= set(manifest["timings"])
+
+
+def test_fit_options_follow_tl_pnmf_defaults():
+    import inspect
+
+    select = inspect.signature(pnmf.tl.select_k).parameters
+    for name, p in inspect.signature(pnmf.tl.pnmf).parameters.items():
+        if name in select and name not in ("adata", "n_comps", "key_added", "copy", "random_state"):
+            assert select[name].default is p.default or select[name].default == p.default, name
+
+
+def test_h5ad_round_trip(selected_base, tmp_path):
+    path = tmp_path / "selected.h5ad"
+    selected_base.write_h5ad(path)
+    back = ad.read_h5ad(path)
+    for by in ("k", "scale", "factor"):
+        pd_before = pnmf.get.k_selection(selected_base, by)
+        pd_after = pnmf.get.k_selection(back, by)
+        assert pd_before.columns.tolist() == pd_after.columns.tolist()
+        np.testing.assert_allclose(pd_before.select_dtypes("number"), pd_after.select_dtypes("number"))
+
+
+def test_same_seed_same_result_other_seed_differs(programs_base, quick):
+    runs = []
+    for seed in (0, 0, 1):
+        adata = pnmf.tl.select_k(programs_base, [2, 3], n_runs=2, random_state=seed, copy=True, **quick)
+        runs.append(pnmf.get.k_selection(adata, "factor"))
+    np.testing.assert_array_equal(runs[0]["stability"], runs[1]["stability"])
+    assert not np.allclose(runs[0]["stability"], runs[2]["stability"])
+
+
+def test_copy_leaves_input_untouched(programs_base, quick):
+    adata = programs_base.copy()
+    result = pnmf.tl.select_k(adata, [2, 3], n_runs=2, key_added="choice", copy=True, **quick)
+    assert "choice" not in adata.uns and "choice" in result.uns
+
+
+def test_subsample_one_uses_every_cell(programs_base, quick):
+    adata = pnmf.tl.select_k(programs_base, [2, 3], n_runs=2, subsample=1.0, copy=True, **quick)
+    assert adata.uns["pnmf_k"]["subsample"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("n_comps", "error", "match"),
+    [
+        (5, TypeError, "must be a sequence"),
+        ("5", TypeError, "must be a sequence"),
+        ([2, 3.5], TypeError, "must hold integers"),
+        ([True, 3], TypeError, "must hold integers"),
+        ([], ValueError, "compares at least two"),
+        ([4], ValueError, "compares at least two"),
+        ([3, 3], ValueError, "repeats values"),
+        ([0, 3], ValueError, "must be ≥ 1"),
+        ([2, 500], ValueError, "pass values of k up to 150"),
+    ],
+)
+def test_bad_k_ranges_are_refused_and_nothing_is_written(programs_base, quick, n_comps, error, match):
+    adata = programs_base.copy()
+    before = set(adata.uns)
+    with pytest.raises(error, match=match):
+        pnmf.tl.select_k(adata, n_comps, n_runs=2, **quick)
+    assert set(adata.uns) == before
+
+
+def test_k_above_the_subsample_is_refused(programs_base, quick):
+    with pytest.raises(ValueError, match="a run sees 24 cells"):
+        pnmf.tl.select_k(programs_base, [2, 30], n_runs=2, subsample=0.1, **quick)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"n_runs": 1}, ValueError, "n_runs=1 is out of range"),
+        ({"subsample": 0.0}, ValueError, "subsample=0.0 is invalid"),
+        ({"subsample": 1.5}, ValueError, r"fraction of the cells; pass a number in \(0, 1\]"),
+        ({"max_iter": 0}, ValueError, "max_iter=0 is out of range"),
+        ({"max_sweeps": -1}, ValueError, "max_sweeps=-1 is out of range"),
+        ({"graph_weight": -1.0}, ValueError, "graph_weight=-1.0 is invalid"),
+        ({"key_added": "a/b"}, ValueError, "contains '/'"),
+    ],
+)
+def test_bad_options_are_refused(programs_base, quick, options, error, match):
+    kwargs = {"n_runs": 2, **quick, **options}
+    with pytest.raises(error, match=match):
+        pnmf.tl.select_k(programs_base.copy(), [2, 3], **kwargs)
+
+
+def test_suggest_k_takes_the_largest_k_near_the_best_stability():
+    ks = np.array([2, 3, 4, 5, 6])
+    assert suggest_k(ks, np.array([0.90, 0.95, 0.99, 0.70, 0.60])) == 4
+    assert suggest_k(ks, np.array([0.99, 0.95, 0.98, 0.985, 0.60])) == 5
+    assert suggest_k(ks, np.full(5, np.nan)) == 2
