@@ -1,14 +1,27 @@
-"""Persistent nonnegative matrix factorization for single-cell data."""
+"""Persistent nonnegative matrix factorization for single-cell data.
 
+The submodules ``tl``, ``pl``, ``get`` and ``datasets`` are imported on first use
+(PEP 562), so that ``import pnmf`` and the command line start without loading scanpy,
+gudhi, numba or matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
-from . import datasets, get, pl, tl
 from ._errors import PnmfError, PnmfIndexError, PnmfKeyError, PnmfTypeError, PnmfValueError
+
+if TYPE_CHECKING:
+    from . import datasets, get, pl, tl
 
 try:
     __version__ = version("persistent-nmf")
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
+
+_SUBMODULES = ("datasets", "get", "pl", "tl")
 
 __all__ = [
     "PnmfError",
@@ -21,3 +34,14 @@ __all__ = [
     "pl",
     "tl",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SUBMODULES})

@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_KEY", "Keys", "Manifest"]
+__all__ = ["DEFAULT_CLUSTER_KEY", "DEFAULT_KEY", "Keys", "Manifest"]
 
+#: Default ``key_added`` of ``tl.pnmf`` (the ``key`` that other functions read).
 DEFAULT_KEY = "pnmf"
+#: Default ``key_added`` of ``tl.leiden`` (the ``cluster_key`` that other functions read).
+DEFAULT_CLUSTER_KEY = "leiden"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class Keys:
     def clusters(self, scale: int, cluster_key: str) -> str:
         """``adata.obs`` key of the clustering of a scale."""
         return f"{self.key_added}_{cluster_key}_{scale}"
+
+    @staticmethod
+    def colors(obs_key: str) -> str:
+        """``adata.uns`` key of the colours of the categories of ``adata.obs[obs_key]``, as scanpy names it."""
+        return f"{obs_key}_colors"
 
     def is_embedding(self, name: str) -> bool:
         """Whether ``name`` has the form of an embedding key of this result."""

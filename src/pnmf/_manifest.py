@@ -12,6 +12,7 @@ from anndata import AnnData
 
 from ._errors import PnmfIndexError, PnmfKeyError, PnmfTypeError, PnmfValueError
 from ._keys import Keys, Manifest
+from ._sections import Clustering, Umap, listed, section_entries
 
 __all__ = [
     "Results",
@@ -90,21 +91,6 @@ def _pnmf_results(adata: AnnData) -> list[str]:
     return [str(k) for k, v in adata.uns.items() if is_pnmf_manifest(v)]
 
 
-def _clusterings(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
-    clusters = manifest.get(Manifest.CLUSTERS, {})
-    return clusters if isinstance(clusters, Mapping) else {}
-
-
-def _listed(entry: object, field: str) -> list[str]:
-    """Return the names listed under ``field`` of a manifest section, as strings (nothing if malformed)."""
-    if not isinstance(entry, Mapping):
-        return []
-    values = entry.get(field, [])
-    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
-        return []
-    return [str(v) for v in values]
-
-
 def stale_entries(adata: AnnData, key_added: str, clustering: str | None = None) -> dict[str, list[str]]:
     """Entries that a previous result under ``key_added`` wrote, as its manifest names them.
 
@@ -115,23 +101,20 @@ def stale_entries(adata: AnnData, key_added: str, clustering: str | None = None)
     tool's data.
     """
     manifest = adata.uns.get(key_added)
-    empty: dict[str, list[str]] = {"obsm": [], "varm": [], "obs": [], "uns": []}
+    stale: dict[str, list[str]] = {"obsm": [], "varm": [], "obs": [], "uns": []}
     if not is_pnmf_manifest(manifest):
-        return empty
+        return stale
     keys = Keys(key_added)
-    clusterings = _clusterings(manifest)
-    names = [clustering] if clustering is not None else [str(c) for c in clusterings]
-    obs_keys = [
-        name
-        for cluster_key in names
-        for name in _listed(clusterings.get(cluster_key), "obs_keys")
-        if keys.is_clusters(name, cluster_key)
-    ]
-    stale = {**empty, "obs": obs_keys, "uns": [f"{k}_colors" for k in obs_keys]}
+    clusterings = section_entries(manifest, Clustering)
+    for cluster_key, entry in clusterings.items():
+        if clustering is None or cluster_key == clustering:
+            for attr, names in entry.written(keys, cluster_key).items():
+                stale[attr] += names
     if clustering is None:
-        umap_keys = [k for k in _listed(manifest.get(Manifest.UMAP), "obsm_keys") if keys.is_umap(k)]
-        stale["obsm"] = [k for k in _listed(manifest, Manifest.OBSM_KEYS) if keys.is_embedding(k)] + umap_keys
-        stale["varm"] = [k for k in _listed(manifest, Manifest.VARM_KEYS) if keys.is_loadings(k)]
+        umap = Umap.from_uns(manifest[Manifest.UMAP]) if isinstance(manifest.get(Manifest.UMAP), Mapping) else None
+        stale["obsm"] = [k for k in listed(manifest, Manifest.OBSM_KEYS) if keys.is_embedding(k)]
+        stale["obsm"] += umap.written(keys)["obsm"] if umap is not None else []
+        stale["varm"] = [k for k in listed(manifest, Manifest.VARM_KEYS) if keys.is_loadings(k)]
     return stale
 
 
@@ -157,7 +140,7 @@ def write_results(adata: AnnData, results: Results, stale: Mapping[str, list[str
 
 
 def _check_overwrites(adata: AnnData, results: Results, stale: Mapping[str, list[str]]) -> None:
-    colors = {f"{k}_colors" for k in results.obs}
+    colors = {Keys.colors(k) for k in results.obs}
     for attr in ("obsm", "varm", "obs", "uns"):
         existing = getattr(adata, attr)
         allowed = set(stale.get(attr, []))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -10,30 +10,28 @@ from anndata import AnnData
 
 from .._docs import doc_params
 from .._errors import PnmfKeyError
-from .._keys import DEFAULT_KEY, Manifest
+from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Keys
 from .._manifest import read_manifest
+from .._sections import Clustering, read_section
 
-__all__ = ["cluster_tree", "cluster_tree_tables", "clustering"]
+__all__ = ["cluster_colors", "cluster_tree", "cluster_tree_tables", "clustering", "node_values"]
 
 
-def clustering(adata: AnnData, *, key: str = DEFAULT_KEY, cluster_key: str = "leiden") -> Mapping:
-    """Return the summary of a ``tl.leiden`` clustering, checked to exist."""
+def clustering(adata: AnnData, *, key: str = DEFAULT_KEY, cluster_key: str = DEFAULT_CLUSTER_KEY) -> Clustering:
+    """Return a ``tl.leiden`` clustering of a result, checked to exist with all its columns."""
     manifest = read_manifest(adata, key)
-    clusterings = manifest.get(Manifest.CLUSTERS, {})
-    if cluster_key not in clusterings:
-        msg = f"No clustering {cluster_key!r} of the pnmf result {key!r}; run pnmf.tl.leiden(adata, key={key!r}, key_added={cluster_key!r}) first."
-        raise PnmfKeyError(msg)
-    summary = clusterings[cluster_key]
-    missing = [str(k) for k in summary["obs_keys"] if k not in adata.obs]
-    if missing:
-        msg = f"Cluster columns {missing} are missing from adata.obs; rerun pnmf.tl.leiden."
+    missing = f"No clustering {cluster_key!r} of the pnmf result {key!r}; run pnmf.tl.leiden(adata, key={key!r}, key_added={cluster_key!r}) first."
+    summary = read_section(manifest, Clustering, cluster_key, missing=missing)
+    absent = [k for k in summary.obs_keys if k not in adata.obs]
+    if absent:
+        msg = f"Cluster columns {absent} are missing from adata.obs; rerun pnmf.tl.leiden."
         raise PnmfKeyError(msg)
     return summary
 
 
 @doc_params
 def cluster_tree(
-    adata: AnnData, *, key: str = DEFAULT_KEY, cluster_key: str = "leiden"
+    adata: AnnData, *, key: str = DEFAULT_KEY, cluster_key: str = DEFAULT_CLUSTER_KEY
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return the nodes and edges of the cluster tree across scales.
 
@@ -65,7 +63,7 @@ def cluster_tree(
     80
     """
     summary = clustering(adata, key=key, cluster_key=cluster_key)
-    return cluster_tree_tables([adata.obs[str(k)] for k in summary["obs_keys"]])
+    return cluster_tree_tables([adata.obs[k] for k in summary.obs_keys])
 
 
 def cluster_tree_tables(labels: Sequence[pd.Series | np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -106,3 +104,41 @@ def _natural_order(values) -> list[str]:
     """Cluster names in numeric order when they are numbers ('2' before '10')."""
     values = [str(v) for v in values]
     return sorted(values, key=lambda v: (0, int(v), v) if v.isdigit() else (1, 0, v))
+
+
+def node_values(
+    adata: AnnData,
+    nodes: pd.DataFrame,
+    values: pd.Series,
+    *,
+    key: str = DEFAULT_KEY,
+    cluster_key: str = DEFAULT_CLUSTER_KEY,
+) -> list:
+    """Summarize per-cell ``values`` over the cells of every node (rows of :func:`cluster_tree`'s ``nodes``).
+
+    Numeric values give the mean (NaN left out); other values the most frequent one.
+    """
+    summary = clustering(adata, key=key, cluster_key=cluster_key)
+    labels = [adata.obs[obs_key].astype(str).to_numpy() for obs_key in summary.obs_keys]
+    numeric = pd.api.types.is_numeric_dtype(values.dtype)
+    cells = values.to_numpy()
+    per_node = []
+    for scale, cluster in zip(nodes["scale"], nodes["cluster"], strict=True):
+        members = cells[labels[scale] == cluster]
+        per_node.append(float(np.nanmean(members)) if numeric else pd.Series(members).value_counts().index[0])
+    return per_node
+
+
+def cluster_colors(
+    adata: AnnData, nodes: pd.DataFrame, *, key: str = DEFAULT_KEY, cluster_key: str = DEFAULT_CLUSTER_KEY
+) -> list[str]:
+    """Return the stored colour of every node (rows of :func:`cluster_tree`'s ``nodes``); grey when none is stored."""
+    summary = clustering(adata, key=key, cluster_key=cluster_key)
+    colors = []
+    for scale, cluster in zip(nodes["scale"], nodes["cluster"], strict=True):
+        obs_key = summary.obs_keys[scale]
+        categories = [str(c) for c in adata.obs[obs_key].cat.categories]
+        palette = adata.uns.get(Keys.colors(obs_key), [])
+        index = categories.index(cluster)
+        colors.append(palette[index] if index < len(palette) else "0.7")
+    return colors

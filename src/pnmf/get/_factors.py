@@ -7,8 +7,9 @@ import pandas as pd
 from anndata import AnnData
 
 from .._docs import doc_params
-from .._keys import DEFAULT_KEY, Manifest
+from .._keys import DEFAULT_KEY
 from .._manifest import read_manifest
+from .._sections import Alignment, read_section
 from .._validation import check_int
 from ._scales import loadings
 
@@ -71,7 +72,7 @@ def factor_similarity(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame
     (cosine of the loadings, 1 = the same gene program).
     """
     manifest = read_manifest(adata, key)
-    similarity = np.asarray(manifest[Manifest.ALIGNMENT]["similarity"], dtype=np.float64)
+    similarity = read_section(manifest, Alignment).similarity
     n_pairs, k = similarity.shape if similarity.size else (0, 0)
     return pd.DataFrame(
         {

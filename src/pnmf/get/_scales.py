@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 from anndata import AnnData
@@ -10,8 +13,9 @@ from .._docs import doc_params
 from .._errors import PnmfKeyError
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index
+from .._sections import Bars, Convergence, History, Scores, Umap, read_section
 
-__all__ = ["embedding", "history", "loadings", "persistence_bars", "scale_scores", "scales"]
+__all__ = ["embedding", "history", "loadings", "persistence_bars", "scale_of", "scale_scores", "scales", "umaps"]
 
 
 @doc_params
@@ -41,14 +45,14 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     n_scales = len(manifest[Manifest.OBSM_KEYS])
     steps = history(adata, key=key)
     last = steps[steps["phase"] == "path"].groupby("scale")["objective"].last().reindex(range(n_scales))
-    convergence = manifest[Manifest.CONVERGENCE]
+    convergence = read_section(manifest, Convergence)
     table = pd.DataFrame(
         {
             "threshold": np.asarray(manifest[Manifest.THRESHOLDS], dtype=np.float64),
             "n_connected": np.asarray(manifest[Manifest.N_CONNECTED], dtype=np.int64),
             "n_edges": np.asarray(manifest[Manifest.N_EDGES], dtype=np.int64),
-            "n_iter": np.asarray(convergence["n_iter"], dtype=np.int64),
-            "converged": np.asarray(convergence["converged"], dtype=bool),
+            "n_iter": convergence.n_iter,
+            "converged": convergence.converged,
             "objective": last.to_numpy(),
             "recommended": np.arange(n_scales) == int(manifest[Manifest.RECOMMENDED]),
             "obsm_key": [str(k) for k in manifest[Manifest.OBSM_KEYS]],
@@ -74,10 +78,7 @@ def embedding(adata: AnnData, scale: int | str = "recommended", *, key: str = DE
     -------
     Columns ``factor_0`` … ``factor_{k-1}``.
     """
-    manifest = read_manifest(adata, key)
-    t = scale_index(manifest, scale)
-    values = np.array(adata.obsm[str(manifest[Manifest.OBSM_KEYS][t])], copy=True)  # editing it leaves adata alone
-    return pd.DataFrame(values, index=adata.obs_names, columns=[f"factor_{j}" for j in range(values.shape[1])])
+    return _per_scale_frame(adata, scale, key, "obsm")
 
 
 @doc_params
@@ -95,14 +96,39 @@ def loadings(adata: AnnData, scale: int | str = "recommended", *, key: str = DEF
     -------
     Columns ``factor_0`` … ``factor_{k-1}``; unit-norm columns, zero for genes not used.
     """
+    return _per_scale_frame(adata, scale, key, "varm")
+
+
+def _per_scale_frame(adata: AnnData, scale: int | str, key: str, attr: Literal["obsm", "varm"]) -> pd.DataFrame:
+    """One scale's embedding (``obsm``) or loadings (``varm``) as a copy, labelled by cells or genes and factors."""
     manifest = read_manifest(adata, key)
     t = scale_index(manifest, scale)
-    varm_key = str(manifest[Manifest.VARM_KEYS][t])
-    if varm_key not in adata.varm:
-        msg = f"adata.varm has no {varm_key!r} (it was dropped, e.g. by subsetting genes); rerun pnmf.tl.pnmf."
+    names = Manifest.OBSM_KEYS if attr == "obsm" else Manifest.VARM_KEYS
+    name = str(manifest[names][t])
+    stored = getattr(adata, attr)
+    if name not in stored:  # read_manifest checks the embeddings; loadings go when genes are subset
+        msg = f"adata.{attr} has no {name!r} (it was dropped, e.g. by subsetting genes); rerun pnmf.tl.pnmf."
         raise PnmfKeyError(msg)
-    values = np.array(adata.varm[varm_key], copy=True)  # editing it leaves adata alone
-    return pd.DataFrame(values, index=adata.var_names, columns=[f"factor_{j}" for j in range(values.shape[1])])
+    values = np.array(stored[name], copy=True)  # editing it leaves adata alone
+    index = adata.obs_names if attr == "obsm" else adata.var_names
+    return pd.DataFrame(values, index=index, columns=[f"factor_{j}" for j in range(values.shape[1])])
+
+
+def scale_of(adata: AnnData, scale: int | str, *, key: str = DEFAULT_KEY) -> int:
+    """Return the index of a scale given as an index (negative counts from the coarsest) or ``'recommended'``."""
+    return scale_index(read_manifest(adata, key), scale)
+
+
+def umaps(adata: AnnData, scales: Sequence[int], *, key: str = DEFAULT_KEY) -> list[np.ndarray]:
+    """Return the 2-D UMAP coordinates of ``tl.umap`` at each of ``scales``, checked to exist."""
+    missing = f"No per-scale UMAP for the pnmf result {key!r}; run pnmf.tl.umap(adata, key={key!r}) first, or pass basis='factors'."
+    section = read_section(read_manifest(adata, key), Umap, missing=missing)
+    names = [section.obsm_keys[t] for t in scales]
+    absent = [name for name in names if name not in adata.obsm]
+    if absent:
+        msg = f"The per-scale UMAPs {absent} of the pnmf result {key!r} are missing from adata.obsm; rerun pnmf.tl.umap(adata, key={key!r})."
+        raise PnmfKeyError(msg)
+    return [np.asarray(adata.obsm[name]) for name in names]
 
 
 @doc_params
@@ -119,8 +145,8 @@ def persistence_bars(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     One row per bar: ``birth`` (always 0) and ``death`` (inf for the bars that never die).
     """
     manifest = read_manifest(adata, key)
-    bars = manifest[Manifest.PERSISTENCE]
-    deaths = np.append(np.asarray(bars["deaths"], dtype=np.float64), np.full(int(bars["n_essential"]), np.inf))
+    bars = read_section(manifest, Bars)
+    deaths = np.append(bars.deaths, np.full(bars.n_essential, np.inf))
     return pd.DataFrame({"birth": np.zeros_like(deaths), "death": deaths})
 
 
@@ -140,9 +166,7 @@ def history(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     objective), ``scale`` (-1 for sweeps), ``iteration`` and ``objective``.
     """
     manifest = read_manifest(adata, key)
-    table = pd.DataFrame({k: np.asarray(v) for k, v in manifest[Manifest.HISTORY].items()})
-    table["phase"] = table["phase"].astype(str)
-    return table[["phase", "scale", "iteration", "objective"]]
+    return read_section(manifest, History).to_frame()
 
 
 @doc_params
@@ -164,11 +188,5 @@ def scale_scores(adata: AnnData, labels_key: str, *, key: str = DEFAULT_KEY) -> 
     ``nmi_mean``, ``nmi_std``, ``leiden_ari`` and ``recommended``.
     """
     manifest = read_manifest(adata, key)
-    scores = manifest.get(Manifest.SCORES, {})
-    if labels_key not in scores:
-        msg = f"No scores against {labels_key!r} in the pnmf result {key!r}; run pnmf.tl.score_scales(adata, {labels_key!r}, key={key!r}) first."
-        raise PnmfKeyError(msg)
-    table = pd.DataFrame({column: np.asarray(values) for column, values in scores[labels_key].items()})
-    table["method"] = table["method"].astype(str)
-    table["recommended"] = table["recommended"].astype(bool)
-    return table
+    missing = f"No scores against {labels_key!r} in the pnmf result {key!r}; run pnmf.tl.score_scales(adata, {labels_key!r}, key={key!r}) first."
+    return read_section(manifest, Scores, labels_key, missing=missing).table

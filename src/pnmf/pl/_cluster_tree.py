@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from anndata import AnnData
@@ -15,10 +17,10 @@ from matplotlib.lines import Line2D
 
 from .. import get
 from .._docs import doc_params
-from .._keys import DEFAULT_KEY
+from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY
 from .._validation import check_real
-from ..get._clusters import clustering
-from ._colors import cell_colors
+from ..get._clusters import cluster_colors, clustering, node_values
+from ._colors import CategoricalColors, cell_colors
 from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["cluster_tree"]
@@ -32,7 +34,7 @@ def cluster_tree(
     color: str | None = None,
     *,
     key: str = DEFAULT_KEY,
-    cluster_key: str = "leiden",
+    cluster_key: str = DEFAULT_CLUSTER_KEY,
     min_edge_share: float = 0.1,
     layer: str | None = None,
     ax: Axes | None = None,
@@ -87,7 +89,7 @@ def cluster_tree(
     table = get.scales(adata, key=key)
     n_scales = len(table)
     positions = _layout(nodes, edges, n_scales)
-    node_colors, legend = _node_colors(adata, nodes, summary, color, layer)
+    node_colors, legend = _node_colors(adata, nodes, color, layer, key=key, cluster_key=cluster_key)
 
     widest = int(nodes.groupby("scale").size().max())
     fig, (axis,) = new_axes(ax, 1, panel_size=(max(7.0, 0.6 * widest + 4.0), 0.9 * n_scales + 1.5))
@@ -106,7 +108,7 @@ def cluster_tree(
     axis.set_yticks(range(n_scales))
     axis.set_yticklabels(
         [
-            f"scale {t} · {table.loc[t, 'n_connected']} comp. · {summary['n_clusters'][t]} clusters"
+            f"scale {t} · {table.loc[t, 'n_connected']} comp. · {summary.n_clusters[t]} clusters"
             for t in range(n_scales)
         ],
         fontsize=8,
@@ -157,45 +159,34 @@ def _layout(nodes: pd.DataFrame, edges: pd.DataFrame, n_scales: int) -> dict[str
     return {node: (x[node], float(scale)) for scale, row in rows.items() for node in row}
 
 
-def _node_colors(adata: AnnData, nodes: pd.DataFrame, summary, color: str | None, layer: str | None):
+def _node_colors(
+    adata: AnnData, nodes: pd.DataFrame, color: str | None, layer: str | None, *, key: str, cluster_key: str
+) -> tuple[list, Callable[[Axes], None] | None]:
     """Colour every node, and return a function that draws the matching legend (or None)."""
     if color is None:
-        colors = []
-        for scale, cluster in zip(nodes["scale"], nodes["cluster"], strict=True):
-            obs_key = str(summary["obs_keys"][scale])
-            categories = [str(c) for c in adata.obs[obs_key].cat.categories]
-            palette = adata.uns.get(f"{obs_key}_colors", [])
-            index = categories.index(cluster)
-            colors.append(palette[index] if index < len(palette) else "0.7")
-        return colors, None
-    values = cell_colors(adata, color, layer=layer)
-    labels = [adata.obs[str(summary["obs_keys"][s])].astype(str).to_numpy() for s in range(len(summary["obs_keys"]))]
-    per_node = []
-    for scale, cluster in zip(nodes["scale"], nodes["cluster"], strict=True):
-        members = values.values.to_numpy()[labels[scale] == cluster]
-        if values.is_categorical:
-            per_node.append(pd.Series(members).value_counts().index[0])
-        else:
-            per_node.append(float(np.nanmean(members)))
-    if values.is_categorical:
+        return cluster_colors(adata, nodes, key=key, cluster_key=cluster_key), None
+    colors = cell_colors(adata, color, layer=layer)
+    per_node = node_values(adata, nodes, colors.values, key=key, cluster_key=cluster_key)
+    if isinstance(colors, CategoricalColors):
+        palette = colors.palette
 
         def legend(axis: Axes) -> None:
-            handles = [Line2D([], [], marker="o", ls="", color=values.palette[c], label=c) for c in values.categories]
+            handles = [Line2D([], [], marker="o", ls="", color=palette[c], label=c) for c in colors.categories]
             axis.legend(
                 handles=handles,
-                title=f"most cells: {values.name}",
+                title=f"most cells: {colors.name}",
                 loc="center left",
                 bbox_to_anchor=(1.0, 0.5),
                 frameon=False,
                 fontsize=7,
             )
 
-        return [values.palette[v] for v in per_node], legend
+        return [palette[v] for v in per_node], legend
     norm = Normalize(min(per_node), max(per_node) if max(per_node) > min(per_node) else min(per_node) + 1.0)
     cmap = colormaps[COLORMAP]
 
     def colorbar(axis: Axes) -> None:
         bar = axis.figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axis, shrink=0.7)
-        bar.set_label(f"mean {values.name}")
+        bar.set_label(f"mean {colors.name}")
 
     return [cmap(norm(v)) for v in per_node], colorbar

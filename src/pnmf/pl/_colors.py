@@ -11,9 +11,10 @@ from anndata import AnnData
 from matplotlib.colors import is_color_like
 
 from .._errors import PnmfKeyError, PnmfTypeError
-from ._palette import categorical_colors
+from .._keys import Keys
+from .._palette import categorical_colors
 
-__all__ = ["NA_COLOR", "NA_LABEL", "CellColors", "cell_colors"]
+__all__ = ["NA_COLOR", "NA_LABEL", "CategoricalColors", "CellColors", "NumericColors", "cell_colors"]
 
 #: Colour and legend label of missing values, as scanpy draws them.
 NA_COLOR = "lightgray"
@@ -21,24 +22,30 @@ NA_LABEL = "NA"
 
 
 @dataclass(frozen=True)
-class CellColors:
-    """Values per cell and how to draw them: categories with colours, or numbers on a colormap.
+class CategoricalColors:
+    """Categories per cell, each with its colour.
 
-    Missing categorical values are the category :data:`NA_LABEL` (last, in :data:`NA_COLOR`);
-    missing numbers stay NaN and are drawn in :data:`NA_COLOR`.
+    Missing values are the category :data:`NA_LABEL` (last, in :data:`NA_COLOR`).
     """
 
     name: str
     values: pd.Series
-    categories: list[str] | None = None
-    palette: dict[str, str] | None = None
+    categories: list[str]
+    palette: dict[str, str]
+
+
+@dataclass(frozen=True)
+class NumericColors:
+    """Numbers per cell, drawn on a colormap from ``vmin`` to ``vmax``; missing numbers stay NaN (drawn in :data:`NA_COLOR`)."""
+
+    name: str
+    values: pd.Series
     vmin: float = 0.0
     vmax: float = 1.0
 
-    @property
-    def is_categorical(self) -> bool:
-        """Whether the values are categories (else numbers)."""
-        return self.categories is not None
+
+#: How to colour cells: by categories or by numbers.
+CellColors = CategoricalColors | NumericColors
 
 
 def cell_colors(adata: AnnData, color: str, *, layer: str | None = None) -> CellColors:
@@ -64,13 +71,13 @@ def cell_colors(adata: AnnData, color: str, *, layer: str | None = None) -> Cell
     values = column.astype(np.float64)
     finite = values[np.isfinite(values)]
     low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-    return CellColors(color, values, vmin=low, vmax=high if high > low else low + 1.0)
+    return NumericColors(color, values, vmin=low, vmax=high if high > low else low + 1.0)
 
 
-def _categorical(adata: AnnData, color: str, column: pd.Series) -> CellColors:
+def _categorical(adata: AnnData, color: str, column: pd.Series) -> CategoricalColors:
     column = column.astype("category")
     categories = [str(c) for c in column.cat.categories]
-    stored = adata.uns.get(f"{color}_colors")
+    stored = adata.uns.get(Keys.colors(color))
     usable = (
         stored is not None
         and not isinstance(stored, str)
@@ -86,4 +93,4 @@ def _categorical(adata: AnnData, color: str, column: pd.Series) -> CellColors:
         labels[missing] = na
         categories = [*categories, na]
         palette[na] = NA_COLOR
-    return CellColors(color, pd.Series(labels, index=column.index, dtype=str), categories, palette)
+    return CategoricalColors(color, pd.Series(labels, index=column.index, dtype=str), categories, palette)

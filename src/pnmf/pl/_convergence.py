@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+import pandas as pd
 from anndata import AnnData
 from matplotlib import colormaps
 from matplotlib.axes import Axes
@@ -11,6 +14,7 @@ from matplotlib.figure import Figure
 from .. import get
 from .._docs import doc_params
 from .._keys import DEFAULT_KEY
+from .._validation import check_choice
 from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["convergence"]
@@ -20,11 +24,12 @@ __all__ = ["convergence"]
 def convergence(
     adata: AnnData,
     *,
+    kind: Literal["both", "path", "sweeps"] = "both",
     key: str = DEFAULT_KEY,
     ax: Axes | None = None,
     show: bool | None = None,
     return_fig: bool = False,
-) -> Figure | list[Axes] | None:
+) -> Figure | Axes | list[Axes] | None:
     """Plot the objective per iteration: each scale along the warm-started path, then the coupled sweeps.
 
     Left: every scale's objective, relative to its final value, as it is fitted (coarse
@@ -34,14 +39,16 @@ def convergence(
     Parameters
     ----------
     {adata}
+    kind
+        Which panel(s) to draw: ``'path'`` (left), ``'sweeps'`` (right) or ``'both'``.
     {key}
     ax
-        Not supported (two panels); must be ``None``.
+        Axes to draw a single panel into.
     {show_return}
 
     Returns
     -------
-    The Figure if ``return_fig``, else the two Axes when not shown.
+    {returns_plot}
 
     Examples
     --------
@@ -51,24 +58,35 @@ def convergence(
     >>> axes = pnmf.pl.convergence(adata, show=False)
     """
     check_plot_options(show=show, return_fig=return_fig, ax=ax)
+    kind = check_choice("kind", kind, ("both", "path", "sweeps"))
     history = get.history(adata, key=key)
     table = get.scales(adata, key=key)
-    fig, (path_ax, sweep_ax) = new_axes(ax, 2, panel_size=(4.3, 3.4))
+    panels = ["path", "sweeps"] if kind == "both" else [kind]
+    fig, axes = new_axes(ax, len(panels), panel_size=(4.3, 3.4))
+    for panel, axis in zip(panels, axes, strict=True):
+        if panel == "path":
+            _draw_path(axis, history[history["phase"] == "path"], table)
+        else:
+            _draw_sweeps(axis, history[history["phase"] == "sweep"])
+    return finish(fig, axes, show=show, return_fig=return_fig)
+
+
+def _draw_path(axis: Axes, path: pd.DataFrame, table: pd.DataFrame) -> None:
     cmap = colormaps["viridis"]
-    path = history[history["phase"] == "path"]
     for t in table.index:
         rows = path[path["scale"] == t]
         excess = rows["objective"].to_numpy() / rows["objective"].iloc[-1] - 1.0
         color = cmap(t / max(len(table) - 1, 1))
-        path_ax.plot(rows["iteration"], np.maximum(excess, 1e-12), color=color, lw=1.2, label=f"scale {t}")
-    path_ax.set_yscale("log")
-    path_ax.set_xlabel("iteration")
-    path_ax.set_ylabel("objective / final − 1")
-    path_ax.set_title("path: one scale at a time", fontsize=10)
-    path_ax.legend(fontsize=7, frameon=False, ncols=2)
-    sweeps = history[history["phase"] == "sweep"]
-    sweep_ax.plot(sweeps["iteration"], sweeps["objective"], marker="o", color="0.2")
-    sweep_ax.set_xlabel("coupled sweep (0 = after the path)")
-    sweep_ax.set_ylabel("total objective")
-    sweep_ax.set_title("coupled sweeps over all scales", fontsize=10)
-    return finish(fig, [path_ax, sweep_ax], show=show, return_fig=return_fig)
+        axis.plot(rows["iteration"], np.maximum(excess, 1e-12), color=color, lw=1.2, label=f"scale {t}")
+    axis.set_yscale("log")
+    axis.set_xlabel("iteration")
+    axis.set_ylabel("objective / final − 1")
+    axis.set_title("path: one scale at a time", fontsize=10)
+    axis.legend(fontsize=7, frameon=False, ncols=2)
+
+
+def _draw_sweeps(axis: Axes, sweeps: pd.DataFrame) -> None:
+    axis.plot(sweeps["iteration"], sweeps["objective"], marker="o", color="0.2")
+    axis.set_xlabel("coupled sweep (0 = after the path)")
+    axis.set_ylabel("total objective")
+    axis.set_title("coupled sweeps over all scales", fontsize=10)

@@ -13,8 +13,8 @@ from .. import get
 from .._docs import doc_params
 from .._errors import PnmfIndexError, PnmfTypeError
 from .._keys import DEFAULT_KEY
-from .._manifest import read_manifest, scale_index
 from .._validation import check_int, check_selection
+from ..get._scales import scale_of
 from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["loadings", "loadings_across_scales"]
@@ -66,8 +66,7 @@ def loadings(
     """
     check_plot_options(show=show, return_fig=return_fig, ax=ax)
     ncols = check_int("ncols", ncols, minimum=1)
-    manifest = read_manifest(adata, key)
-    t = scale_index(manifest, scale)
+    t = scale_of(adata, scale, key=key)
     top = get.top_genes(adata, t, n_genes, key=key)
     n_factors = int(top["factor"].max()) + 1
     chosen = _check_factors(factors, n_factors) if factors is not None else list(range(n_factors))

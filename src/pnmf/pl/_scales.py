@@ -13,11 +13,11 @@ from matplotlib.lines import Line2D
 
 from .. import get
 from .._docs import doc_params
-from .._errors import PnmfKeyError, PnmfTypeError, PnmfValueError
-from .._keys import DEFAULT_KEY, Manifest
-from .._manifest import read_manifest, scale_index
+from .._errors import PnmfTypeError, PnmfValueError
+from .._keys import DEFAULT_KEY
 from .._validation import check_bool, check_choice, check_int, check_real, check_selection
-from ._colors import NA_COLOR, CellColors, cell_colors
+from ..get._scales import scale_of, umaps
+from ._colors import NA_COLOR, CategoricalColors, CellColors, cell_colors
 from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["scales"]
@@ -87,15 +87,14 @@ def scales(
     >>> axes = pnmf.pl.scales(adata, color="circle", show=False)
     """
     check_plot_options(show=show, return_fig=return_fig, ax=ax)
-    manifest = read_manifest(adata, key)
+    table = get.scales(adata, key=key)
     basis = check_choice("basis", basis, ("factors", "umap"))
     ncols = check_int("ncols", ncols, minimum=1)
     if size is not None:
         size = check_real("size", size, strict=True)
     if share_axes is not None:
         share_axes = check_bool("share_axes", share_axes)
-    table = get.scales(adata, key=key)
-    chosen = _check_which(manifest, which) if which is not None else list(table.index)
+    chosen = _check_which(adata, which, key) if which is not None else list(table.index)
     colors = cell_colors(adata, color, layer=layer) if color is not None else None
     if basis == "factors":
         embeddings = [get.embedding(adata, t, key=key).to_numpy() for t in chosen]
@@ -119,16 +118,7 @@ def scales(
         if factors is not None:
             msg = "factors applies to basis='factors' only; UMAPs have two coordinates. Pass factors=None."
             raise PnmfValueError(msg)
-        umap = manifest.get(Manifest.UMAP)
-        if umap is None:
-            msg = f"No per-scale UMAP for the pnmf result {key!r}; run pnmf.tl.umap(adata, key={key!r}) first, or pass basis='factors'."
-            raise PnmfKeyError(msg)
-        umap_keys = [str(umap["obsm_keys"][t]) for t in chosen]
-        missing = [k for k in umap_keys if k not in adata.obsm]
-        if missing:
-            msg = f"The per-scale UMAPs {missing} of the pnmf result {key!r} are missing from adata.obsm; rerun pnmf.tl.umap(adata, key={key!r})."
-            raise PnmfKeyError(msg)
-        embeddings = [np.asarray(adata.obsm[k]) for k in umap_keys]
+        embeddings = umaps(adata, chosen, key=key)
         first, second = 0, 1
         labels = ("UMAP 1", "UMAP 2")
     share_axes = basis == "factors" if share_axes is None else share_axes
@@ -169,11 +159,11 @@ def _check_factors(factors: object, n_factors: int) -> tuple[int, int]:
     return first, second
 
 
-def _check_which(manifest, which: object) -> list[int]:
+def _check_which(adata: AnnData, which: object, key: str) -> list[int]:
     if isinstance(which, str) or not isinstance(which, Sequence | np.ndarray):
         msg = f"which must be a sequence of scale indices, e.g. [0, 2], got {which!r}."
         raise PnmfTypeError(msg)
-    chosen = [scale_index(manifest, t) for t in which]
+    chosen = [scale_of(adata, t, key=key) for t in which]
     return check_selection("which", chosen, which, "scale")
 
 
@@ -188,7 +178,7 @@ def _share_limits(axes: list[Axes], xs: list[np.ndarray], ys: list[np.ndarray]) 
 def _draw_cells(ax: Axes, x: np.ndarray, y: np.ndarray, colors: CellColors | None, size: float):
     if colors is None:
         return ax.scatter(x, y, s=size, c="0.4", lw=0, rasterized=True)
-    if colors.is_categorical:
+    if isinstance(colors, CategoricalColors):
         point_colors = colors.values.map(colors.palette).to_numpy()
         return ax.scatter(x, y, s=size, c=point_colors, lw=0, rasterized=True)
     values = colors.values.to_numpy()
@@ -210,7 +200,7 @@ def _draw_cells(ax: Axes, x: np.ndarray, y: np.ndarray, colors: CellColors | Non
 
 
 def _legend(fig: Figure, axes: list[Axes], colors: CellColors, scatter) -> None:
-    if colors.is_categorical:
+    if isinstance(colors, CategoricalColors):
         handles = [Line2D([], [], marker="o", ls="", color=colors.palette[c], label=c) for c in colors.categories]
         fig.legend(handles=handles, title=colors.name, loc="outside right center", frameon=False, fontsize=8)
     else:

@@ -17,7 +17,7 @@ from .._core.persistence import EdgeList
 from .._errors import PnmfKeyError, PnmfTypeError, PnmfValueError
 from .._validation import check_nonnegative_finite
 
-__all__ = ["HVG_IF_PRESENT", "gene_mask", "knn_edges", "read_expression", "read_representation"]
+__all__ = ["HVG_IF_PRESENT", "gene_mask", "knn_edges", "read_expression", "read_representation", "scratch_neighbors"]
 
 
 class _HvgIfPresent:
@@ -171,12 +171,20 @@ def knn_edges(
         logg.info(
             f"    no neighbour graph in adata.uns: building a {n_neighbors}-NN graph on the representation (not stored)"
         )
-        scratch = AnnData(obsm={"rep": points}, shape=(adata.n_obs, 0))
-        sc.pp.neighbors(scratch, n_neighbors=n_neighbors, use_rep="rep", random_state=random_state)
-        distances = scratch.obsp["distances"]
+        distances = scratch_neighbors(points, n_neighbors, random_state).obsp["distances"]
         source = f"{n_neighbors}-NN graph built by pnmf"
     coo = sparse.coo_matrix(distances)
     return EdgeList.from_pairs(adata.n_obs, coo.row, coo.col, points), source
+
+
+def scratch_neighbors(points: np.ndarray, n_neighbors: int, random_state: int | None) -> AnnData:
+    """Return a throwaway AnnData holding only ``points`` (as ``obsm['rep']``) and their kNN graph.
+
+    The graph is built by :func:`scanpy.pp.neighbors`; nothing is written to the user's AnnData.
+    """
+    scratch = AnnData(obsm={"rep": np.asarray(points)}, shape=(points.shape[0], 0))
+    sc.pp.neighbors(scratch, n_neighbors=n_neighbors, use_rep="rep", random_state=random_state)
+    return scratch
 
 
 def _neighbor_distances(adata: AnnData, key: str) -> sparse.spmatrix:

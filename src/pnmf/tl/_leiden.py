@@ -14,8 +14,10 @@ from sklearn.metrics import adjusted_rand_score
 
 from .._core.hierarchy import SEPARATION, by_size, merge_across_scales, nesting
 from .._docs import doc_params
-from .._keys import DEFAULT_KEY, Keys, Manifest
+from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, read_manifest, stale_entries, write_results
+from .._palette import categorical_colors
+from .._sections import Clustering, with_section
 from .._validation import (
     check_bool,
     check_choice,
@@ -26,7 +28,7 @@ from .._validation import (
     check_real,
     seed_from,
 )
-from ..pl._palette import categorical_colors
+from ._inputs import scratch_neighbors
 
 __all__ = ["leiden"]
 
@@ -42,7 +44,7 @@ def leiden(
     n_neighbors: int = 15,
     n_iterations: int = 2,
     random_state: int | np.random.RandomState | None = 0,
-    key_added: str = "leiden",
+    key_added: str = DEFAULT_CLUSTER_KEY,
     copy: bool = False,
 ) -> AnnData | None:
     """Cluster every scale's embedding and follow the clusters from fine to coarse.
@@ -137,12 +139,12 @@ def leiden(
     labels = [_categorical(level) for level in levels]
     obs_keys = [keys.clusters(t, key_added) for t in range(len(labels))]
     ari = np.array([adjusted_rand_score(a, b) for a, b in pairwise(levels)])
-    summary = {
-        "obs_keys": np.array(obs_keys, dtype=str),
-        "n_clusters": np.array([len(c.categories) for c in labels], dtype=np.int64),
-        "ari_consecutive": ari,
-        "nesting": np.array([nesting(fine, coarse) for fine, coarse in pairwise(levels)]),
-        "params": {
+    summary = Clustering(
+        obs_keys=tuple(obs_keys),
+        n_clusters=np.array([len(c.categories) for c in labels], dtype=np.int64),
+        ari_consecutive=ari,
+        nesting=np.array([nesting(fine, coarse) for fine, coarse in pairwise(levels)]),
+        params={
             "method": method,
             "resolution": resolution,
             "separation": separation,
@@ -150,21 +152,18 @@ def leiden(
             "n_iterations": n_iterations,
             **({"random_state": random_state} if random_state is not None else {}),
         },
-    }
+    )
     if copy:
         adata = adata.copy()
-    new_manifest = dict(adata.uns[key])
-    clusterings = dict(new_manifest.get(Manifest.CLUSTERS, {}))
-    clusterings[key_added] = summary
-    new_manifest[Manifest.CLUSTERS] = clusterings
-    colors = {f"{k}_colors": categorical_colors(len(c.categories)) for k, c in zip(obs_keys, labels, strict=True)}
-    results = Results(obs=dict(zip(obs_keys, labels, strict=True)), uns={key: new_manifest, **colors})
+    colors = {Keys.colors(k): categorical_colors(len(c.categories)) for k, c in zip(obs_keys, labels, strict=True)}
+    manifest = with_section(adata.uns[key], key, summary, key_added)
+    results = Results(obs=dict(zip(obs_keys, labels, strict=True)), uns={**manifest, **colors})
     write_results(adata, results, stale_entries(adata, key, clustering=key_added))
     logg.info(
         "    finished",
         time=start,
         deep=f"added\n    {len(obs_keys)} cluster columns '{key}_{key_added}_*' (adata.obs), "
-        f"clusters per scale {summary['n_clusters'].tolist()}",
+        f"clusters per scale {summary.n_clusters.tolist()}",
     )
     return adata if copy else None
 
@@ -173,8 +172,7 @@ def _leiden_of(
     embedding: np.ndarray, resolution: float, n_neighbors: int, n_iterations: int, random_state: int
 ) -> np.ndarray:
     """Leiden labels of one embedding as integers, numbered by cluster size."""
-    scratch = AnnData(obsm={"rep": embedding}, shape=(embedding.shape[0], 0))
-    sc.pp.neighbors(scratch, n_neighbors=n_neighbors, use_rep="rep", random_state=random_state)
+    scratch = scratch_neighbors(embedding, n_neighbors, random_state)
     sc.tl.leiden(
         scratch,
         resolution=resolution,

@@ -13,8 +13,9 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from .._docs import doc_params
 from .._errors import PnmfKeyError, PnmfValueError
-from .._keys import DEFAULT_KEY, Keys, Manifest
+from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Manifest
 from .._manifest import Results, read_manifest, write_results
+from .._sections import Bars, Clustering, Scores, read_section, section_entries, with_section
 from .._validation import check_choice, check_in_memory, check_int, check_key_added
 from ._pnmf import fit_scales
 
@@ -32,7 +33,7 @@ def score_scales(
     n_seeds: int = 5,
     n_init: int = 10,
     baselines: Sequence[str] = BASELINES,
-    cluster_key: str | None = "leiden",
+    cluster_key: str | None = DEFAULT_CLUSTER_KEY,
     random_state: int = 0,
     copy: bool = False,
 ) -> AnnData | None:
@@ -103,12 +104,11 @@ def score_scales(
         raise PnmfValueError(msg)
 
     rows = []
-    clusters = manifest.get(Manifest.CLUSTERS, {})
-    leiden = clusters.get(cluster_key) if cluster_key is not None else None
+    leiden = section_entries(manifest, Clustering).get(cluster_key) if cluster_key is not None else None
     recommended = int(manifest[Manifest.RECOMMENDED])
     for t, obsm_key in enumerate(manifest[Manifest.OBSM_KEYS]):
         leiden_ari = (
-            adjusted_rand_score(labels, adata.obs[str(leiden["obs_keys"][t])].to_numpy()[known])
+            adjusted_rand_score(labels, adata.obs[leiden.obs_keys[t]].to_numpy()[known])
             if leiden is not None
             else np.nan
         )
@@ -133,12 +133,7 @@ def score_scales(
 
     if copy:
         adata = adata.copy()
-    new_manifest = dict(adata.uns[key])
-    scores = dict(new_manifest.get(Manifest.SCORES, {}))
-    scores[labels_key] = {column: table[column].to_numpy() for column in table.columns}
-    scores[labels_key]["method"] = scores[labels_key]["method"].astype(str)
-    new_manifest[Manifest.SCORES] = scores
-    write_results(adata, Results(uns={Keys(key).uns: new_manifest}), {})
+    write_results(adata, Results(uns=with_section(adata.uns[key], key, Scores(table), labels_key)), {})
     best = table[table["method"] == "pnmf"]["ari_mean"].max()
     logg.info(
         "    finished",
@@ -185,7 +180,7 @@ def _baseline(adata: AnnData, manifest, name: str) -> np.ndarray:
             msg = f"The run's representation {params['use_rep']!r} is not in adata.obsm (it was computed and not stored); drop 'pca' from baselines."
             raise PnmfKeyError(msg)
         return np.asarray(points)[:, : params["n_pcs"]]
-    top = float(manifest[Manifest.PERSISTENCE]["top"])
+    top = read_section(manifest, Bars).top
     fitted = fit_scales(
         adata,
         int(params["n_comps"]),

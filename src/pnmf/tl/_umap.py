@@ -10,7 +10,9 @@ from scanpy import logging as logg
 from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, read_manifest, stale_entries, write_results
+from .._sections import Umap, with_section
 from .._validation import check_bool, check_in_memory, check_int, check_random_state, check_real, seed_from
+from ._inputs import scratch_neighbors
 
 __all__ = ["umap"]
 
@@ -68,19 +70,17 @@ def umap(
     keys = Keys(key)
     coordinates = {}
     for t, obsm_key in enumerate(manifest[Manifest.OBSM_KEYS]):
-        scratch = AnnData(obsm={"rep": np.asarray(adata.obsm[str(obsm_key)])}, shape=(adata.n_obs, 0))
-        sc.pp.neighbors(scratch, n_neighbors=n_neighbors, use_rep="rep", random_state=random_state)
+        scratch = scratch_neighbors(np.asarray(adata.obsm[str(obsm_key)]), n_neighbors, random_state)
         sc.tl.umap(scratch, min_dist=min_dist, random_state=random_state)
         coordinates[keys.umap(t)] = scratch.obsm["X_umap"]
     if copy:
         adata = adata.copy()
-    new_manifest = dict(adata.uns[key])
     stale = [k for k in stale_entries(adata, key)["obsm"] if keys.is_umap(k)]
-    new_manifest[Manifest.UMAP] = {
-        "obsm_keys": np.array(list(coordinates), dtype=str),
-        "params": {"n_neighbors": n_neighbors, "min_dist": float(min_dist), **_seed_param(random_state)},
-    }
-    write_results(adata, Results(obsm=coordinates, uns={keys.uns: new_manifest}), {"obsm": stale})
+    section = Umap(
+        obsm_keys=tuple(coordinates),
+        params={"n_neighbors": n_neighbors, "min_dist": float(min_dist), **_seed_param(random_state)},
+    )
+    write_results(adata, Results(obsm=coordinates, uns=with_section(adata.uns[key], key, section)), {"obsm": stale})
     logg.info("    finished", time=start, deep=f"added\n    {len(coordinates)} UMAPs 'X_{key}_umap_*' (adata.obsm)")
     return adata if copy else None
 

@@ -1,0 +1,324 @@
+"""The nested sections of a result's manifest ``adata.uns[key_added]``, each written and read by one class.
+
+A section is a small frozen dataclass whose ``to_uns`` gives exactly what is stored
+(values that survive ``write_h5ad``: arrays, numbers, strings, dicts of those) and whose
+``from_uns`` reads it back, from a live AnnData or a file. Tools build a section and hand
+it to :func:`with_section`; getters find it with :func:`read_section`. Field names live
+here and in :class:`~pnmf._keys.Manifest`, nowhere else.
+
+A *keyed* section (``KEYED = True``) holds one entry per name, e.g. one clustering per
+``tl.leiden`` ``key_added`` under ``manifest['clusters']``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from ._errors import PnmfKeyError
+from ._keys import Keys, Manifest
+
+__all__ = [
+    "Alignment",
+    "Bars",
+    "Clustering",
+    "Convergence",
+    "History",
+    "Scores",
+    "Section",
+    "Umap",
+    "listed",
+    "read_section",
+    "section_entries",
+    "with_section",
+]
+
+
+class Section(Protocol):
+    """What every section class provides."""
+
+    FIELD: ClassVar[str]
+    KEYED: ClassVar[bool]
+
+    def to_uns(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> Any: ...
+
+
+S = TypeVar("S", bound=Section)
+
+
+def listed(entry: object, name: str) -> list[str]:
+    """Return the names listed under ``name`` in a manifest entry, as strings; nothing when malformed.
+
+    Used where a manifest may have been edited or damaged and must still be read safely,
+    e.g. to find the entries a previous result wrote.
+    """
+    if not isinstance(entry, Mapping):
+        return []
+    values = entry.get(name, [])
+    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+        return []
+    return [str(v) for v in values]
+
+
+def _strings(values: Iterable[object]) -> np.ndarray:
+    return np.array([str(v) for v in values], dtype=str)
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """``manifest['clusters'][cluster_key]``: a ``tl.leiden`` clustering of every scale."""
+
+    FIELD: ClassVar[str] = Manifest.CLUSTERS
+    KEYED: ClassVar[bool] = True
+
+    obs_keys: tuple[str, ...]
+    n_clusters: np.ndarray
+    ari_consecutive: np.ndarray
+    nesting: np.ndarray
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_uns(self) -> dict[str, Any]:
+        """Return the entry as stored."""
+        return {
+            "obs_keys": _strings(self.obs_keys),
+            "n_clusters": np.asarray(self.n_clusters, dtype=np.int64),
+            "ari_consecutive": np.asarray(self.ari_consecutive, dtype=np.float64),
+            "nesting": np.asarray(self.nesting, dtype=np.float64),
+            "params": dict(self.params),
+        }
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> Clustering:
+        """Read a stored entry."""
+        return cls(
+            obs_keys=tuple(listed(entry, "obs_keys")),
+            n_clusters=np.asarray(entry.get("n_clusters", []), dtype=np.int64),
+            ari_consecutive=np.asarray(entry.get("ari_consecutive", []), dtype=np.float64),
+            nesting=np.asarray(entry.get("nesting", []), dtype=np.float64),
+            params=dict(entry.get("params", {})),
+        )
+
+    def written(self, keys: Keys, cluster_key: str) -> dict[str, list[str]]:
+        """Return the entries this clustering wrote: its columns (only names of pnmf's form) and their colours."""
+        obs = [name for name in self.obs_keys if keys.is_clusters(name, cluster_key)]
+        return {"obs": obs, "uns": [Keys.colors(name) for name in obs]}
+
+
+@dataclass(frozen=True)
+class Umap:
+    """``manifest['umap']``: the per-scale UMAPs of ``tl.umap``."""
+
+    FIELD: ClassVar[str] = Manifest.UMAP
+    KEYED: ClassVar[bool] = False
+
+    obsm_keys: tuple[str, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_uns(self) -> dict[str, Any]:
+        """Return the entry as stored."""
+        return {"obsm_keys": _strings(self.obsm_keys), "params": dict(self.params)}
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> Umap:
+        """Read a stored entry."""
+        return cls(obsm_keys=tuple(listed(entry, "obsm_keys")), params=dict(entry.get("params", {})))
+
+    def written(self, keys: Keys) -> dict[str, list[str]]:
+        """Return the UMAPs this section names that have the form pnmf gives them."""
+        return {"obsm": [name for name in self.obsm_keys if keys.is_umap(name)]}
+
+
+@dataclass(frozen=True)
+class Scores:
+    """``manifest['scores'][labels_key]``: the table of ``tl.score_scales``, one row per scale and baseline."""
+
+    FIELD: ClassVar[str] = Manifest.SCORES
+    KEYED: ClassVar[bool] = True
+
+    table: pd.DataFrame
+
+    def to_uns(self) -> dict[str, Any]:
+        """Return the table as stored: one array per column."""
+        columns = {column: self.table[column].to_numpy() for column in self.table.columns}
+        columns["method"] = columns["method"].astype(str)
+        return columns
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> Scores:
+        """Read a stored table."""
+        table = pd.DataFrame({column: np.asarray(values) for column, values in entry.items()})
+        table["method"] = table["method"].astype(str)
+        table["recommended"] = table["recommended"].astype(bool)
+        return cls(table)
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """``manifest['convergence']``: how the solver stopped, per scale along the path and for the sweeps."""
+
+    FIELD: ClassVar[str] = Manifest.CONVERGENCE
+    KEYED: ClassVar[bool] = False
+
+    n_iter: np.ndarray
+    converged: np.ndarray
+    n_sweeps: int
+    sweeps_converged: bool
+    objective: float
+    terms: Mapping[str, float]
+
+    def to_uns(self) -> dict[str, Any]:
+        """Return the entry as stored."""
+        return {
+            "n_iter": np.asarray(self.n_iter, dtype=np.int64),
+            "converged": np.asarray(self.converged, dtype=bool),
+            "n_sweeps": self.n_sweeps,
+            "sweeps_converged": self.sweeps_converged,
+            "objective": self.objective,
+            "terms": dict(self.terms),
+        }
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> Convergence:
+        """Read a stored entry."""
+        return cls(
+            n_iter=np.asarray(entry["n_iter"], dtype=np.int64),
+            converged=np.asarray(entry["converged"], dtype=bool),
+            n_sweeps=int(entry["n_sweeps"]),
+            sweeps_converged=bool(entry["sweeps_converged"]),
+            objective=float(entry["objective"]),
+            terms={str(name): float(value) for name, value in entry["terms"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class Bars:
+    """``manifest['persistence']``: the H0 barcode, and ``top``, the threshold joining every edge."""
+
+    FIELD: ClassVar[str] = Manifest.PERSISTENCE
+    KEYED: ClassVar[bool] = False
+
+    deaths: np.ndarray
+    n_essential: int
+    top: float
+
+    def to_uns(self) -> dict[str, Any]:
+        """Return the entry as stored."""
+        return {"deaths": self.deaths, "n_essential": self.n_essential, "top": self.top}
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> Bars:
+        """Read a stored entry."""
+        return cls(
+            deaths=np.asarray(entry["deaths"], dtype=np.float64),
+            n_essential=int(entry["n_essential"]),
+            top=float(entry["top"]),
+        )
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """``manifest['alignment']``: how factors were matched across scales, and how similar they stay."""
+
+    FIELD: ClassVar[str] = Manifest.ALIGNMENT
+    KEYED: ClassVar[bool] = False
+
+    method: str
+    similarity: np.ndarray
+
+    def to_uns(self) -> dict[str, Any]:
+        """Return the entry as stored."""
+        return {"method": self.method, "similarity": self.similarity}
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> Alignment:
+        """Read a stored entry."""
+        return cls(method=str(entry["method"]), similarity=np.asarray(entry["similarity"], dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class History:
+    """``manifest['history']``: the objective after every iteration, one row each."""
+
+    FIELD: ClassVar[str] = Manifest.HISTORY
+    KEYED: ClassVar[bool] = False
+
+    phase: np.ndarray
+    scale: np.ndarray
+    iteration: np.ndarray
+    objective: np.ndarray
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, Any]) -> History:
+        """Build from the solver's lists (``phase``, ``scale``, ``iteration``, ``objective``)."""
+        return cls(**{name: np.asarray(columns[name]) for name in ("phase", "scale", "iteration", "objective")})
+
+    def to_uns(self) -> dict[str, Any]:
+        """Return the entry as stored."""
+        return {
+            "phase": np.asarray(self.phase).astype(str),
+            "scale": self.scale,
+            "iteration": self.iteration,
+            "objective": self.objective,
+        }
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> History:
+        """Read a stored entry."""
+        return cls.from_columns(entry)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per iteration: ``phase``, ``scale``, ``iteration``, ``objective``."""
+        return pd.DataFrame(
+            {
+                "phase": np.asarray(self.phase).astype(str),
+                "scale": np.asarray(self.scale),
+                "iteration": np.asarray(self.iteration),
+                "objective": np.asarray(self.objective),
+            }
+        )
+
+
+def section_entries(manifest: Mapping[str, Any], section: type[S]) -> dict[str, S]:
+    """Return every entry of a keyed section by name (nothing when absent or malformed)."""
+    entries = manifest.get(section.FIELD, {})
+    if not isinstance(entries, Mapping):
+        return {}
+    return {str(name): section.from_uns(entry) for name, entry in entries.items() if isinstance(entry, Mapping)}
+
+
+def read_section(manifest: Mapping[str, Any], section: type[S], name: str | None = None, *, missing: str = "") -> S:
+    """Return one section of a manifest (for a keyed section, its entry ``name``).
+
+    ``missing`` is the message of the :class:`~pnmf.PnmfKeyError` raised when it is absent;
+    it should say which tool writes the section.
+    """
+    entry = manifest.get(section.FIELD)
+    if section.KEYED:
+        entry = entry.get(name) if isinstance(entry, Mapping) else None
+    if not isinstance(entry, Mapping):
+        where = f"{section.FIELD!r}" + (f"[{name!r}]" if section.KEYED else "")
+        raise PnmfKeyError(missing or f"The manifest has no section {where}.")
+    return section.from_uns(entry)
+
+
+def with_section(
+    manifest: Mapping[str, Any], key: str, section: Section, name: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Return ``{key: a copy of the manifest with this section replaced}``, ready for ``Results(uns=...)``.
+
+    For a keyed section the entry ``name`` is replaced and the other entries are kept.
+    """
+    updated = dict(manifest)
+    if section.KEYED:
+        entries = updated.get(section.FIELD, {})
+        updated[section.FIELD] = {**(entries if isinstance(entries, Mapping) else {}), str(name): section.to_uns()}
+    else:
+        updated[section.FIELD] = section.to_uns()
+    return {Keys(key).uns: updated}
