@@ -99,3 +99,14 @@ def consensus_base(programs_base):
     pnmf.tl.pnmf(adata, 3, **QUICK)
     pnmf.tl.consensus(adata, n_runs=4)
     return adata
+
+
+@pytest.fixture(scope="session")
+def scored_base(fitted_base):
+    """``fitted_base`` clustered and scored against its cell types with every baseline (read-only)."""
+    import pnmf
+
+    adata = fitted_base.copy()
+    pnmf.tl.leiden(adata, 0.8, n_neighbors=5)
+    pnmf.tl.score_scales(adata, "cell_type", n_seeds=2, n_init=2)
+    return adata

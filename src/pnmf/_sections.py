@@ -141,6 +141,18 @@ class Scores:
 
     FIELD: ClassVar[str] = Manifest.SCORES
     KEYED: ClassVar[bool] = True
+    #: The table's columns, in order (files store them sorted by name).
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "method",
+        "scale",
+        "n_connected",
+        "ari_mean",
+        "ari_std",
+        "nmi_mean",
+        "nmi_std",
+        "leiden_ari",
+        "recommended",
+    )
 
     table: pd.DataFrame
 
@@ -153,7 +165,8 @@ class Scores:
     @classmethod
     def from_uns(cls, entry: Mapping[str, Any]) -> Scores:
         """Read a stored table."""
-        table = pd.DataFrame({column: np.asarray(values) for column, values in entry.items()})
+        order = [c for c in cls.COLUMNS if c in entry] + [c for c in entry if c not in cls.COLUMNS]
+        table = pd.DataFrame({column: np.asarray(entry[column]) for column in order})
         table["method"] = table["method"].astype(str)
         table["recommended"] = table["recommended"].astype(bool)
         return cls(table)

@@ -531,20 +531,23 @@ def _write_bytes(path: str, data: bytes) -> None:
 
 def _print_summary(adata, key: str, written: list[Path]) -> None:
     from . import get
+    from ._keys import DEFAULT_CLUSTER_KEY
+    from ._sections import Clustering, Convergence, read_section, section_entries
 
     table = get.scales(adata, key=key)
     columns = ["threshold", "n_connected", "n_edges", "objective", "n_iter", "converged", "recommended"]
     manifest = adata.uns[key]
-    if "leiden" in manifest.get("clusters", {}):
-        table["n_clusters"] = manifest["clusters"]["leiden"]["n_clusters"]
+    clusterings = section_entries(manifest, Clustering)
+    if DEFAULT_CLUSTER_KEY in clusterings:
+        table["n_clusters"] = clusterings[DEFAULT_CLUSTER_KEY].n_clusters
         columns.append("n_clusters")
     print(table[columns].to_string(float_format=lambda v: f"{v:.4g}"))
-    convergence = manifest["convergence"]
+    convergence = read_section(manifest, Convergence)
     sweeps = get.history(adata, key=key).query("phase == 'sweep'")["objective"].to_numpy()
-    status = "converged" if convergence["sweeps_converged"] else "stopped at --max-sweeps"
+    status = "converged" if convergence.sweeps_converged else "stopped at --max-sweeps"
     if len(sweeps) > 1 and math.isfinite(sweeps[-2]) and sweeps[-2] != 0:
         status += f"; the last sweep lowered it by {100 * (sweeps[-2] - sweeps[-1]) / sweeps[-2]:.3f} %"
-    print(f"objective {convergence['objective']:.6g} after {convergence['n_sweeps']} coupled sweeps ({status})")
+    print(f"objective {convergence.objective:.6g} after {convergence.n_sweeps} coupled sweeps ({status})")
     for path in written:
         print(f"wrote {path}")
 

@@ -199,3 +199,76 @@ def test_two_threads_calling_pnmf_at_once(layer, tmp_path):
     )
     assert process.returncode == 0, process.stderr[-2000:]
     assert f"layer {layer}" in process.stdout
+
+
+# The public kernels against scipy and a plain NumPy reference
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [1, 7])
+def test_sparse_products_equal_scipys(dtype, k):
+    rng = np.random.default_rng(4)
+    X = sparse.random(300, 90, density=0.05, format="csr", random_state=5, dtype=dtype)
+    X = sparse.csr_matrix(X.multiply(rng.random((300, 1)) > 0.2))  # some empty rows
+    dense_w, dense_u = rng.random((90, k)), rng.random((300, k))
+    product = kernels.csr_times_dense(X.indptr, X.indices, X.data, dense_w)
+    transposed = kernels.csr_transpose_times_dense(X.indptr, X.indices, X.data, dense_u, 90)
+    assert product.dtype == transposed.dtype == np.float64
+    np.testing.assert_allclose(product, X.astype(np.float64) @ dense_w, rtol=1e-12)
+    np.testing.assert_allclose(transposed, X.T.astype(np.float64) @ dense_u, rtol=1e-12)
+
+
+def test_sparse_products_of_an_empty_matrix_are_zero():
+    X = sparse.csr_matrix((4, 3))
+    np.testing.assert_array_equal(kernels.csr_times_dense(X.indptr, X.indices, X.data, np.ones((3, 2))), 0.0)
+    np.testing.assert_array_equal(
+        kernels.csr_transpose_times_dense(X.indptr, X.indices, X.data, np.ones((4, 2)), 3), 0.0
+    )
+
+
+def test_greedy_colouring_is_proper_and_uses_at_most_max_degree_plus_one_colours():
+    A = sparse.random(200, 200, density=0.03, format="csr", random_state=6)
+    A = sparse.csr_matrix(((A + A.T) > 0).astype(np.float64))
+    A.setdiag(0)
+    A.eliminate_zeros()
+    colors = kernels.greedy_coloring(A.indptr, A.indices)
+    coo = A.tocoo()
+    assert (colors[coo.row] != colors[coo.col]).all()
+    assert colors.max() + 1 <= np.diff(A.indptr).max() + 1
+
+
+def test_embedding_pass_is_sequential_coordinate_descent():
+    rng = np.random.default_rng(7)
+    edges = EdgeList.from_pairs(30, rng.integers(0, 30, 80), rng.integers(0, 30, 80), rng.random((30, 2)))
+    graph = scale_graph(edges, 0.5)
+    k, graph_weight, diagonal = 3, 2.0, 0.7
+    U, linear = rng.random((30, k)), rng.random((30, k))
+    gram = np.eye(k) + 0.2
+    # reference: exact minimization of each entry in turn, cells in the kernel's order
+    expected = U.copy()
+    A = graph.adjacency.toarray()
+    for i in graph.order:
+        for j in range(k):
+            numerator = (
+                linear[i, j]
+                - gram[j] @ expected[i]
+                + gram[j, j] * expected[i, j]
+                + graph_weight * A[i] @ expected[:, j]
+            )
+            expected[i, j] = max(numerator / (gram[j, j] + diagonal + graph_weight * graph.degree[i]), 0.0)
+    A_csr = graph.adjacency
+    moved = kernels.embedding_pass(
+        U,
+        linear,
+        gram,
+        A_csr.indptr,
+        A_csr.indices,
+        A_csr.data,
+        graph.degree,
+        graph_weight,
+        diagonal,
+        graph.order,
+        graph.color_starts,
+    )
+    np.testing.assert_allclose(U, expected, rtol=1e-10, atol=1e-12)
+    assert moved > 0

@@ -1,5 +1,6 @@
+"""get.cluster_tree: clustree's nodes and edges."""
+
 import numpy as np
-import pandas as pd
 import pytest
 
 import pnmf
@@ -41,45 +42,3 @@ def test_cluster_tree_needs_leiden(populations):
     pnmf.tl.pnmf(populations, 4, n_scales=3, max_iter=20, max_sweeps=1)
     with pytest.raises(KeyError, match=r"run pnmf.tl.leiden"):
         pnmf.get.cluster_tree(populations)
-
-
-def test_getters_need_a_result(populations):
-    with pytest.raises(KeyError, match=r"run pnmf.tl.pnmf\(adata, key_added='pnmf'\) first"):
-        pnmf.get.scales(populations)
-
-
-def test_top_genes_are_sorted_and_match_loadings(fitted):
-    table = pnmf.get.top_genes(fitted, 1, 5)
-    assert table.shape == (5 * 5, 4)
-    loadings = pnmf.get.loadings(fitted, 1)
-    for factor, rows in table.groupby("factor"):
-        assert rows["loading"].is_monotonic_decreasing
-        expected = loadings[f"factor_{factor}"].nlargest(5)
-        np.testing.assert_allclose(rows["loading"].to_numpy(), expected.to_numpy())
-
-
-def test_embedding_and_scale_resolution(fitted):
-    recommended = int(fitted.uns["pnmf"]["recommended_scale"])
-    pd.testing.assert_frame_equal(pnmf.get.embedding(fitted, "recommended"), pnmf.get.embedding(fitted, recommended))
-    pd.testing.assert_frame_equal(pnmf.get.embedding(fitted, -1), pnmf.get.embedding(fitted, 2))
-    assert pnmf.get.embedding(fitted, 0).index.equals(fitted.obs_names)
-    with pytest.raises(IndexError, match="this result has 3 scales"):
-        pnmf.get.embedding(fitted, 3)
-    with pytest.raises(ValueError, match="'recommended'"):
-        pnmf.get.embedding(fitted, "best")
-
-
-def test_history_and_persistence_bars(fitted):
-    history = pnmf.get.history(fitted)
-    assert set(history["phase"]) == {"path", "sweep"}
-    assert (history[history["phase"] == "sweep"]["scale"] == -1).all()
-    bars = pnmf.get.persistence_bars(fitted)
-    assert len(bars) == fitted.n_obs
-    assert (bars["birth"] == 0).all()
-    assert np.isinf(bars["death"]).sum() == 1
-
-
-def test_factor_similarity_table(fitted):
-    table = pnmf.get.factor_similarity(fitted)
-    assert len(table) == 2 * 5
-    assert table["similarity"].between(0, 1 + 1e-9).all()

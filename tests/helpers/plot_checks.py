@@ -1,0 +1,18 @@
+"""Checks that a figure was rendered for real (Agg) and drew something."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def pixels(fig):
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+    plt.close(fig)
+    return image
+
+
+def assert_drawn(fig):
+    image = pixels(fig)
+    non_white = np.mean(np.any(image < 240, axis=-1))
+    assert non_white > 0.02, "the figure is (almost) blank"
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 10
