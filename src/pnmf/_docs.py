@@ -34,5 +34,6 @@ def doc_params(func: F) -> F:
         indent, name = match.group(1), match.group(2)
         return "\n".join(indent + line if line else line for line in SNIPPETS[name].splitlines())
 
-    func.__doc__ = re.sub(r"^( *)\{(" + "|".join(SNIPPETS) + r")\}$", fill, func.__doc__, flags=re.MULTILINE)
+    if func.__doc__:  # None under python -OO
+        func.__doc__ = re.sub(r"^( *)\{(" + "|".join(SNIPPETS) + r")\}$", fill, func.__doc__, flags=re.MULTILINE)
     return func

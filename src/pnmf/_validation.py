@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Collection
+from typing import TypeVar
 
 import numpy as np
 from anndata import AnnData
 from scipy import sparse
 
 from ._errors import PnmfTypeError, PnmfValueError
+
+T = TypeVar("T")
 
 __all__ = [
     "check_bool",
@@ -63,13 +66,13 @@ def check_real(name: str, value: object, *, minimum: float = 0.0, strict: bool =
     return value
 
 
-def check_choice(name: str, value: object, choices: Collection[str]) -> str:
-    """Check that a value is one of a few strings."""
+def check_choice(name: str, value: T, choices: Collection[str]) -> T:
+    """Check that a value is one of a few strings; return it with its type (e.g. a ``Literal``) kept."""
     if value not in choices:
         options = ", ".join(repr(c) for c in choices)
         msg = f"{name}={value!r} is not supported; choose one of {options}."
         raise PnmfValueError(msg)
-    return value  # type: ignore[return-value]
+    return value
 
 
 def check_in_memory(adata: AnnData) -> None:
@@ -87,7 +90,7 @@ def check_in_memory(adata: AnnData) -> None:
 
 def check_nonnegative_finite(X: np.ndarray | sparse.spmatrix, where: str) -> None:
     """Check that expression values are finite and nonnegative."""
-    values = X.data if sparse.issparse(X) else np.asarray(X)
+    values = np.asarray(X.data if sparse.issparse(X) else X)
     if values.size == 0:
         return
     if not np.isfinite(values).all():

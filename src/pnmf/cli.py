@@ -20,6 +20,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -46,7 +47,7 @@ class _Signals:
         self.received: int | None = None
         self.child: int | None = None  # a process writing a file, stopped at once on a signal
         self._deferring = False
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame) -> None:
         if self.child is not None:
@@ -497,21 +498,21 @@ def _write_h5ad(adata, path: str, shown: Path, signals: _Signals) -> None:
         return
     if signals.received is not None:
         return  # killed on the user's request: the caller raises _Interrupted
-    report = json.loads(text) if text else {}
-    if report.get("errno"):
-        raise OSError(report["errno"], os.strerror(report["errno"]), str(shown))
-    if not report:
+    outcome: dict[str, Any] = json.loads(text) if text else {}
+    if outcome.get("errno"):
+        raise OSError(outcome["errno"], os.strerror(outcome["errno"]), str(shown))
+    if not outcome:
         msg = f"writing {str(shown)!r} crashed (status {status}); is the disk full or the file system failing?"
         raise OSError(5, msg)
     from ._errors import PnmfValueError
 
-    msg = f"cannot write the result as .h5ad to {str(shown)!r} ({report['type']}: {report['message']})"
-    error = PnmfValueError(msg)
-    error.add_note(report["traceback"])
-    raise error
+    msg = f"cannot write the result as .h5ad to {str(shown)!r} ({outcome['type']}: {outcome['message']})"
+    failure = PnmfValueError(msg)
+    failure.add_note(outcome["traceback"])
+    raise failure
 
 
-def _os_error_in(error: BaseException) -> OSError | None:
+def _os_error_in(error: BaseException | None) -> OSError | None:
     """Return the OSError behind an exception that anndata or h5py wrapped, if any."""
     seen = set()
     while error is not None and id(error) not in seen:

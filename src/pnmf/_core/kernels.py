@@ -377,7 +377,7 @@ def _parallel() -> Iterator[None]:
 
 def max_threads() -> int:
     """Return the most threads numba may use in this process (``NUMBA_NUM_THREADS``, by default the cores)."""
-    return int(numba.config.NUMBA_NUM_THREADS)
+    return int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set at numba's import
 
 
 def resolve_threads(n_jobs: int | None) -> int | None:

@@ -62,23 +62,28 @@ def concentric_circles(
     n_per_circle = check_int("n_per_circle", n_per_circle, minimum=3)
     n_noise_dims = check_int("n_noise_dims", n_noise_dims, minimum=0)
     jitter, noise = check_real("jitter", jitter), check_real("noise", noise)
-    radii = np.asarray(radii, dtype=np.float64)
-    if radii.ndim != 1 or radii.size == 0 or not np.isfinite(radii).all() or (radii <= 0).any():
-        msg = f"radii must be a non-empty sequence of positive numbers, got {radii.tolist()}."
+    radius_values = np.asarray(radii, dtype=np.float64)
+    if (
+        radius_values.ndim != 1
+        or radius_values.size == 0
+        or not np.isfinite(radius_values).all()
+        or (radius_values <= 0).any()
+    ):
+        msg = f"radii must be a non-empty sequence of positive numbers, got {radius_values.tolist()}."
         raise PnmfValueError(msg)
     rng = np.random.default_rng(random_state)
     angles = 2 * np.pi * np.arange(n_per_circle) / n_per_circle
-    signal = []
-    for radius in radii:
+    circles = []
+    for radius in radius_values:
         basis, _ = np.linalg.qr(rng.normal(size=(3, 2)))  # a random plane through the centre
         circle = radius * (np.cos(angles)[:, None] * basis[:, 0] + np.sin(angles)[:, None] * basis[:, 1])
-        signal.append(circle + rng.normal(scale=jitter, size=circle.shape))
-    signal = np.vstack(signal)
+        circles.append(circle + rng.normal(scale=jitter, size=circle.shape))
+    signal = np.vstack(circles)
     signal -= signal.min(axis=0) - 1.0
     noise_part = np.clip(rng.normal(loc=5.0, scale=noise, size=(len(signal), n_noise_dims)), 0.0, None)
-    labels = np.repeat([f"circle_{i + 1}" for i in range(len(radii))], n_per_circle)
+    labels = np.repeat([f"circle_{i + 1}" for i in range(len(radius_values))], n_per_circle)
     obs = pd.DataFrame(
-        {"circle": pd.Categorical(labels), "radius": np.repeat(radii, n_per_circle)},
+        {"circle": pd.Categorical(labels), "radius": np.repeat(radius_values, n_per_circle)},
         index=[f"point_{i}" for i in range(len(labels))],
     )
     var = pd.DataFrame(

@@ -68,17 +68,17 @@ def cluster_tree(
 
 def cluster_tree_tables(labels: Sequence[pd.Series | np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build the nodes and edges of the tree linking clusterings of the same cells, scale 0 finest."""
-    labels = [pd.Series(np.asarray(column).astype(str)) for column in labels]
+    columns = [pd.Series(np.asarray(column).astype(str)) for column in labels]
     nodes = []
-    for scale, series in enumerate(labels):
+    for scale, series in enumerate(columns):
         counts = series.value_counts(sort=False)
         for cluster in _natural_order(counts.index):
             nodes.append(
                 {"node": f"{scale}:{cluster}", "scale": scale, "cluster": cluster, "n_cells": int(counts[cluster])}
             )
     edges = []
-    for child_scale in range(len(labels) - 1):
-        child, parent = labels[child_scale], labels[child_scale + 1]
+    for child_scale in range(len(columns) - 1):
+        child, parent = columns[child_scale], columns[child_scale + 1]
         shared = pd.crosstab(parent, child)
         child_sizes = child.value_counts()
         for parent_cluster in shared.index:

@@ -123,7 +123,7 @@ def cluster_tree(
     )
     if legend is not None:
         legend(axis)
-    return finish(fig, [axis], show=show, return_fig=return_fig)
+    return finish(fig, axis, show=show, return_fig=return_fig)
 
 
 def _layout(nodes: pd.DataFrame, edges: pd.DataFrame, n_scales: int) -> dict[str, tuple[float, float]]:

@@ -163,4 +163,4 @@ def loadings_across_scales(
     low = f", lowest cosine between consecutive scales {persistence.min():.2f}" if len(persistence) else ""
     axis.set_title(f"factor {factor} across scales{low}", fontsize=9)
     fig.colorbar(image, ax=axis, label="loading", shrink=0.8)
-    return finish(fig, [axis], show=show, return_fig=return_fig)
+    return finish(fig, axis, show=show, return_fig=return_fig)

@@ -103,4 +103,4 @@ def scale_scores(
     axis.set_title(f"agreement with {labels_key!r} per scale", fontsize=10)
     axis.legend(fontsize=7, frameon=False, loc="best")
     axis.set_ylim(min(0.0, float(np.nanmin(table[f"{metric}_mean"]))) - 0.02, 1.02)
-    return finish(fig, [axis], show=show, return_fig=return_fig)
+    return finish(fig, axis, show=show, return_fig=return_fig)

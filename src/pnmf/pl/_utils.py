@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast, overload
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -26,7 +27,7 @@ def new_axes(
         if n_panels != 1:
             msg = f"This plot draws {n_panels} panels, but ax holds one; pass ax=None, or ask for a single panel."
             raise PnmfValueError(msg)
-        return ax.figure, [ax]
+        return cast(Figure, ax.figure), [ax]  # the figure, or the subfigure, that holds the user's axes
     ncols = max(1, min(ncols or n_panels, n_panels))
     nrows = -(-n_panels // ncols)
     fig, grid = plt.subplots(
@@ -51,10 +52,23 @@ def check_plot_options(*, show: object, return_fig: object, ax: object = None) -
         raise PnmfTypeError(msg)
 
 
+@overload
+def finish(fig: Figure, axes: Axes, *, show: bool | None, return_fig: bool) -> Figure | Axes | None: ...
+
+
+@overload
 def finish(
     fig: Figure, axes: Sequence[Axes], *, show: bool | None, return_fig: bool
+) -> Figure | Axes | list[Axes] | None: ...
+
+
+def finish(
+    fig: Figure, axes: Axes | Sequence[Axes], *, show: bool | None, return_fig: bool
 ) -> Figure | Axes | list[Axes] | None:
-    """Show and/or return, following scanpy: the Figure if asked, else the Axes when not shown."""
+    """Show and/or return, following scanpy: the Figure if asked, else the Axes when not shown.
+
+    ``axes`` is the plot's single Axes, or its panels (one panel is returned as its Axes).
+    """
     check_plot_options(show=show, return_fig=return_fig)
     if return_fig:
         return fig
@@ -63,4 +77,6 @@ def finish(
     if show:
         plt.show()
         return None
+    if isinstance(axes, Axes):
+        return axes
     return axes[0] if len(axes) == 1 else list(axes)

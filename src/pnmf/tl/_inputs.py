@@ -113,7 +113,7 @@ def read_representation(
         if expression.shape[0] * expression.shape[1] > MAX_DENSE_REPRESENTATION:
             msg = f"use_rep='X' needs the expression as dense coordinates ({expression.shape[0]} × {expression.shape[1]}), too large; run sc.pp.pca(adata) and pass use_rep='X_pca'."
             raise PnmfValueError(msg)
-        points = expression.toarray() if sparse.issparse(expression) else np.asarray(expression)
+        points = sparse.csr_matrix(expression).toarray() if sparse.issparse(expression) else np.asarray(expression)
         source = "the expression matrix (use_rep='X')"
     elif use_rep in adata.obsm:
         points = np.asarray(

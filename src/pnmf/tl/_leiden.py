@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import pairwise
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -133,7 +134,8 @@ def leiden(
     embeddings = [np.asarray(adata.obsm[str(obsm_key)], dtype=np.float64) for obsm_key in manifest[Manifest.OBSM_KEYS]]
     if method == "nested":
         finest = _leiden_of(embeddings[0], resolution, n_neighbors, n_iterations, random_state)
-        levels = merge_across_scales(embeddings, finest, np.asarray(manifest[Manifest.THRESHOLDS]), separation)
+        thresholds = cast(Sequence[float], np.asarray(manifest[Manifest.THRESHOLDS]))
+        levels = merge_across_scales(embeddings, finest, thresholds, separation)
     else:
         levels = [_leiden_of(E, resolution, n_neighbors, n_iterations, random_state) for E in embeddings]
     labels = [_categorical(level) for level in levels]
@@ -169,7 +171,7 @@ def leiden(
 
 
 def _leiden_of(
-    embedding: np.ndarray, resolution: float, n_neighbors: int, n_iterations: int, random_state: int
+    embedding: np.ndarray, resolution: float, n_neighbors: int, n_iterations: int, random_state: int | None
 ) -> np.ndarray:
     """Leiden labels of one embedding as integers, numbered by cluster size."""
     scratch = scratch_neighbors(embedding, n_neighbors, random_state)
