@@ -9,12 +9,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_CLUSTER_KEY", "DEFAULT_KEY", "Keys", "Manifest"]
+__all__ = [
+    "DEFAULT_CLUSTER_KEY",
+    "DEFAULT_CONSENSUS_KEY",
+    "DEFAULT_KEY",
+    "DEFAULT_K_KEY",
+    "KSelection",
+    "Keys",
+    "Manifest",
+]
 
 #: Default ``key_added`` of ``tl.pnmf`` (the ``key`` that other functions read).
 DEFAULT_KEY = "pnmf"
 #: Default ``key_added`` of ``tl.leiden`` (the ``cluster_key`` that other functions read).
 DEFAULT_CLUSTER_KEY = "leiden"
+#: Default ``key_added`` of ``tl.select_k``.
+DEFAULT_K_KEY = "pnmf_k"
+#: Default ``key_added`` of ``tl.consensus`` (for the default ``key``).
+DEFAULT_CONSENSUS_KEY = f"{DEFAULT_KEY}_consensus"
 
 
 @dataclass(frozen=True)
@@ -90,3 +102,12 @@ class Manifest:
     UMAP = "umap"
     CLUSTERS = "clusters"
     ALIGNMENT = "alignment"
+    CONSENSUS = "consensus"  # tl.consensus results only: how each program reproduced
+
+
+class KSelection:
+    """The tables of a ``tl.select_k`` result ``adata.uns[key_added]`` and their columns."""
+
+    BY_K = ("n_comps", "stability", "reproducibility", "error", "error_std")
+    BY_SCALE = ("n_comps", "scale", "stability", "reproducibility", "error", "error_std")
+    BY_FACTOR = ("n_comps", "scale", "factor", "stability", "reproducibility")

@@ -23,9 +23,11 @@ from ._errors import PnmfKeyError
 from ._keys import Keys, Manifest
 
 __all__ = [
+    "MIN_STABILITY",
     "Alignment",
     "Bars",
     "Clustering",
+    "ConsensusScores",
     "Convergence",
     "History",
     "Scores",
@@ -288,13 +290,49 @@ class History:
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per iteration: ``phase``, ``scale``, ``iteration``, ``objective``."""
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {
-                "phase": np.asarray(self.phase).astype(str),
+                "phase": np.asarray(self.phase),
                 "scale": np.asarray(self.scale),
                 "iteration": np.asarray(self.iteration),
                 "objective": np.asarray(self.objective),
             }
+        )
+        table["phase"] = table["phase"].astype(str)  # whatever string dtype a file gave back
+        return table
+
+
+#: Stability from which a consensus program counts as reproducible (programs planted at the true k: 0.85 to 1;
+#: arbitrary splits made with too many factors: 0.5 to 0.8).
+MIN_STABILITY = 0.8
+
+
+@dataclass(frozen=True)
+class ConsensusScores:
+    """``manifest['consensus']`` of a ``tl.consensus`` result: how each program reproduced, scales × k each."""
+
+    FIELD: ClassVar[str] = Manifest.CONSENSUS
+    KEYED: ClassVar[bool] = False
+
+    stability: np.ndarray
+    reproducibility: np.ndarray
+    n_kept: np.ndarray
+
+    def to_uns(self) -> dict[str, Any]:
+        """Return the entry as stored."""
+        return {
+            "stability": self.stability,
+            "reproducibility": self.reproducibility,
+            "n_kept": np.asarray(self.n_kept, dtype=np.int64),
+        }
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> ConsensusScores:
+        """Read a stored entry."""
+        return cls(
+            stability=np.asarray(entry["stability"], dtype=np.float64),
+            reproducibility=np.asarray(entry["reproducibility"], dtype=np.float64),
+            n_kept=np.asarray(entry["n_kept"], dtype=np.int64),
         )
 
 

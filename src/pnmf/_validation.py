@@ -1,14 +1,20 @@
-"""Checks of user input that raise real exceptions with a message naming the fix."""
+"""Checks of user input that raise real exceptions with a message naming the fix.
+
+Importing this module loads NumPy and SciPy only (AnnData and scanpy when a check needs
+them), so that ``_core`` and the command line can use the checks.
+"""
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Collection
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-from anndata import AnnData
 from scipy import sparse
+
+if TYPE_CHECKING:
+    from anndata import AnnData
 
 from ._errors import PnmfTypeError, PnmfValueError
 
@@ -77,6 +83,8 @@ def check_choice(name: str, value: T, choices: Collection[str]) -> T:
 
 def check_in_memory(adata: AnnData) -> None:
     """Refuse backed AnnData: its matrix lives on disk and results cannot be written safely."""
+    from anndata import AnnData
+
     if not isinstance(adata, AnnData):
         msg = f"Expected an AnnData object, got {type(adata).__name__}."
         raise PnmfTypeError(msg)

@@ -20,7 +20,10 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._options import PnmfOptions
 
 __all__ = ["main"]
 
@@ -80,23 +83,41 @@ class _Signals:
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Options of ``tl.pnmf`` as flags, with its defaults (those of :class:`~pnmf._options.PnmfOptions`)."""
+    from ._core.geometry import DEFAULT_N_SCALES
+    from ._options import PnmfOptions as D
+
     group = parser.add_argument_group("model")
-    group.add_argument("--n-comps", type=int, default=20, help="factors per scale (default: 20)")
-    group.add_argument("--n-scales", type=int, default=None, help="number of scales (default: 8)")
+    group.add_argument("--n-comps", type=int, default=D.n_comps, help=f"factors per scale (default: {D.n_comps})")
+    group.add_argument(
+        "--n-scales", type=int, default=D.n_scales, help=f"number of scales (default: {DEFAULT_N_SCALES})"
+    )
     group.add_argument(
         "--filtration",
         choices=("knn", "rips"),
-        default="knn",
+        default=D.filtration,
         help="persistence of the kNN graph or of all pairwise distances",
     )
-    group.add_argument("--graph-weight", type=float, default=10.0, help="λ1, graph smoothness (default: 10)")
     group.add_argument(
-        "--coupling-weight", type=float, default=1.0, help="λ2, similarity of consecutive scales (default: 1)"
+        "--graph-weight", type=float, default=D.graph_weight, help=f"λ1, graph smoothness (default: {D.graph_weight:g})"
     )
-    group.add_argument("--anchor-weight", type=float, default=0.0, help="λ3, ridge on the embeddings (default: 0)")
-    group.add_argument("--max-iter", type=int, default=200, help="iterations per scale (default: 200)")
-    group.add_argument("--max-sweeps", type=int, default=50, help="coupled sweeps over all scales (default: 50)")
-    group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    group.add_argument(
+        "--coupling-weight",
+        type=float,
+        default=D.coupling_weight,
+        help=f"λ2, similarity of consecutive scales (default: {D.coupling_weight:g})",
+    )
+    group.add_argument(
+        "--anchor-weight",
+        type=float,
+        default=D.anchor_weight,
+        help=f"λ3, ridge on the embeddings (default: {D.anchor_weight:g})",
+    )
+    group.add_argument("--max-iter", type=int, default=D.max_iter, help=f"iterations per scale (default: {D.max_iter})")
+    group.add_argument(
+        "--max-sweeps", type=int, default=D.max_sweeps, help=f"coupled sweeps over all scales (default: {D.max_sweeps})"
+    )
+    group.add_argument("--seed", type=int, default=D.random_state, help=f"random seed (default: {D.random_state})")
     group.add_argument(
         "--n-jobs", type=int, default=None, help="threads of the solver (default: as many as the machine has free)"
     )
@@ -198,9 +219,10 @@ def _dispatch(args: argparse.Namespace, signals: _Signals) -> None:
             layer, use_rep, color = args.layer, args.use_rep, args.color
             mask_var = None if args.all_genes else _default_mask()
         _check_paths_writable(output, figures)
-        _check_against_data(adata, args, layer=layer, mask_var=mask_var, use_rep=use_rep, color=color)
+        options = _options(args, layer=layer, mask_var=mask_var, use_rep=use_rep)
+        _check_against_data(adata, args, options, color=color)
         progress.step("persistent NMF")
-        _analyse(adata, args, layer=layer, mask_var=mask_var, use_rep=use_rep)
+        _analyse(adata, args, options)
         if not args.no_leiden:
             progress.step("Leiden clustering of every scale")
             import pnmf
@@ -240,19 +262,31 @@ class _Progress:
         self._bar.close()
 
 
+def _options(args: argparse.Namespace, **inputs) -> PnmfOptions:
+    """Build the fit's options from the flags (``inputs``: the options that depend on the command)."""
+    from ._options import PnmfOptions
+
+    # messages name the options as tl.pnmf's parameters (n_comps=0), which the flags mirror
+    return PnmfOptions(
+        n_comps=args.n_comps,
+        n_scales=args.n_scales,
+        filtration=args.filtration,
+        graph_weight=args.graph_weight,
+        coupling_weight=args.coupling_weight,
+        anchor_weight=args.anchor_weight,
+        max_iter=args.max_iter,
+        max_sweeps=args.max_sweeps,
+        random_state=args.seed,
+        **inputs,
+    )
+
+
 def _check_options(args: argparse.Namespace) -> None:
     """Check every option that does not need the data, before anything is read or computed."""
-    from ._validation import check_int, check_key_added, check_n_jobs, check_random_state, check_real
+    from ._validation import check_key_added, check_n_jobs, check_random_state, check_real
 
-    # messages name the options as tl.pnmf's parameters (n_comps=0), which the options mirror
-    check_int("n_comps", args.n_comps, minimum=1)
-    if args.n_scales is not None:
-        check_int("n_scales", args.n_scales, minimum=1)
-    for name in ("graph_weight", "coupling_weight", "anchor_weight"):
-        check_real(name, getattr(args, name))
-    check_int("max_iter", args.max_iter, minimum=1)
-    check_int("max_sweeps", args.max_sweeps, minimum=0)
-    check_random_state("seed", args.seed)
+    check_random_state("seed", args.seed)  # named as the flag; the other options as tl.pnmf's parameters
+    _options(args)
     check_n_jobs(args.n_jobs)
     check_key_added(args.key_added)
     check_real("resolution", args.resolution, strict=True)
@@ -289,7 +323,7 @@ def _check_paths_writable(output: Path, figures: Path) -> None:
             raise PermissionError(13, "Permission denied", str(existing))
 
 
-def _check_against_data(adata, args: argparse.Namespace, *, layer, mask_var, use_rep: str, color: str | None) -> None:
+def _check_against_data(adata, args: argparse.Namespace, options: PnmfOptions, *, color: str | None) -> None:
     """Check the options that depend on the data (layer, genes, sizes, keys, colour) before computing."""
     from ._errors import PnmfKeyError
     from ._manifest import check_result_key
@@ -298,28 +332,28 @@ def _check_against_data(adata, args: argparse.Namespace, *, layer, mask_var, use
     from .tl._inputs import gene_mask, read_expression
 
     check_in_memory(adata)
-    mask = gene_mask(adata, mask_var)
-    X, _ = read_expression(adata, layer, mask)
+    mask = gene_mask(adata, options.mask_var)
+    X, _ = read_expression(adata, options.layer, mask)
     check_int(
         "n_comps",
-        args.n_comps,
+        options.n_comps,
         minimum=1,
         maximum=min(X.shape),
         hint=f"It cannot exceed the number of cells ({X.shape[0]}) or selected genes ({X.shape[1]}).",
     )
-    if use_rep not in ("X", "X_pca") and use_rep not in adata.obsm:
+    if options.use_rep not in ("X", "X_pca") and options.use_rep not in adata.obsm:
         msg = (
-            f"--use-rep {use_rep!r} is not in adata.obsm (available: {list(adata.obsm)}); "
+            f"--use-rep {options.use_rep!r} is not in adata.obsm (available: {list(adata.obsm)}); "
             "pass --use-rep X_pca or an existing key."
         )
         raise PnmfKeyError(msg)
     check_result_key(adata, args.key_added)
     if color is not None:
-        cell_colors(adata, color, layer=layer)
+        cell_colors(adata, color, layer=options.layer)
 
 
 def _default_mask():
-    from .tl._inputs import HVG_IF_PRESENT
+    from ._options import HVG_IF_PRESENT
 
     return HVG_IF_PRESENT
 
@@ -347,26 +381,10 @@ def _read_input(path: Path):
         raise PnmfValueError(msg) from error
 
 
-def _analyse(adata, args: argparse.Namespace, *, layer: str | None, mask_var, use_rep: str) -> None:
+def _analyse(adata, args: argparse.Namespace, options: PnmfOptions) -> None:
     from . import tl
 
-    tl.pnmf(
-        adata,
-        args.n_comps,
-        n_scales=args.n_scales,
-        filtration=args.filtration,
-        layer=layer,
-        mask_var=mask_var,
-        use_rep=use_rep,
-        graph_weight=args.graph_weight,
-        coupling_weight=args.coupling_weight,
-        anchor_weight=args.anchor_weight,
-        max_iter=args.max_iter,
-        max_sweeps=args.max_sweeps,
-        random_state=args.seed,
-        n_jobs=args.n_jobs,
-        key_added=args.key_added,
-    )
+    tl.pnmf(adata, **options.as_kwargs(), n_jobs=args.n_jobs, key_added=args.key_added)
 
 
 def _render_figures(adata, key: str, *, leiden: bool, color: str | None) -> dict[str, bytes]:

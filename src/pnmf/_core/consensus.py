@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import cast
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -59,8 +60,8 @@ def _unit(a: np.ndarray) -> np.ndarray:
 
 
 def _score(run: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> np.ndarray:
-    """k × k similarity of ``reference``'s factors (rows) with ``run``'s (columns), summed over scales."""
-    return sum(cosine_matrix(r, w) for r, w in zip(reference, run, strict=True))
+    """Return the k × k similarity of ``reference``'s factors (rows) with ``run``'s (columns), summed over scales."""
+    return cast(np.ndarray, sum(cosine_matrix(r, w) for r, w in zip(reference, run, strict=True)))
 
 
 def _match(run: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> tuple[np.ndarray, float]:
@@ -211,8 +212,8 @@ def consensus_loadings(matched: np.ndarray, outlier_mads: float = 3.0) -> tuple[
     kept = similarity >= cutoff
     # never fewer than half of the copies: keep the most similar ones
     minimum = -(-n_runs // 2)
-    for j in np.flatnonzero(kept.sum(axis=0) < minimum):
-        kept[np.argsort(-similarity[:, j], kind="stable")[:minimum], j] = True
+    for factor in np.flatnonzero(kept.sum(axis=0) < minimum):
+        kept[np.argsort(-similarity[:, factor], kind="stable")[:minimum], factor] = True
     consensus = np.empty((n_genes, k))
     for j in range(k):
         consensus[:, j] = np.median(matched[kept[:, j], :, j], axis=0)

@@ -25,12 +25,12 @@ def subsample_cells(n_cells: int, fraction: float, rng: np.random.Generator) -> 
     """Sorted indices of ``round(fraction · n_cells)`` cells drawn without replacement (all cells when 1)."""
     if fraction >= 1.0:
         return np.arange(n_cells)
-    size = max(int(round(fraction * n_cells)), 1)
+    size = max(round(fraction * n_cells), 1)
     return np.sort(rng.choice(n_cells, size=size, replace=False))
 
 
 def restrict_graph(graph: ScaleGraph, cells: np.ndarray) -> ScaleGraph:
-    """The subgraph induced by ``cells`` (sorted indices), its weights rescaled to unit mean degree.
+    """Return the subgraph induced by ``cells`` (sorted indices), its weights rescaled to unit mean degree.
 
     The full graph's weights are heat-kernel weights divided by one number, so restricting
     them and dividing by the subgraph's own mean degree gives what
@@ -149,7 +149,7 @@ def refit_embeddings(
     history, per_scale = [value], [own]
     converged = False
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - the count is read after the loop
         for t in range(n_scales):
             adjacent = [embeddings[s] for s in (t - 1, t + 1) if 0 <= s < n_scales]
             neighbours_sum = np.sum(adjacent, axis=0) if adjacent else None

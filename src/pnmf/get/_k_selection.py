@@ -10,31 +10,29 @@ import pandas as pd
 from anndata import AnnData
 
 from .._docs import doc_params
+from .._errors import PnmfKeyError
+from .._keys import DEFAULT_CONSENSUS_KEY, DEFAULT_K_KEY, KSelection
 from .._manifest import read_manifest, scale_index
+from .._sections import MIN_STABILITY, ConsensusScores, read_section
 from .._validation import check_choice, check_int, check_real
-from ..tl._consensus import CONSENSUS, DEFAULT_CONSENSUS_KEY, MIN_STABILITY
-from ..tl._select_k import BY_FACTOR, BY_K, BY_SCALE, DEFAULT_K_KEY
 from ._factors import top_genes
 
 __all__ = ["k_selection", "programs", "reproducibility"]
 
-_COLUMNS = {"k": BY_K, "scale": BY_SCALE, "factor": BY_FACTOR}
+_COLUMNS = {"k": KSelection.BY_K, "scale": KSelection.BY_SCALE, "factor": KSelection.BY_FACTOR}
 
 
 def _k_manifest(adata: AnnData, key: str) -> Mapping[str, Any]:
     manifest = adata.uns.get(key)
     if not isinstance(manifest, Mapping) or "by_k" not in manifest:
         msg = (
-            f"No select_k result under key {key!r} in adata.uns; "
-            f"run pnmf.tl.select_k(adata, key_added={key!r}) first."
+            f"No select_k result under key {key!r} in adata.uns; run pnmf.tl.select_k(adata, key_added={key!r}) first."
         )
-        raise KeyError(msg)
+        raise PnmfKeyError(msg)
     return manifest
 
 
-def k_selection(
-    adata: AnnData, by: Literal["k", "scale", "factor"] = "k", *, key: str = DEFAULT_K_KEY
-) -> pd.DataFrame:
+def k_selection(adata: AnnData, by: Literal["k", "scale", "factor"] = "k", *, key: str = DEFAULT_K_KEY) -> pd.DataFrame:
     """Return the stability and error of every number of factors tried by ``tl.select_k``.
 
     Parameters
@@ -80,12 +78,11 @@ def k_selection(
     return table
 
 
-def _consensus_manifest(adata: AnnData, key: str) -> Mapping[str, Any]:
+def _consensus(adata: AnnData, key: str) -> tuple[Mapping[str, Any], ConsensusScores]:
+    """Return a consensus result's manifest and its scores, checked to exist."""
     manifest = read_manifest(adata, key)
-    if CONSENSUS not in manifest:
-        msg = f"The pnmf result {key!r} has no consensus; run pnmf.tl.consensus(adata) and pass its key_added."
-        raise KeyError(msg)
-    return manifest
+    missing = f"The pnmf result {key!r} has no consensus; run pnmf.tl.consensus(adata) and pass its key_added."
+    return manifest, read_section(manifest, ConsensusScores, missing=missing)
 
 
 @doc_params
@@ -123,16 +120,16 @@ def reproducibility(
     (8, 6)
     """
     min_stability = check_real("min_stability", min_stability, minimum=-1.0)
-    info = _consensus_manifest(adata, key)[CONSENSUS]
-    stability = np.asarray(info["stability"], dtype=np.float64)
+    _, scores = _consensus(adata, key)
+    stability = scores.stability
     n_scales, k = stability.shape
     return pd.DataFrame(
         {
             "scale": np.repeat(np.arange(n_scales), k),
             "factor": np.tile(np.arange(k), n_scales),
             "stability": stability.ravel(),
-            "reproducibility": np.asarray(info["reproducibility"], dtype=np.float64).ravel(),
-            "n_kept": np.asarray(info["n_kept"], dtype=np.int64).ravel(),
+            "reproducibility": scores.reproducibility.ravel(),
+            "n_kept": scores.n_kept.ravel(),
             "reproducible": stability.ravel() >= min_stability,
         }
     )
@@ -171,7 +168,7 @@ def programs(
     ``stability``, ``reproducibility`` and ``reproducible``.
     """
     n_genes = check_int("n_genes", n_genes, minimum=1)
-    t = scale_index(_consensus_manifest(adata, key), scale)
+    t = scale_index(_consensus(adata, key)[0], scale)
     scores = reproducibility(adata, min_stability=min_stability, key=key)
     scores = scores[scores["scale"] == t].drop(columns=["scale", "n_kept"])
     return top_genes(adata, t, n_genes, key=key).merge(scores, on="factor", how="left")

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from .. import get
 from .._docs import doc_params
-from ..tl._select_k import DEFAULT_K_KEY
+from .._keys import DEFAULT_K_KEY
 from ._utils import finish, new_axes
 
 __all__ = ["k_selection"]
@@ -91,4 +91,4 @@ def k_selection(
     )
     axis.set_xticks(k)
     axis.set_title("choosing k: stability and error across runs", fontsize=10)
-    return finish(fig, [axis], show=show, return_fig=return_fig)
+    return finish(fig, axis, show=show, return_fig=return_fig)

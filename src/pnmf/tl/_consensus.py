@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from copy import deepcopy
 from time import perf_counter
+from typing import Any
 
 import numpy as np
 from anndata import AnnData
@@ -13,28 +15,15 @@ from scanpy import settings
 from .._core.alignment import align_factors, consecutive_similarity
 from .._core.consensus import consensus_loadings, reproducibility, stability
 from .._core.expression import Expression
-from .._core.replicates import refit_embeddings
-from .._keys import DEFAULT_KEY, Keys, Manifest
+from .._core.replicates import Refit, refit_embeddings
+from .._keys import DEFAULT_CONSENSUS_KEY, DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, read_manifest, stale_entries, write_results
+from .._options import PnmfOptions
+from .._sections import MIN_STABILITY, Alignment, ConsensusScores, Convergence, History
 from .._validation import check_in_memory, check_int, check_key_added, check_real
-from ._replicates import (
-    DEFAULT_SUBSAMPLE,
-    FIT_OPTIONS,
-    PNMF_DEFAULTS,
-    matched_per_scale,
-    prepare,
-    replicate_fits,
-    seeds,
-)
+from ._replicates import DEFAULT_SUBSAMPLE, Prepared, matched_per_scale, prepare, replicate_fits, seeds
 
-__all__ = ["CONSENSUS", "DEFAULT_CONSENSUS_KEY", "MIN_STABILITY", "consensus"]
-
-#: Manifest field of a consensus result: how its programs reproduce.
-CONSENSUS = "consensus"
-#: Default ``key_added`` of ``tl.consensus`` (for the default ``key``).
-DEFAULT_CONSENSUS_KEY = f"{DEFAULT_KEY}_consensus"
-#: Default stability from which ``get.reproducibility`` and ``get.programs`` flag a program as reproducible.
-MIN_STABILITY = 0.8
+__all__ = ["DEFAULT_CONSENSUS_KEY", "MIN_STABILITY", "consensus"]
 # manifest fields copied from the source result: they describe the scales, which are the same
 _SHARED = (
     Manifest.THRESHOLDS,
@@ -143,8 +132,6 @@ def consensus(
         raise ValueError(msg)
     outlier_mads = check_real("outlier_mads", outlier_mads)
     source = read_manifest(adata, key)
-    params = dict(source[Manifest.PARAMS])
-    n_comps = int(params["n_comps"])
     genes = np.asarray(source[Manifest.GENES], dtype=bool)
     if genes.shape != (adata.n_vars,):
         msg = (
@@ -152,16 +139,16 @@ def consensus(
             "rerun pnmf.tl.pnmf on this AnnData."
         )
         raise ValueError(msg)
-    options = {name: params.get(name, PNMF_DEFAULTS.get(name)) for name in FIT_OPTIONS}
-    options.update(
-        scales=np.asarray(source[Manifest.THRESHOLDS], dtype=np.float64), n_scales=None, mask_var=genes
-    )
+    # the source's fit, on its own scales and genes
+    thresholds = tuple(float(t) for t in np.asarray(source[Manifest.THRESHOLDS], dtype=np.float64))
+    options = PnmfOptions.from_uns(source[Manifest.PARAMS], scales=thresholds, n_scales=None, mask_var=genes)
+    n_comps = options.n_comps
 
     timings: dict[str, float] = {}
     clock = perf_counter()
     prepared = prepare(adata, options)
     timings["prepare"] = perf_counter() - clock
-    n_seen = max(int(round(subsample * adata.n_obs)), 1) if subsample < 1 else adata.n_obs
+    n_seen = max(round(subsample * adata.n_obs), 1) if subsample < 1 else adata.n_obs
     if n_comps > n_seen:
         msg = f"The result {key!r} has k={n_comps} factors but a run sees {n_seen} cells; pass a larger subsample."
         raise ValueError(msg)
@@ -180,7 +167,7 @@ def consensus(
         "stability": np.stack([stability(m) for m in matched]),
         "reproducibility": np.stack([reproducibility(m) for m in matched]),
         "n_kept": np.stack([kept.sum(axis=0) for _, kept in combined]).astype(np.int64),
-    }
+    }  # scales × k each
     if prepared.coupled:
         method = "coupling"
     else:  # each scale was matched on its own: give factor j one identity across scales
@@ -196,8 +183,8 @@ def consensus(
         prepared.graphs,
         loadings,
         prepared.weights,
-        max_iter=prepared.max_iter,
-        tol=prepared.tol,
+        max_iter=options.max_iter,
+        tol=options.tol,
     )
     timings["refit"] = perf_counter() - clock
     if not all(np.isfinite(U).all() for U in refit.embeddings):
@@ -207,7 +194,7 @@ def consensus(
         )
         raise FloatingPointError(msg)
 
-    results = _assemble(Keys(key_added), source, prepared, loadings, refit, scores, method, timings)
+    results = _assemble(Keys(key_added), source, prepared, loadings, refit, ConsensusScores(**scores), method, timings)
     manifest = results.uns[key_added]
     manifest[Manifest.PARAMS].update(source=key, n_runs=n_runs, subsample=subsample, outlier_mads=outlier_mads)
     if random_state is not None:
@@ -225,10 +212,19 @@ def consensus(
     return adata if copy else None
 
 
-def _assemble(keys, source, prepared, loadings, refit, scores, method, timings) -> Results:
+def _assemble(
+    keys: Keys,
+    source: Mapping[str, Any],
+    prepared: Prepared,
+    loadings: list[np.ndarray],
+    refit: Refit,
+    scores: ConsensusScores,
+    method: str,
+    timings: dict[str, float],
+) -> Results:
     """Build everything to write, in the layout of a ``tl.pnmf`` result."""
     genes = np.asarray(source[Manifest.GENES], dtype=bool)
-    dtype = prepared.fitted.dtype
+    dtype = prepared.inputs.X.dtype
     n_scales = len(loadings)
     obsm = {keys.embedding(t): refit.embeddings[t].astype(dtype) for t in range(n_scales)}
     varm = {}
@@ -236,36 +232,37 @@ def _assemble(keys, source, prepared, loadings, refit, scores, method, timings) 
         full = np.zeros((len(genes), loadings[t].shape[1]), dtype=dtype)
         full[genes] = loadings[t]
         varm[keys.loadings(t)] = full
+    convergence = Convergence(
+        n_iter=np.full(n_scales, refit.n_iter, dtype=np.int64),
+        converged=np.full(n_scales, refit.converged),
+        n_sweeps=refit.n_iter,
+        sweeps_converged=refit.converged,
+        objective=refit.objective,
+        terms=refit.terms,
+    )
     manifest = {name: deepcopy(source[name]) for name in _SHARED}
     manifest.update(
         {
             Manifest.OBSM_KEYS: np.array(list(obsm), dtype=str),
             Manifest.VARM_KEYS: np.array(list(varm), dtype=str),
-            Manifest.CONVERGENCE: {
-                "n_iter": np.full(n_scales, refit.n_iter, dtype=np.int64),
-                "converged": np.full(n_scales, refit.converged),
-                "n_sweeps": refit.n_iter,
-                "sweeps_converged": refit.converged,
-                "objective": refit.objective,
-                "terms": dict(refit.terms),
-            },
-            Manifest.HISTORY: _history(refit),
-            Manifest.ALIGNMENT: {"method": method, "similarity": consecutive_similarity(loadings)},
+            Manifest.CONVERGENCE: convergence.to_uns(),
+            Manifest.HISTORY: _history(refit).to_uns(),
+            Manifest.ALIGNMENT: Alignment(method, consecutive_similarity(loadings)).to_uns(),
             Manifest.TIMINGS: timings,
             Manifest.PARAMS: deepcopy(dict(source[Manifest.PARAMS])),
-            CONSENSUS: scores,
+            Manifest.CONSENSUS: scores.to_uns(),
         }
     )
     return Results(obsm=obsm, varm=varm, uns={keys.uns: manifest})
 
 
-def _history(refit) -> dict[str, np.ndarray]:
-    """The refit's objective in ``tl.pnmf``'s history layout: per scale ('path') and in total ('sweep')."""
+def _history(refit: Refit) -> History:
+    """Return the refit's objective in ``tl.pnmf``'s history layout: per scale ('path') and in total ('sweep')."""
     n_steps, n_scales = refit.per_scale.shape
     iterations = np.arange(n_steps, dtype=np.int64)
-    return {
-        "phase": np.array(["path"] * (n_steps * n_scales) + ["sweep"] * n_steps, dtype=str),
-        "scale": np.concatenate([np.repeat(np.arange(n_scales, dtype=np.int64), n_steps), np.full(n_steps, -1)]),
-        "iteration": np.concatenate([np.tile(iterations, n_scales), iterations]),
-        "objective": np.concatenate([refit.per_scale.T.ravel(), np.asarray(refit.history, dtype=np.float64)]),
-    }
+    return History(
+        phase=np.array(["path"] * (n_steps * n_scales) + ["sweep"] * n_steps, dtype=str),
+        scale=np.concatenate([np.repeat(np.arange(n_scales, dtype=np.int64), n_steps), np.full(n_steps, -1)]),
+        iteration=np.concatenate([np.tile(iterations, n_scales), iterations]),
+        objective=np.concatenate([refit.per_scale.T.ravel(), np.asarray(refit.history, dtype=np.float64)]),
+    )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,27 +13,84 @@ from scanpy import logging as logg
 from scipy import sparse
 
 from .._core.expression import canonical_csr
+from .._core.fit import stage
+from .._core.geometry import rips_edges
 from .._core.persistence import EdgeList
 from .._errors import PnmfKeyError, PnmfTypeError, PnmfValueError
-from .._validation import check_nonnegative_finite
+from .._options import HVG_IF_PRESENT, MaskVar, PnmfOptions
+from .._validation import check_int, check_nonnegative_finite
 
-__all__ = ["HVG_IF_PRESENT", "gene_mask", "knn_edges", "read_expression", "read_representation", "scratch_neighbors"]
+__all__ = [
+    "HVG_IF_PRESENT",
+    "Inputs",
+    "gene_mask",
+    "knn_edges",
+    "read_expression",
+    "read_inputs",
+    "read_representation",
+    "scratch_neighbors",
+]
 
-
-class _HvgIfPresent:
-    """Default of ``mask_var``: ``var['highly_variable']`` when present, else all genes."""
-
-    def __repr__(self) -> str:
-        return "'highly_variable' if present"
-
-
-HVG_IF_PRESENT: Final = _HvgIfPresent()
 DEFAULT_N_NEIGHBORS = 15
 DEFAULT_N_PCS = 50
 MAX_DENSE_REPRESENTATION = 20_000_000  # entries; use_rep='X' densifies the selected expression
 
 
-def gene_mask(adata: AnnData, mask_var: np.ndarray | Sequence[bool] | str | _HvgIfPresent | None) -> np.ndarray:
+@dataclass(frozen=True)
+class Inputs:
+    """What a fit reads from an AnnData, and where each part came from (for messages and the manifest)."""
+
+    X: np.ndarray | sparse.csr_matrix
+    source: str
+    genes: np.ndarray
+    points: np.ndarray
+    representation: str
+    edges: EdgeList
+    graph: str
+    timings: dict[str, float]
+
+    def provenance(self) -> dict[str, Any]:
+        """Return where the expression, the representation and the graph came from, for ``params``."""
+        return {
+            "expression": self.source,
+            "n_genes": int(self.genes.sum()),
+            "representation": self.representation,
+            "graph": self.graph,
+        }
+
+
+def read_inputs(adata: AnnData, options: PnmfOptions) -> Inputs:
+    """Read and check the expression (genes of ``mask_var``), the representation and the filtration's edges.
+
+    ``n_comps`` is checked against the matrix here, before any PCA or kNN graph is built.
+    """
+    if adata.n_obs < 3:
+        msg = f"pnmf needs at least 3 cells, adata has {adata.n_obs}."
+        raise PnmfValueError(msg)
+    if adata.n_vars == 0:
+        msg = "adata has no genes; pnmf needs an expression matrix with at least one gene."
+        raise PnmfValueError(msg)
+    timings: dict[str, float] = {}
+    with stage(timings, "inputs"):
+        genes = gene_mask(adata, options.mask_var)
+        X, source = read_expression(adata, options.layer, genes)
+        check_int(
+            "n_comps",
+            options.n_comps,
+            minimum=1,
+            maximum=min(X.shape),
+            hint=f"It cannot exceed the number of cells ({X.shape[0]}) or selected genes ({X.shape[1]}).",
+        )
+        points, representation = read_representation(adata, options.use_rep, options.n_pcs, X, options.random_state)
+    with stage(timings, "neighbors"):
+        if options.filtration == "rips":
+            edges, graph = rips_edges(points), "Vietoris–Rips filtration"
+        else:
+            edges, graph = knn_edges(adata, options.neighbors_key, points, options.random_state)
+    return Inputs(X, source, genes, points, representation, edges, graph, timings)
+
+
+def gene_mask(adata: AnnData, mask_var: MaskVar) -> np.ndarray:
     """Resolve ``mask_var`` to a boolean mask over ``adata.var`` of the genes to factorize."""
     if mask_var is HVG_IF_PRESENT:
         mask_var = "highly_variable" if "highly_variable" in adata.var.columns else None

@@ -1,83 +1,73 @@
 """What ``tl.select_k`` and ``tl.consensus`` share: the inputs and scales read once, seeded replicate fits.
 
-The options of the fit are those of :func:`pnmf.tl.pnmf`, with its defaults read from its
-signature, so that both tools follow any change of ``tl.pnmf``'s defaults.
+The options of the fit are a :class:`~pnmf._options.PnmfOptions`, as for :func:`pnmf.tl.pnmf`.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from anndata import AnnData
 
 from .._core.consensus import match_runs
-from .._core.expression import Expression, normalize_cells
+from .._core.expression import Expression
+from .._core.fit import Problem
 from .._core.graphs import ScaleGraph
 from .._core.replicates import fit_replicate, restrict_graph, subsample_cells
 from .._core.solver import Weights
-from .._validation import check_int
-from ._inputs import read_expression
-from ._pnmf import Fitted, fit_scales, pnmf
+from .._options import PnmfOptions
+from ._inputs import Inputs
+from ._pnmf import prepare as prepare_scales
 
-__all__ = ["FIT_OPTIONS", "PNMF_DEFAULTS", "Prepared", "Replicates", "prepare", "replicate_fits", "seeds"]
+__all__ = ["DEFAULT_SUBSAMPLE", "Prepared", "Replicates", "prepare", "replicate_fits", "seeds"]
 
-#: Defaults of ``tl.pnmf``'s parameters, read from its signature.
-PNMF_DEFAULTS: dict[str, Any] = {
-    name: p.default for name, p in inspect.signature(pnmf).parameters.items() if p.default is not p.empty
-}
-#: The options of one fit (every keyword of ``fit_scales``).
-FIT_OPTIONS: tuple[str, ...] = tuple(
-    name for name, p in inspect.signature(fit_scales).parameters.items() if p.kind is p.KEYWORD_ONLY
-)
 #: Default fraction of the cells that each replicate sees.
 DEFAULT_SUBSAMPLE = 0.8
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """The inputs of every replicate: the expression matrix as factorized, the scales and their graphs."""
+    """The inputs of every replicate: the options, what was read, the scales and their graphs, the matrix as factorized."""
 
-    fitted: Fitted
-    matrix: Any
-    weights: Weights
-    max_iter: int
-    max_sweeps: int
-    tol: float
+    options: PnmfOptions
+    inputs: Inputs
+    problem: Problem
+
+    @property
+    def matrix(self) -> Any:
+        return self.problem.expression.matrix
 
     @property
     def graphs(self) -> list[ScaleGraph]:
-        return self.fitted.graphs
+        return self.problem.graphs
+
+    @property
+    def weights(self) -> Weights:
+        options = self.options
+        return Weights(graph=options.graph_weight, coupling=options.coupling_weight, anchor=options.anchor_weight)
 
     @property
     def coupled(self) -> bool:
-        return self.weights.coupling > 0
+        return self.options.coupling_weight > 0
+
+    def params(self) -> dict[str, Any]:
+        """Return the options and the inputs' provenance as a manifest's ``params`` records them."""
+        return {**self.options.to_uns(), **self.inputs.provenance()}
 
 
-def prepare(adata: AnnData, options: Mapping[str, Any]) -> Prepared:
-    """Validate the fit options and compute the persistence, scales and graphs once.
-
-    ``tl.pnmf``'s own pipeline runs with one factor and one iteration: it validates every
-    option as ``tl.pnmf`` does and returns the scales and graphs, at the cost of a single
-    cheap iteration.
-    """
-    max_iter = check_int("max_iter", options["max_iter"], minimum=1)
-    max_sweeps = check_int("max_sweeps", options["max_sweeps"], minimum=0)
-    fitted = fit_scales(adata, 1, **{**options, "max_iter": 1, "max_sweeps": 0})
-    matrix, _ = read_expression(adata, options.get("layer"), fitted.genes)
-    if fitted.params["normalize"]:
-        matrix = normalize_cells(matrix)
-    params = fitted.params
-    weights = Weights(graph=params["graph_weight"], coupling=params["coupling_weight"], anchor=params["anchor_weight"])
-    return Prepared(fitted, matrix, weights, max_iter, max_sweeps, params["tol"])
+def prepare(adata: AnnData, options: PnmfOptions) -> Prepared:
+    """Read the inputs and compute the persistence, scales and graphs once, as ``tl.pnmf`` does."""
+    inputs, problem = prepare_scales(adata, options)
+    return Prepared(options, inputs, problem)
 
 
 def seeds(random_state: int | None) -> int:
-    """The entropy from which every replicate's seeds derive (fresh entropy when ``None``)."""
-    return int(np.random.SeedSequence(random_state).entropy)
+    """Return the entropy from which every replicate's seeds derive (fresh entropy when ``None``)."""
+    entropy = np.random.SeedSequence(random_state).entropy  # an int, given an int or None
+    return int(cast(int, entropy))
 
 
 @dataclass(frozen=True)
@@ -129,9 +119,9 @@ def replicate_fits(
                 int(k),
                 rng,
                 prepared.weights,
-                max_iter=prepared.max_iter,
-                max_sweeps=prepared.max_sweeps,
-                tol=prepared.tol,
+                max_iter=prepared.options.max_iter,
+                max_sweeps=prepared.options.max_sweeps,
+                tol=prepared.options.tol,
             )
             loadings[k].append(fit.loadings)
             embeddings[k].append(fit.embeddings)
@@ -140,7 +130,7 @@ def replicate_fits(
 
 
 def matched_per_scale(runs: Sequence[Sequence[np.ndarray]], *, coupled: bool) -> list[np.ndarray]:
-    """Matched loadings per scale (runs × genes × k): jointly over scales when the scales are coupled.
+    """Return the matched loadings per scale (runs × genes × k): jointly over scales when the scales are coupled.
 
     With a coupling term the model ties factor j across scales within a run, so factors
     are matched on their summed similarity over all scales and keep one identity at every

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,9 +17,10 @@ from .._docs import doc_params
 from .._errors import PnmfKeyError, PnmfValueError
 from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Manifest
 from .._manifest import Results, read_manifest, write_results
+from .._options import PnmfOptions
 from .._sections import Bars, Clustering, Scores, read_section, section_entries, with_section
 from .._validation import check_choice, check_in_memory, check_int, check_key_added
-from ._pnmf import fit_scales
+from ._pnmf import fit
 
 __all__ = ["BASELINES", "kmeans_agreement", "score_scales"]
 
@@ -171,34 +174,22 @@ def _row(method, scale, n_connected, embedding, labels, n_seeds, n_init, random_
     }
 
 
-def _baseline(adata: AnnData, manifest, name: str) -> np.ndarray:
-    """Fit a baseline with the run's own settings and return its embedding."""
-    params = manifest[Manifest.PARAMS]
-    if name == "pca":
-        points = adata.obsm[params["use_rep"]] if params["use_rep"] in adata.obsm else None
-        if points is None:
-            msg = f"The run's representation {params['use_rep']!r} is not in adata.obsm (it was computed and not stored); drop 'pca' from baselines."
-            raise PnmfKeyError(msg)
-        return np.asarray(points)[:, : params["n_pcs"]]
-    top = read_section(manifest, Bars).top
-    fitted = fit_scales(
-        adata,
-        int(params["n_comps"]),
+def _baseline(adata: AnnData, manifest: Mapping[str, Any], name: str) -> np.ndarray:
+    """Fit a baseline with the run's own options (one scale joining every edge) and return its embedding."""
+    options = PnmfOptions.from_uns(
+        manifest[Manifest.PARAMS],
+        scales=(read_section(manifest, Bars).top,),
         n_scales=None,
-        scales=[top],
-        filtration=str(params["filtration"]),
-        layer=params.get("layer"),
         mask_var=np.asarray(manifest[Manifest.GENES], dtype=bool),
-        use_rep=str(params["use_rep"]),
-        n_pcs=int(params["n_pcs"]),
-        neighbors_key=params.get("neighbors_key"),
-        graph_weight=float(params["graph_weight"]) if name == "gnmf" else 0.0,
         coupling_weight=0.0,
-        anchor_weight=float(params["anchor_weight"]),
-        normalize=bool(params["normalize"]),
-        max_iter=int(params["max_iter"]),
         max_sweeps=0,
-        tol=float(params["tol"]),
-        random_state=params.get("random_state"),
     )
-    return fitted.fit.embeddings[0]
+    if name == "pca":
+        if options.use_rep not in adata.obsm:
+            msg = f"The run's representation {options.use_rep!r} is not in adata.obsm (it was computed and not stored); drop 'pca' from baselines."
+            raise PnmfKeyError(msg)
+        return np.asarray(adata.obsm[options.use_rep])[:, : options.n_pcs]
+    if name == "nmf":
+        options = replace(options, graph_weight=0.0)
+    _, result = fit(adata, options)
+    return result.solution.embeddings[0]

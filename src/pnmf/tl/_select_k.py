@@ -13,31 +13,21 @@ from scanpy import logging as logg
 from scanpy import settings
 
 from .._core.consensus import reproducibility, stability
+from .._keys import DEFAULT_K_KEY, KSelection
 from .._manifest import Results, write_results
+from .._options import PnmfOptions
 from .._validation import check_in_memory, check_int, check_key_added, check_real
-from ._replicates import (
-    DEFAULT_SUBSAMPLE,
-    FIT_OPTIONS,
-    PNMF_DEFAULTS,
-    matched_per_scale,
-    prepare,
-    replicate_fits,
-    seeds,
-)
+from ._replicates import DEFAULT_SUBSAMPLE, matched_per_scale, prepare, replicate_fits, seeds
 
 __all__ = ["DEFAULT_K_KEY", "STABILITY_TOLERANCE", "select_k", "suggest_k"]
 
-#: Default ``key_added`` of ``tl.select_k``.
-DEFAULT_K_KEY = "pnmf_k"
 #: The suggested k is the largest k whose stability is within this of the best stability.
 STABILITY_TOLERANCE = 0.02
 
 #: Columns of the manifest's tables, per k, per k and scale, per k, scale and factor.
-BY_K = ("n_comps", "stability", "reproducibility", "error", "error_std")
-BY_SCALE = ("n_comps", "scale", "stability", "reproducibility", "error", "error_std")
-BY_FACTOR = ("n_comps", "scale", "factor", "stability", "reproducibility")
+BY_K, BY_SCALE, BY_FACTOR = KSelection.BY_K, KSelection.BY_SCALE, KSelection.BY_FACTOR
 
-_D = PNMF_DEFAULTS
+_D = PnmfOptions  # the defaults of tl.pnmf's options
 
 
 def select_k(
@@ -46,22 +36,22 @@ def select_k(
     *,
     n_runs: int = 5,
     subsample: float = DEFAULT_SUBSAMPLE,
-    n_scales: int | None = _D["n_scales"],
-    scales: Literal["auto", "all"] | Sequence[float] = _D["scales"],
-    filtration: Literal["knn", "rips"] = _D["filtration"],
-    layer: str | None = _D["layer"],
-    mask_var: np.ndarray | str | None = _D["mask_var"],
-    use_rep: str = _D["use_rep"],
-    n_pcs: int | None = _D["n_pcs"],
-    neighbors_key: str | None = _D["neighbors_key"],
-    graph_weight: float = _D["graph_weight"],
-    coupling_weight: float = _D["coupling_weight"],
-    anchor_weight: float = _D["anchor_weight"],
-    normalize: bool = _D["normalize"],
-    max_iter: int = _D["max_iter"],
-    max_sweeps: int = _D["max_sweeps"],
-    tol: float = _D["tol"],
-    random_state: int | None = 0,
+    n_scales: int | None = _D.n_scales,
+    scales: Literal["auto", "all"] | Sequence[float] = _D.scales,
+    filtration: Literal["knn", "rips"] = _D.filtration,
+    layer: str | None = _D.layer,
+    mask_var: np.ndarray | str | None = _D.mask_var,  # type: ignore[assignment]
+    use_rep: str = _D.use_rep,
+    n_pcs: int | None = _D.n_pcs,
+    neighbors_key: str | None = _D.neighbors_key,
+    graph_weight: float = _D.graph_weight,
+    coupling_weight: float = _D.coupling_weight,
+    anchor_weight: float = _D.anchor_weight,
+    normalize: bool = _D.normalize,
+    max_iter: int = _D.max_iter,
+    max_sweeps: int = _D.max_sweeps,
+    tol: float = _D.tol,
+    random_state: int | None = _D.random_state,
     key_added: str = DEFAULT_K_KEY,
     copy: bool = False,
 ) -> AnnData | None:
@@ -154,38 +144,22 @@ def select_k(
     >>> pnmf.get.k_selection(adata)[["n_comps", "stability", "suggested"]].shape
     (3, 3)
     """
+    arguments = dict(locals())  # before any other name is bound: the options, by their names
     start = logg.info("choosing the number of factors")
     check_in_memory(adata)
     key_added = check_key_added(key_added)
     ks = _check_n_comps(n_comps)
     n_runs = check_int("n_runs", n_runs, minimum=2, hint="Stability compares runs; pass n_runs=5 or more.")
     subsample = _check_subsample(subsample)
-    options = {
-        "n_scales": n_scales,
-        "scales": scales,
-        "filtration": filtration,
-        "layer": layer,
-        "mask_var": mask_var,
-        "use_rep": use_rep,
-        "n_pcs": n_pcs,
-        "neighbors_key": neighbors_key,
-        "graph_weight": graph_weight,
-        "coupling_weight": coupling_weight,
-        "anchor_weight": anchor_weight,
-        "normalize": normalize,
-        "max_iter": max_iter,
-        "max_sweeps": max_sweeps,
-        "tol": tol,
-        "random_state": random_state,
-    }
-    _check_options_cover(options)
+    # n_comps differs per k: the options carry the smallest, and each fit its own
+    options = PnmfOptions.collect(arguments, n_comps=int(ks[0]))
 
     timings: dict[str, float] = {}
     clock = perf_counter()
     prepared = prepare(adata, options)
     timings["prepare"] = perf_counter() - clock
     n_cells, n_genes = prepared.matrix.shape
-    n_seen = max(int(round(subsample * n_cells)), 1) if subsample < 1 else n_cells
+    n_seen = max(round(subsample * n_cells), 1) if subsample < 1 else n_cells
     if ks[-1] > min(n_seen, n_genes):
         msg = (
             f"n_comps={ks.tolist()} asks for k={ks[-1]} factors, but a run sees {n_seen} cells and "
@@ -239,17 +213,16 @@ def select_k(
     timings["matching"] = perf_counter() - clock
     suggested = suggest_k(ks, np.asarray(by_k["stability"]))
 
-    fitted = prepared.fitted
-    params = {name: value for name, value in fitted.params.items() if name != "n_comps"}
-    params.update(max_iter=prepared.max_iter, max_sweeps=prepared.max_sweeps)
+    problem = prepared.problem
+    params = {name: value for name, value in prepared.params().items() if name != "n_comps"}
     manifest = {
         "n_comps": ks,
         "suggested_k": suggested,
         "by_k": _arrays(by_k),
         "by_scale": _arrays(by_scale),
         "by_factor": _arrays(by_factor),
-        "thresholds": fitted.thresholds,
-        "n_connected": fitted.n_connected.astype(np.int64),
+        "thresholds": problem.thresholds,
+        "n_connected": problem.n_connected.astype(np.int64),
         "n_runs": n_runs,
         "subsample": subsample,
         "stability_tolerance": STABILITY_TOLERANCE,
@@ -269,7 +242,7 @@ def select_k(
 
 
 def suggest_k(n_comps: np.ndarray, stability_per_k: np.ndarray, tolerance: float = STABILITY_TOLERANCE) -> int:
-    """The largest k whose stability is within ``tolerance`` of the best (k ascending)."""
+    """Return the largest k whose stability is within ``tolerance`` of the best (k ascending)."""
     finite = np.isfinite(stability_per_k)
     if not finite.any():
         return int(n_comps[0])
@@ -312,14 +285,6 @@ def _check_subsample(subsample: object) -> float:
         msg = f"subsample={value} is a fraction of the cells; pass a number in (0, 1], e.g. 0.8."
         raise ValueError(msg)
     return value
-
-
-def _check_options_cover(options: dict) -> None:
-    """Guard against ``tl.pnmf`` gaining a fit option that this tool does not pass on."""
-    missing = set(FIT_OPTIONS) - set(options)
-    if missing:  # pragma: no cover - only when tl.pnmf changes
-        msg = f"internal: select_k does not pass the fit options {sorted(missing)}; please report this."
-        raise RuntimeError(msg)
 
 
 def _extend(table: dict[str, list], **row: float) -> None:

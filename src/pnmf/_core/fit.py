@@ -1,0 +1,168 @@
+"""The whole fit on plain arrays: scales from persistence, their graphs, the coupled solve, aligned factors.
+
+:func:`fit` is what ``tl.pnmf`` computes once it has read the AnnData. It is split in two
+for tools that solve many times on the same scales (``tl.select_k``, ``tl.consensus``):
+:func:`prepare` computes everything that does not depend on the factors (persistence,
+thresholds, graphs, the matrix as factorized), :func:`solve_problem` initializes, solves
+and aligns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from time import perf_counter
+
+import numpy as np
+from scipy import sparse
+
+from .._errors import PnmfValueError
+from .._options import PnmfOptions
+from .alignment import align_factors, consecutive_similarity
+from .expression import Expression, normalize_cells
+from .geometry import filtration_persistence, thresholds, top_threshold
+from .graphs import ScaleGraph, scale_graph
+from .init import nndsvda
+from .persistence import EdgeList, Persistence
+from .scales import recommend_scale
+from .solver import Fit, Weights, solve
+
+__all__ = ["FitResult", "Problem", "fit", "prepare", "solve_problem"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What the solver needs besides the options: the matrix as factorized and the scales with their graphs.
+
+    ``edges`` are the filtration's edges (a disconnected kNN graph bridged, ``n_bridges``
+    edges added), ``top`` the threshold joining all of them; ``thresholds`` and
+    ``n_connected`` (components) describe the scales, fine to coarse, one graph each.
+    """
+
+    expression: Expression
+    edges: EdgeList
+    persistence: Persistence
+    top: float
+    thresholds: np.ndarray
+    n_connected: np.ndarray
+    graphs: list[ScaleGraph]
+    n_bridges: int
+    timings: dict[str, float]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A solved problem: factors aligned across scales and the scale recommended without labels.
+
+    ``solution`` is the solver's :class:`~pnmf._core.solver.Fit` with factor j the same
+    program at every scale; ``alignment`` says how (``'coupling'``: the model's own order,
+    ``'hungarian'``: matched on loadings) and ``similarity`` (scales - 1 × k) is the cosine
+    of factor j's loadings between consecutive scales.
+    """
+
+    problem: Problem
+    solution: Fit
+    alignment: str
+    similarity: np.ndarray
+    recommended: int
+    timings: dict[str, float]
+
+
+@contextmanager
+def stage(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Record the wall time of one stage."""
+    start = perf_counter()
+    yield
+    timings[name] = perf_counter() - start
+
+
+def prepare(
+    X: np.ndarray | sparse.spmatrix,
+    points: np.ndarray,
+    edges: EdgeList,
+    options: PnmfOptions,
+    *,
+    name: str = "the expression matrix",
+) -> Problem:
+    """Compute the scales of ``points`` and their graphs, and the matrix as the solver factorizes it.
+
+    Parameters
+    ----------
+    X
+        Cells × genes, nonnegative and finite.
+    points
+        Cells × dimensions: the coordinates whose distances make the filtration.
+    edges
+        The filtration's edges, lengths measured in ``points`` (all pairs for ``'rips'``).
+    options
+        The fit's options (``filtration``, ``scales``, ``n_scales``, ``normalize`` are used).
+    name
+        How messages call ``X``.
+    """
+    timings: dict[str, float] = {}
+    with stage(timings, "persistence"):
+        edges, persistence, n_bridges = filtration_persistence(options.filtration, edges, points)
+        top = top_threshold(edges)
+        chosen = thresholds(options.scales, options.n_scales, persistence, top)
+        n_connected = persistence.n_connected(chosen)
+    with stage(timings, "graphs"):
+        graphs = [scale_graph(edges, threshold) for threshold in chosen]
+    with stage(timings, "expression"):
+        expression = Expression(normalize_cells(X) if options.normalize else X)
+        if expression.sq_norm == 0:
+            msg = f"{name} has no nonzero values in the selected genes: there is nothing to factorize."
+            raise PnmfValueError(msg)
+    return Problem(expression, edges, persistence, top, chosen, n_connected, graphs, n_bridges, timings)
+
+
+def solve_problem(problem: Problem, options: PnmfOptions, *, progress: bool = False) -> FitResult:
+    """Initialize (NNDSVDa), solve all scales, align the factors across scales and recommend a scale."""
+    timings: dict[str, float] = {}
+    weights = Weights(graph=options.graph_weight, coupling=options.coupling_weight, anchor=options.anchor_weight)
+    with stage(timings, "init"):
+        U0, W0 = nndsvda(problem.expression, options.n_comps, options.random_state)
+    with stage(timings, "solve"):
+        solution = solve(
+            problem.expression,
+            problem.graphs,
+            U0,
+            W0,
+            weights,
+            max_iter=options.max_iter,
+            max_sweeps=options.max_sweeps,
+            tol=options.tol,
+            progress=progress,
+        )
+    solution, alignment = _aligned(solution, coupled=options.coupling_weight > 0)
+    similarity = consecutive_similarity(solution.loadings)
+    recommended = recommend_scale(problem.n_connected, problem.persistence.n_cells)
+    return FitResult(problem, solution, alignment, similarity, recommended, timings)
+
+
+def fit(
+    X: np.ndarray | sparse.spmatrix,
+    points: np.ndarray,
+    edges: EdgeList,
+    options: PnmfOptions,
+    *,
+    name: str = "the expression matrix",
+    progress: bool = False,
+) -> FitResult:
+    """Fit the multi-scale model: :func:`prepare` then :func:`solve_problem`."""
+    return solve_problem(prepare(X, points, edges, options, name=name), options, progress=progress)
+
+
+def _aligned(solution: Fit, *, coupled: bool) -> tuple[Fit, str]:
+    """Return the solution with its factors in an order that means the same program at every scale.
+
+    With a coupling term the model itself ties factor j across scales (permuting one
+    scale would change its objective), so the order is kept. Without it each scale's
+    factors are matched to the next finer scale's by the Hungarian algorithm on loadings.
+    """
+    if coupled:
+        return solution, "coupling"
+    permutations = align_factors(solution.loadings)
+    embeddings = [U[:, p] for U, p in zip(solution.embeddings, permutations, strict=True)]
+    loadings = [W[:, p] for W, p in zip(solution.loadings, permutations, strict=True)]
+    return replace(solution, embeddings=embeddings, loadings=loadings), "hungarian"

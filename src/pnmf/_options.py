@@ -1,0 +1,182 @@
+"""The options of one fit of the multi-scale model, validated once and passed down as one object.
+
+``tl.pnmf`` keeps scanpy's flat signature and turns it into a :class:`PnmfOptions` at
+once; the command line, ``tl.select_k``, ``tl.consensus`` and the baselines of
+``tl.score_scales`` build theirs the same way or from a result's manifest, and derive
+variants with :func:`dataclasses.replace` (which validates again). The defaults of those
+signatures are read from here, so there is one place to change one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Final, Literal
+
+import numpy as np
+
+from ._errors import PnmfValueError
+from ._validation import check_bool, check_choice, check_int, check_random_state, check_real, seed_from
+
+__all__ = ["HVG_IF_PRESENT", "PnmfOptions"]
+
+
+class _HvgIfPresent:
+    """Default of ``mask_var``: ``var['highly_variable']`` when present, else all genes."""
+
+    def __repr__(self) -> str:
+        return "'highly_variable' if present"
+
+
+HVG_IF_PRESENT: Final = _HvgIfPresent()
+
+MaskVar = np.ndarray | Sequence[bool] | str | _HvgIfPresent | None
+
+
+@dataclass(frozen=True, eq=False)
+class PnmfOptions:
+    """Every option of :func:`pnmf.tl.pnmf` that shapes the fit (see there for their meaning).
+
+    Construction validates each option on its own (types, ranges, choices); what depends on
+    the data (``n_comps`` against the matrix, ``layer``, ``use_rep``, ``mask_var``,
+    ``neighbors_key``) is checked when the data are read. ``scales`` given as thresholds is
+    kept as a sorted tuple, ``random_state`` as an integer seed (a ``RandomState`` gives
+    its next draw) or ``None``.
+    """
+
+    n_comps: int = 20
+    n_scales: int | None = None
+    scales: Literal["auto", "all"] | Sequence[float] = "auto"
+    filtration: Literal["knn", "rips"] = "knn"
+    layer: str | None = None
+    mask_var: MaskVar = HVG_IF_PRESENT
+    use_rep: str = "X_pca"
+    n_pcs: int | None = None
+    neighbors_key: str | None = None
+    graph_weight: float = 10.0
+    coupling_weight: float = 1.0
+    anchor_weight: float = 0.0
+    normalize: bool = True
+    max_iter: int = 200
+    max_sweeps: int = 50
+    tol: float = 1e-4
+    random_state: int | None = 0  # a numpy RandomState is accepted too, and replaced by its next draw
+
+    def __post_init__(self) -> None:
+        checked: dict[str, Any] = {
+            "normalize": check_bool("normalize", self.normalize),
+            "random_state": seed_from(check_random_state("random_state", self.random_state)),
+            "filtration": check_choice("filtration", self.filtration, ("knn", "rips")),
+            "graph_weight": check_real("graph_weight", self.graph_weight),
+            "coupling_weight": check_real("coupling_weight", self.coupling_weight),
+            "anchor_weight": check_real("anchor_weight", self.anchor_weight),
+            "max_iter": check_int("max_iter", self.max_iter, minimum=1),
+            "max_sweeps": check_int("max_sweeps", self.max_sweeps, minimum=0),
+            "tol": check_real("tol", self.tol),
+        }
+        if self.n_scales is not None:
+            if not (isinstance(self.scales, str) and self.scales == "auto"):
+                msg = f"n_scales={self.n_scales} conflicts with scales={self.scales!r}; pass one of them (n_scales only applies to scales='auto')."
+                raise PnmfValueError(msg)
+            checked["n_scales"] = check_int("n_scales", self.n_scales, minimum=1)
+        checked["scales"] = _check_scales(self.scales)
+        checked["n_comps"] = check_int("n_comps", self.n_comps, minimum=1)
+        if self.n_pcs is not None:
+            checked["n_pcs"] = check_int("n_pcs", self.n_pcs, minimum=1)
+        if not (self.mask_var is None or self.mask_var is HVG_IF_PRESENT or isinstance(self.mask_var, str)):
+            checked["mask_var"] = np.asarray(self.mask_var)  # a mask: checked against the genes when read
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def collect(cls, arguments: Mapping[str, Any], **overrides: Any) -> PnmfOptions:
+        """Build the options from a tool's arguments (e.g. its ``locals()``): every field taken by its name.
+
+        Tools whose signature repeats the options (``tl.pnmf``, ``tl.select_k``) pass
+        them on this way, so none is forgotten; ``overrides`` replace or add fields.
+        """
+        values = {f.name: arguments[f.name] for f in fields(cls) if f.name in arguments}
+        return cls(**{**values, **overrides})
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Return the options as keyword arguments of :func:`pnmf.tl.pnmf`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def to_uns(self) -> dict[str, Any]:
+        """Return the options as a manifest stores them; :meth:`from_uns` gives them back unchanged.
+
+        h5ad stores no ``None``: an option that is ``None`` is left out when ``None`` is its
+        default, and written as ``False`` otherwise (``random_state=None``, ``mask_var=None``),
+        a value those options never take. ``mask_var``'s default is left out too.
+        Thresholds are a float array; a boolean mask stays an array.
+        """
+        stored: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                if f.default is None:
+                    continue
+                value = False
+            elif value is HVG_IF_PRESENT:
+                continue
+            elif f.name == "scales" and not isinstance(value, str):
+                value = np.asarray(value, dtype=np.float64)
+            stored[f.name] = value
+        return stored
+
+    @classmethod
+    def from_uns(cls, params: Mapping[str, Any], **overrides: Any) -> PnmfOptions:
+        """Read the options from a manifest's ``params`` (other entries there are ignored).
+
+        ``overrides`` replace fields before the options are validated, e.g. the thresholds
+        of a result whose ``params`` predate the explicit thresholds (``scales='explicit'``).
+        """
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in params:
+                continue
+            value = params[f.name]
+            if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+                value = value.item()
+            if value is False and f.default is not None and not isinstance(f.default, bool):
+                value = None  # see to_uns
+            elif f.name == "scales" and not isinstance(value, str):
+                value = tuple(float(v) for v in np.asarray(value).ravel())
+            values[f.name] = value
+        values.update(overrides)
+        if values.get("scales") == "explicit":
+            msg = (
+                "These params record scales='explicit' without the thresholds; pass scales=<the manifest's thresholds>."
+            )
+            raise PnmfValueError(msg)
+        return cls(**values)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PnmfOptions):
+            return NotImplemented
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+
+    __hash__ = None  # type: ignore[assignment]  # a mask_var array is mutable
+
+
+def _check_scales(scales: object) -> str | tuple[float, ...]:
+    """``'auto'``, ``'all'``, or positive finite distinct thresholds, returned sorted."""
+    if isinstance(scales, str):
+        return check_choice("scales", scales, ("auto", "all"))
+    thresholds = np.asarray(scales, dtype=np.float64).ravel()
+    if thresholds.size == 0:
+        msg = "scales is an empty sequence; pass positive thresholds, or scales='auto'."
+        raise PnmfValueError(msg)
+    if not np.isfinite(thresholds).all() or (thresholds <= 0).any():
+        msg = f"scales must be positive finite thresholds, got {thresholds.tolist()}."
+        raise PnmfValueError(msg)
+    if len(np.unique(thresholds)) < len(thresholds):
+        msg = f"scales contains duplicated thresholds {thresholds.tolist()}; pass each threshold once."
+        raise PnmfValueError(msg)
+    return tuple(float(t) for t in np.sort(thresholds))
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
+    return a == b

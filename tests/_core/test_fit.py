@@ -1,0 +1,66 @@
+"""The whole fit on plain arrays: what tl.pnmf writes is what _core.fit computes; prepare + solve_problem is fit."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from pnmf._core import fit as core
+from pnmf._core.scales import recommend_scale
+from pnmf._options import PnmfOptions
+from pnmf.tl._inputs import read_inputs
+
+OPTIONS = PnmfOptions(4, n_scales=3, max_iter=20, max_sweeps=2)
+
+
+@pytest.fixture(scope="module")
+def inputs(populations_base):
+    return read_inputs(populations_base, OPTIONS)
+
+
+def test_fit_on_arrays_is_what_the_tool_writes(populations, inputs):
+    import pnmf
+
+    pnmf.tl.pnmf(populations, **OPTIONS.as_kwargs())
+    result = core.fit(inputs.X, inputs.points, inputs.edges, OPTIONS)
+    for t, (U, W) in enumerate(zip(result.solution.embeddings, result.solution.loadings, strict=True)):
+        np.testing.assert_array_equal(populations.obsm[f"X_pnmf_{t}"], U.astype(inputs.X.dtype))
+        np.testing.assert_array_equal(populations.varm[f"pnmf_loadings_{t}"][inputs.genes], W.astype(inputs.X.dtype))
+    np.testing.assert_array_equal(populations.uns["pnmf"]["thresholds"], result.problem.thresholds)
+    assert populations.uns["pnmf"]["recommended_scale"] == result.recommended
+
+
+def test_prepare_then_solve_is_fit_and_the_problem_is_reusable(inputs):
+    problem = core.prepare(inputs.X, inputs.points, inputs.edges, OPTIONS)
+    once = core.solve_problem(problem, OPTIONS)
+    again = core.solve_problem(problem, OPTIONS)
+    direct = core.fit(inputs.X, inputs.points, inputs.edges, OPTIONS)
+    for result in (again, direct):
+        for a, b in zip(once.solution.embeddings, result.solution.embeddings, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert set(problem.timings) == {"persistence", "graphs", "expression"}
+    assert set(once.timings) == {"init", "solve"}
+
+
+def test_the_recommended_scale_follows_the_component_counts(inputs):
+    result = core.fit(inputs.X, inputs.points, inputs.edges, OPTIONS)
+    problem = result.problem
+    assert result.recommended == recommend_scale(problem.n_connected, problem.persistence.n_cells)
+    assert np.all(np.diff(problem.thresholds) > 0)
+    assert [g.adjacency.shape[0] for g in problem.graphs] == [inputs.X.shape[0]] * len(problem.thresholds)
+
+
+def test_without_coupling_factors_are_matched_across_scales(inputs):
+    result = core.fit(inputs.X, inputs.points, inputs.edges, replace(OPTIONS, coupling_weight=0.0))
+    assert result.alignment == "hungarian"
+    coupled = core.fit(inputs.X, inputs.points, inputs.edges, OPTIONS)
+    assert coupled.alignment == "coupling"
+    assert result.similarity.shape == (len(result.problem.thresholds) - 1, 4)
+    assert (result.similarity > 0.5).mean() > 0.5  # matched factors stay similar programs
+
+
+def test_an_empty_matrix_is_refused_by_name(inputs):
+    from pnmf import PnmfValueError
+
+    with pytest.raises(PnmfValueError, match="my matrix has no nonzero values"):
+        core.prepare(np.zeros_like(inputs.X.toarray()), inputs.points, inputs.edges, OPTIONS, name="my matrix")

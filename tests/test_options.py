@@ -1,0 +1,112 @@
+"""PnmfOptions: one validated object for the options of a fit, stored in the manifest without loss."""
+
+import inspect
+from dataclasses import fields, replace
+
+import anndata as ad
+import numpy as np
+import pytest
+
+import pnmf
+from pnmf._options import HVG_IF_PRESENT, PnmfOptions
+
+FIELDS = [f.name for f in fields(PnmfOptions)]
+
+
+@pytest.mark.parametrize("tool", [pnmf.tl.pnmf, pnmf.tl.select_k], ids=["pnmf", "select_k"])
+def test_tools_take_every_option_with_its_default(tool):
+    params = inspect.signature(tool).parameters
+    for name in FIELDS:
+        assert name in params, f"{tool.__name__} lacks the option {name}"
+        if name != "n_comps":  # select_k takes several
+            assert params[name].default == getattr(PnmfOptions, name), name
+
+
+OPTIONS = {
+    "defaults": PnmfOptions(),
+    "explicit scales": PnmfOptions(scales=[3.0, 0.5, 1.0], coupling_weight=0.0),
+    "all genes, no seed": PnmfOptions(mask_var=None, random_state=None, normalize=False),
+    "a column and inputs": PnmfOptions(
+        7, n_scales=3, mask_var="highly_variable", layer="counts", n_pcs=20, neighbors_key="nn", use_rep="X_umap"
+    ),
+    "a mask": PnmfOptions(mask_var=np.array([True, False, True]), filtration="rips", scales="all"),
+}
+
+
+@pytest.mark.parametrize("options", OPTIONS.values(), ids=OPTIONS.keys())
+def test_to_uns_and_back_is_lossless_also_through_h5ad(options, tmp_path):
+    stored = options.to_uns()
+    assert all(value is not None for value in stored.values())
+    assert PnmfOptions.from_uns(stored) == options
+    adata = ad.AnnData(np.zeros((2, 3)))
+    adata.uns["params"] = stored
+    adata.write_h5ad(tmp_path / "params.h5ad")
+    assert PnmfOptions.from_uns(ad.read_h5ad(tmp_path / "params.h5ad").uns["params"]) == options
+
+
+def test_given_values_are_normalized():
+    options = PnmfOptions(scales=(3, 1), random_state=np.random.RandomState(0), n_comps=np.int64(4))
+    assert options.scales == (1.0, 3.0)
+    assert isinstance(options.random_state, int)
+    assert type(options.n_comps) is int
+    assert PnmfOptions().mask_var is HVG_IF_PRESENT
+    assert PnmfOptions(mask_var=[True, False]).mask_var.dtype == bool
+
+
+def test_other_manifest_entries_are_ignored_and_overrides_win():
+    params = {**PnmfOptions(5).to_uns(), "expression": "adata.X", "n_genes": 10, "source": "pnmf"}
+    assert PnmfOptions.from_uns(params) == PnmfOptions(5)
+    assert PnmfOptions.from_uns(params, scales=(1.0,), graph_weight=0.0) == PnmfOptions(
+        5, scales=(1.0,), graph_weight=0.0
+    )
+
+
+def test_params_written_before_the_thresholds_were_kept_need_them():
+    legacy = {"n_comps": 3, "n_scales": 4, "scales": "explicit", "n_pcs": 10}
+    with pytest.raises(pnmf.PnmfValueError, match="pass scales=<the manifest's thresholds>"):
+        PnmfOptions.from_uns(legacy)
+    assert PnmfOptions.from_uns(legacy, scales=(1.0, 2.0), n_scales=None).scales == (1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n_comps": 0}, ValueError, "n_comps=0 is out of range"),
+        ({"n_comps": 2.5}, TypeError, "n_comps must be an integer"),
+        ({"n_scales": 0}, ValueError, "n_scales=0 is out of range"),
+        ({"n_scales": 3, "scales": "all"}, ValueError, "conflicts with"),
+        ({"scales": "some"}, ValueError, "scales='some' is not supported"),
+        ({"scales": [1.0, -2.0]}, ValueError, "positive finite thresholds"),
+        ({"scales": [1.0, 1.0]}, ValueError, "duplicated thresholds"),
+        ({"scales": []}, ValueError, "empty sequence"),
+        ({"filtration": "vr"}, ValueError, "filtration='vr' is not supported"),
+        ({"graph_weight": -1.0}, ValueError, "graph_weight=-1.0 is invalid"),
+        ({"tol": float("nan")}, ValueError, "tol=nan is invalid"),
+        ({"max_iter": 0}, ValueError, "max_iter=0 is out of range"),
+        ({"max_sweeps": -1}, ValueError, "max_sweeps=-1 is out of range"),
+        ({"n_pcs": 0}, ValueError, "n_pcs=0 is out of range"),
+        ({"normalize": "yes"}, TypeError, "normalize must be True or False"),
+        ({"random_state": -1}, ValueError, "random_state=-1 is out of range"),
+    ],
+)
+def test_each_option_is_checked(kwargs, error, match):
+    with pytest.raises(error, match=match) as raised:
+        PnmfOptions(**kwargs)
+    assert isinstance(raised.value, pnmf.PnmfError)
+
+
+def test_replace_checks_again():
+    with pytest.raises(pnmf.PnmfValueError, match=r"coupling_weight=-1\.0 is invalid"):
+        replace(PnmfOptions(), coupling_weight=-1.0)
+
+
+def test_collect_takes_the_options_by_name():
+    arguments = {"adata": None, "n_comps": 4, "graph_weight": 2.0, "key_added": "x", "copy": False}
+    assert PnmfOptions.collect(arguments, tol=1e-3) == PnmfOptions(4, graph_weight=2.0, tol=1e-3)
+    assert set(PnmfOptions(4).as_kwargs()) == set(FIELDS)
+
+
+def test_the_manifest_records_the_options_of_the_run(fitted):
+    params = fitted.uns["pnmf"]["params"]
+    assert PnmfOptions.from_uns(params) == PnmfOptions(5, n_scales=3, max_iter=40, max_sweeps=2)
+    assert {"expression", "n_genes", "representation", "graph"} <= set(params)
