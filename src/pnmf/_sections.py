@@ -263,6 +263,7 @@ class History:
 
     FIELD: ClassVar[str] = Manifest.HISTORY
     KEYED: ClassVar[bool] = False
+    COLUMNS: ClassVar[tuple[str, ...]] = ("phase", "scale", "iteration", "objective")
 
     phase: np.ndarray
     scale: np.ndarray
@@ -272,16 +273,11 @@ class History:
     @classmethod
     def from_columns(cls, columns: Mapping[str, Any]) -> History:
         """Build from the solver's lists (``phase``, ``scale``, ``iteration``, ``objective``)."""
-        return cls(**{name: np.asarray(columns[name]) for name in ("phase", "scale", "iteration", "objective")})
+        return cls(**{name: np.asarray(columns[name]) for name in cls.COLUMNS})
 
     def to_uns(self) -> dict[str, Any]:
         """Return the entry as stored."""
-        return {
-            "phase": np.asarray(self.phase).astype(str),
-            "scale": self.scale,
-            "iteration": self.iteration,
-            "objective": self.objective,
-        }
+        return {name: getattr(self, name) for name in self.COLUMNS} | {"phase": np.asarray(self.phase).astype(str)}
 
     @classmethod
     def from_uns(cls, entry: Mapping[str, Any]) -> History:
@@ -290,14 +286,7 @@ class History:
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per iteration: ``phase``, ``scale``, ``iteration``, ``objective``."""
-        table = pd.DataFrame(
-            {
-                "phase": np.asarray(self.phase),
-                "scale": np.asarray(self.scale),
-                "iteration": np.asarray(self.iteration),
-                "objective": np.asarray(self.objective),
-            }
-        )
+        table = pd.DataFrame({name: np.asarray(getattr(self, name)) for name in self.COLUMNS})
         table["phase"] = table["phase"].astype(str)  # whatever string dtype a file gave back
         return table
 

@@ -327,20 +327,14 @@ def _check_against_data(adata, args: argparse.Namespace, options: PnmfOptions, *
     """Check the options that depend on the data (layer, genes, sizes, keys, colour) before computing."""
     from ._errors import PnmfKeyError
     from ._manifest import check_result_key
-    from ._validation import check_in_memory, check_int
+    from ._validation import check_in_memory
     from .pl._colors import cell_colors
-    from .tl._inputs import gene_mask, read_expression
+    from .tl._inputs import check_n_comps, gene_mask, read_expression
 
     check_in_memory(adata)
     mask = gene_mask(adata, options.mask_var)
     X, _ = read_expression(adata, options.layer, mask)
-    check_int(
-        "n_comps",
-        options.n_comps,
-        minimum=1,
-        maximum=min(X.shape),
-        hint=f"It cannot exceed the number of cells ({X.shape[0]}) or selected genes ({X.shape[1]}).",
-    )
+    check_n_comps(options.n_comps, X)
     if options.use_rep not in ("X", "X_pca") and options.use_rep not in adata.obsm:
         msg = (
             f"--use-rep {options.use_rep!r} is not in adata.obsm (available: {list(adata.obsm)}); "

@@ -35,17 +35,10 @@ def test_history_and_persistence_bars(fitted):
 
 def test_scale_scores_table_types(scored_base):
     table = pnmf.get.scale_scores(scored_base, "cell_type")
-    assert table.columns.tolist() == [
-        "method",
-        "scale",
-        "n_connected",
-        "ari_mean",
-        "ari_std",
-        "nmi_mean",
-        "nmi_std",
-        "leiden_ari",
-        "recommended",
-    ]
+    assert (
+        table.columns.tolist()
+        == "method scale n_connected ari_mean ari_std nmi_mean nmi_std leiden_ari recommended".split()
+    )
     assert table["recommended"].dtype == bool
     assert table["method"].map(type).eq(str).all()
     with pytest.raises(KeyError, match=r"run pnmf.tl.score_scales\(adata, 'subtype', key='pnmf'\) first"):

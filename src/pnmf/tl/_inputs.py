@@ -23,6 +23,7 @@ from .._validation import check_int, check_nonnegative_finite
 __all__ = [
     "HVG_IF_PRESENT",
     "Inputs",
+    "check_n_comps",
     "gene_mask",
     "knn_edges",
     "read_expression",
@@ -74,13 +75,7 @@ def read_inputs(adata: AnnData, options: PnmfOptions) -> Inputs:
     with stage(timings, "inputs"):
         genes = gene_mask(adata, options.mask_var)
         X, source = read_expression(adata, options.layer, genes)
-        check_int(
-            "n_comps",
-            options.n_comps,
-            minimum=1,
-            maximum=min(X.shape),
-            hint=f"It cannot exceed the number of cells ({X.shape[0]}) or selected genes ({X.shape[1]}).",
-        )
+        check_n_comps(options.n_comps, X)
         points, representation = read_representation(adata, options.use_rep, options.n_pcs, X, options.random_state)
     with stage(timings, "neighbors"):
         if options.filtration == "rips":
@@ -88,6 +83,17 @@ def read_inputs(adata: AnnData, options: PnmfOptions) -> Inputs:
         else:
             edges, graph = knn_edges(adata, options.neighbors_key, points, options.random_state)
     return Inputs(X, source, genes, points, representation, edges, graph, timings)
+
+
+def check_n_comps(n_comps: int, X: np.ndarray | sparse.csr_matrix) -> int:
+    """Check a number of factors against the cells × selected genes matrix it factorizes."""
+    return check_int(
+        "n_comps",
+        n_comps,
+        minimum=1,
+        maximum=min(X.shape),
+        hint=f"It cannot exceed the number of cells ({X.shape[0]}) or selected genes ({X.shape[1]}).",
+    )
 
 
 def gene_mask(adata: AnnData, mask_var: MaskVar) -> np.ndarray:
