@@ -63,6 +63,21 @@ def test_core_is_pure_numerics(name, found):
     assert not above, f"{name} imports {sorted(above)} from above _core"
 
 
+SHARED_LAYER = {
+    name: found
+    for name, found in MODULES.items()
+    if name.count(".") == 1
+    and name.split(".")[1]
+    in {"_errors", "_keys", "_docs", "_validation", "_options", "_palette", "_sections", "_manifest"}
+}
+
+
+@pytest.mark.parametrize(("name", "found"), SHARED_LAYER.items())
+def test_the_shared_layer_imports_no_layer_above_or_below(name, found):
+    for other in ("pnmf._core", "pnmf.tl", "pnmf.get", "pnmf.pl", "pnmf.datasets", "pnmf.cli"):
+        assert not within(found, other), f"{name} imports {other}"
+
+
 @pytest.mark.parametrize(("name", "found"), layer("pnmf.tl").items())
 def test_tools_never_import_plots_or_getters(name, found):
     assert not within(found, "pnmf.pl"), f"{name} imports pnmf.pl"
