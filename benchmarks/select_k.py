@@ -29,7 +29,6 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-
 from _markdown import markdown_table
 
 HERE = Path(__file__).resolve().parent
@@ -127,8 +126,7 @@ def science(seeds: list[int], noises: list[float], programs: list[int], n_runs: 
                     }
                 )
                 curves.append(
-                    {"programs": n_programs, "noise": noise, "seed": seed}
-                    | {f"k={k}": v for k, v in stability.items()}
+                    {"programs": n_programs, "noise": noise, "seed": seed} | {f"k={k}": v for k, v in stability.items()}
                 )
                 print(markdown_table(pd.DataFrame(rows[-1:]), index=False), flush=True)
     detail = pd.DataFrame(rows)

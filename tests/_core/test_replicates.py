@@ -16,7 +16,8 @@ def test_subsample_is_sorted_seeded_and_sized():
     a = subsample_cells(100, 0.8, np.random.default_rng(1))
     b = subsample_cells(100, 0.8, np.random.default_rng(1))
     c = subsample_cells(100, 0.8, np.random.default_rng(2))
-    assert len(a) == 80 and (np.diff(a) > 0).all()
+    assert len(a) == 80
+    assert (np.diff(a) > 0).all()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     np.testing.assert_array_equal(subsample_cells(10, 1.0, np.random.default_rng(0)), np.arange(10))
@@ -62,8 +63,12 @@ def test_refit_recovers_embeddings_of_known_loadings_and_decreases(rng):
     expression = Expression(U @ W.T)
     rows, cols = np.triu_indices(60, k=1)
     graph = scale_graph(EdgeList.from_pairs(60, rows, cols, rng.standard_normal((60, 2))), 0.5)
-    refit = refit_embeddings(expression, [graph], [W], Weights(graph=0.0, coupling=0.0, anchor=0.0), max_iter=200, tol=1e-12)
+    refit = refit_embeddings(
+        expression, [graph], [W], Weights(graph=0.0, coupling=0.0, anchor=0.0), max_iter=200, tol=1e-12
+    )
     np.testing.assert_allclose(refit.embeddings[0], U, atol=1e-5)
-    smooth = refit_embeddings(expression, [graph, graph], [W, W], Weights(graph=5.0, coupling=1.0), max_iter=50, tol=1e-9)
+    smooth = refit_embeddings(
+        expression, [graph, graph], [W, W], Weights(graph=5.0, coupling=1.0), max_iter=50, tol=1e-9
+    )
     assert (np.diff(smooth.history) <= 1e-9 * smooth.history[0]).all()
     assert smooth.per_scale.shape == (len(smooth.history), 2)
