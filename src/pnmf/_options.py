@@ -18,7 +18,10 @@ import numpy as np
 from ._errors import PnmfValueError
 from ._validation import check_bool, check_choice, check_int, check_random_state, check_real, seed_from
 
-__all__ = ["HVG_IF_PRESENT", "PnmfOptions"]
+__all__ = ["DEFAULT_N_SCALES", "HVG_IF_PRESENT", "PnmfOptions"]
+
+#: Scales chosen by ``scales='auto'`` when ``n_scales`` is not given.
+DEFAULT_N_SCALES = 8
 
 
 class _HvgIfPresent:

@@ -84,7 +84,7 @@ class _Signals:
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     """Options of ``tl.pnmf`` as flags, with its defaults (those of :class:`~pnmf._options.PnmfOptions`)."""
-    from ._core.geometry import DEFAULT_N_SCALES
+    from ._options import DEFAULT_N_SCALES
     from ._options import PnmfOptions as D
 
     group = parser.add_argument_group("model")

@@ -8,6 +8,7 @@ import numpy as np
 from scipy.spatial.distance import pdist
 
 from .._errors import PnmfValueError
+from .._options import DEFAULT_N_SCALES
 from .persistence import EdgeList, Persistence, bridge_components, graph_persistence, rips_persistence
 from .scales import MAX_ALL_SCALES, canonical_thresholds, select_scales
 
@@ -15,8 +16,6 @@ __all__ = ["DEFAULT_N_SCALES", "MAX_RIPS_CELLS", "filtration_persistence", "rips
 
 #: The ``filtration='rips'`` construction stores all pairwise distances; above this many cells it is refused.
 MAX_RIPS_CELLS = 3000
-#: Scales chosen by ``scales='auto'`` when ``n_scales`` is not given.
-DEFAULT_N_SCALES = 8
 _TOP_MARGIN = 1e-9  # the coarsest threshold sits just above the longest edge
 
 
