@@ -165,7 +165,9 @@ def pnmf(
         ``iteration``, ``objective``), ``alignment`` (``similarity``: cosine of factor j's
         loadings between scales t and t+1, and the ``method`` that matched factors),
         ``genes`` (the boolean mask of the genes used), ``timings`` (seconds per stage) and
-        ``params``.
+        ``params`` (the options as given, an option that is ``None`` left out, or written as
+        ``False`` for ``random_state`` and ``mask_var``; and where the ``expression``,
+        ``representation`` and ``graph`` came from, with ``n_genes``).
 
     Examples
     --------
