@@ -88,7 +88,12 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         default="knn",
         help="persistence of the kNN graph or of all pairwise distances",
     )
-    group.add_argument("--graph-weight", type=float, default=10.0, help="λ1, graph smoothness (default: 10)")
+    group.add_argument(
+        "--graph-weight",
+        type=_weight,
+        default="auto",
+        help="λ1, graph smoothness: a number, or 'auto' to cross-validate it over a split of the genes (default: auto)",
+    )
     group.add_argument(
         "--coupling-weight", type=float, default=1.0, help="λ2, similarity of consecutive scales (default: 1)"
     )
@@ -239,6 +244,11 @@ class _Progress:
         self._bar.close()
 
 
+def _weight(text: str) -> float | str:
+    """``--graph-weight``: ``auto`` or a number."""
+    return text if text == "auto" else float(text)
+
+
 def _check_options(args: argparse.Namespace) -> None:
     """Check every option that does not need the data, before anything is read or computed."""
     from ._validation import check_int, check_key_added, check_n_jobs, check_random_state, check_real
@@ -247,7 +257,9 @@ def _check_options(args: argparse.Namespace) -> None:
     check_int("n_comps", args.n_comps, minimum=1)
     if args.n_scales is not None:
         check_int("n_scales", args.n_scales, minimum=1)
-    for name in ("graph_weight", "coupling_weight", "anchor_weight"):
+    if args.graph_weight != "auto":
+        check_real("graph_weight", args.graph_weight)
+    for name in ("coupling_weight", "anchor_weight"):
         check_real(name, getattr(args, name))
     check_int("max_iter", args.max_iter, minimum=1)
     check_int("max_sweeps", args.max_sweeps, minimum=0)

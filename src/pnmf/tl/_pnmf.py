@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from time import perf_counter
 from typing import Literal
 
@@ -16,6 +16,7 @@ from scipy.spatial.distance import pdist
 
 from .._core.alignment import align_factors, consecutive_similarity
 from .._core.expression import Expression, normalize_cells
+from .._core.graph_weight import FALLBACK_WEIGHT, cross_validate_graph_weight
 from .._core.graphs import ScaleGraph, scale_graph
 from .._core.init import nndsvda
 from .._core.kernels import kernel_threads
@@ -59,7 +60,7 @@ def pnmf(
     use_rep: str = "X_pca",
     n_pcs: int | None = None,
     neighbors_key: str | None = None,
-    graph_weight: float = 10.0,
+    graph_weight: float | Literal["auto"] = "auto",
     coupling_weight: float = 1.0,
     anchor_weight: float = 0.0,
     normalize: bool = True,
@@ -96,8 +97,9 @@ def pnmf(
     weights normalized symmetrically, ``w_ij / sqrt(d_i d_j)``). With unit cells
     and unit-norm loadings every term is measured per cell on the same footing, so the
     weights mean the same on any dataset: the objective is invariant to rescaling X and the
-    graph term does not grow with the number of neighbours. The default λ1 = 10 was chosen
-    on a panel of real and synthetic datasets (``benchmarks/panel.py``), not on one.
+    graph term does not grow with the number of neighbours. How much smoothing helps still
+    differs between datasets (on the evaluation panel, ``benchmarks/panel.py``, the best
+    fixed λ1 ranged from 1 to 100), so by default the data choose λ1 (``'auto'``, below).
 
     Parameters
     ----------
@@ -133,7 +135,13 @@ def pnmf(
         lengths are measured in ``use_rep``). By default ``'neighbors'`` when present;
         otherwise a 15-NN graph is built and not stored.
     graph_weight
-        λ1, weight of the graph smoothness of each embedding.
+        λ1, weight of the graph smoothness of each embedding. ``'auto'`` lets the data
+        choose it among 1, 3, 10, 30 and 100 by bi-cross-validation: the genes are split at
+        random in two halves, the coarsest scale's embedding is fitted on one half with each
+        weight, and the weight whose embedding best predicts the other half (nonnegative
+        least squares) wins. It costs five single-scale fits on half the genes (on at most
+        20,000 cells). With fewer than four genes per factor there is nothing to split, and
+        the weight is 10. The manifest records the weight used and how it was chosen.
     coupling_weight
         λ2, weight of the similarity between embeddings of consecutive scales.
     anchor_weight
@@ -284,7 +292,7 @@ def fit_scales(
     use_rep: str,
     n_pcs: int | None,
     neighbors_key: str | None,
-    graph_weight: float,
+    graph_weight: float | str,
     coupling_weight: float,
     anchor_weight: float,
     normalize: bool,
@@ -295,8 +303,11 @@ def fit_scales(
 ) -> Fitted:
     """Validate the options, read the inputs and fit every scale; write nothing (see :func:`pnmf`)."""
     filtration = check_choice("filtration", filtration, ("knn", "rips"))
+    auto_weight = isinstance(graph_weight, str)
+    if auto_weight:
+        check_choice("graph_weight", graph_weight, ("auto",))
     weights = Weights(
-        graph=check_real("graph_weight", graph_weight),
+        graph=FALLBACK_WEIGHT if auto_weight else check_real("graph_weight", graph_weight),
         coupling=check_real("coupling_weight", coupling_weight),
         anchor=check_real("anchor_weight", anchor_weight),
     )
@@ -344,6 +355,24 @@ def fit_scales(
         if expression.sq_norm == 0:
             msg = f"{source} has no nonzero values in the selected genes: there is nothing to factorize."
             raise PnmfValueError(msg)
+    if auto_weight:
+        with _stage(timings, "graph weight"):
+            selection = cross_validate_graph_weight(
+                expression.matrix,
+                graphs[-1],
+                n_comps,
+                anchor_weight=weights.anchor,
+                max_iter=max_iter,
+                tol=tol,
+                random_state=random_state,
+                restrict=lambda cells: scale_graph(edges.induced(cells), thresholds[-1]),
+            )
+        weights = replace(weights, graph=selection.weight)
+        weight_rule = "cross-validated" if selection.cross_validated else "fallback"
+        logg.info(f"    graph weight {selection.weight:g} ({weight_rule} over {selection.candidates.tolist()})")
+    else:
+        weight_rule = "given"
+    with _stage(timings, "init"):
         U0, W0 = nndsvda(expression, n_comps, random_state)
     with _stage(timings, "solve"):
         fit = solve(
@@ -373,6 +402,7 @@ def fit_scales(
         "n_pcs": int(points.shape[1]),
         "graph": graph_source,
         "graph_weight": weights.graph,
+        "graph_weight_rule": weight_rule,
         "coupling_weight": weights.coupling,
         "anchor_weight": weights.anchor,
         "normalize": bool(normalize),
