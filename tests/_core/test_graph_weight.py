@@ -5,6 +5,7 @@ from scipy import sparse
 from pnmf._core.expression import Expression, normalize_cells
 from pnmf._core.graph_weight import FALLBACK_WEIGHT, MAX_CELLS, cross_validate_graph_weight, held_out_error
 from pnmf._core.graphs import scale_graph
+from pnmf._core.init import nndsvda
 from pnmf._core.persistence import EdgeList
 
 
@@ -17,6 +18,10 @@ def _populations(seed=0, n_cells=300, n_genes=120, n_types=3):
         profiles[t, t * 20 : (t + 1) * 20] *= 6.0
     counts = rng.poisson(profiles[types] * 0.5)
     return sparse.csr_matrix(normalize_cells(np.log1p(counts))), types
+
+
+def _start(X, n_comps):
+    return nndsvda(Expression(X), n_comps, 0)
 
 
 def _graph(pairs_rows, pairs_cols, n_cells):
@@ -41,8 +46,8 @@ def test_a_graph_that_joins_populations_gets_less_weight_than_one_that_follows_t
     rng = np.random.default_rng(1)
     faithful = _graph(*_within_types(types, rng), len(types))
     shuffled = _graph(*_within_types(rng.permutation(types), rng), len(types))
-    good = cross_validate_graph_weight(X, faithful, 5, random_state=0)
-    bad = cross_validate_graph_weight(X, shuffled, 5, random_state=0)
+    good = cross_validate_graph_weight(X, faithful, _start(X, 5), random_state=0)
+    bad = cross_validate_graph_weight(X, shuffled, _start(X, 5), random_state=0)
     assert good.cross_validated
     assert bad.cross_validated
     assert good.weight > bad.weight
@@ -55,8 +60,8 @@ def test_a_graph_that_joins_populations_gets_less_weight_than_one_that_follows_t
 def test_same_seed_same_choice_and_errors():
     X, types = _populations(seed=2)
     graph = _graph(*_within_types(types, np.random.default_rng(0)), len(types))
-    first = cross_validate_graph_weight(X, graph, 4, random_state=3)
-    second = cross_validate_graph_weight(X, graph, 4, random_state=3)
+    first = cross_validate_graph_weight(X, graph, _start(X, 4), random_state=3)
+    second = cross_validate_graph_weight(X, graph, _start(X, 4), random_state=3)
     np.testing.assert_array_equal(first.errors, second.errors)
     assert first.weight == second.weight
 
@@ -64,7 +69,7 @@ def test_same_seed_same_choice_and_errors():
 def test_too_few_genes_fall_back_to_the_fixed_weight():
     X, types = _populations(n_genes=15)
     graph = _graph(*_within_types(types, np.random.default_rng(0)), len(types))
-    selection = cross_validate_graph_weight(X, graph, 4)
+    selection = cross_validate_graph_weight(X, graph, _start(X, 4))
     assert selection.weight == FALLBACK_WEIGHT
     assert not selection.cross_validated
 
@@ -80,7 +85,7 @@ def test_many_cells_are_subsampled_through_the_restriction(monkeypatch):
         return scale_graph(edges.induced(cells), 2.0)
 
     monkeypatch.setattr("pnmf._core.graph_weight.MAX_CELLS", 150)
-    selection = cross_validate_graph_weight(X, scale_graph(edges, 2.0), 4, restrict=restrict)
+    selection = cross_validate_graph_weight(X, scale_graph(edges, 2.0), _start(X, 4), restrict=restrict)
     assert selection.cross_validated
     assert [len(cells) for cells in seen] == [150]
     assert np.all(np.diff(seen[0]) > 0)

@@ -21,7 +21,6 @@ from scipy import sparse
 
 from .expression import Expression
 from .graphs import ScaleGraph
-from .init import nndsvda
 from .solver import Weights, solve
 
 __all__ = ["CANDIDATE_WEIGHTS", "FALLBACK_WEIGHT", "MAX_CELLS", "WeightSelection", "cross_validate_graph_weight"]
@@ -32,6 +31,8 @@ CANDIDATE_WEIGHTS = (1.0, 3.0, 10.0, 30.0, 100.0)
 FALLBACK_WEIGHT = 10.0
 #: At most this many cells (drawn at random, seeded) take part in the cross-validation.
 MAX_CELLS = 20_000
+#: The fits only rank a handful of weights: a looser stopping rule than the main fit's is enough.
+CV_TOL = 1e-3
 #: Passes of nonnegative least squares for the held-out genes' loadings.
 HELD_OUT_PASSES = 50
 
@@ -57,7 +58,7 @@ class WeightSelection:
 def cross_validate_graph_weight(
     X: np.ndarray | sparse.spmatrix,
     graph: ScaleGraph,
-    n_comps: int,
+    start: tuple[np.ndarray, np.ndarray],
     *,
     candidates: Sequence[float] = CANDIDATE_WEIGHTS,
     anchor_weight: float = 0.0,
@@ -74,8 +75,9 @@ def cross_validate_graph_weight(
         Cells × genes, as factorized (cells already normalized when they are).
     graph
         The graph whose weight is chosen (the coarsest scale's, where the graph term is strongest).
-    n_comps
-        Number of factors.
+    start
+        Starting factors ``(U, W)`` of the full fit (cells × k, genes × k); the first fit
+        starts from them, restricted to the cells and genes it sees.
     candidates
         Weights to try.
     anchor_weight
@@ -90,23 +92,36 @@ def cross_validate_graph_weight(
     """
     candidates = np.asarray(candidates, dtype=np.float64)
     n_cells, n_genes = X.shape
+    U, W = start
+    n_comps = U.shape[1]
     if n_genes // 2 < 2 * n_comps:
         return WeightSelection(FALLBACK_WEIGHT, candidates, np.empty(0))
     rng = np.random.default_rng(random_state)
     if restrict is not None and n_cells > MAX_CELLS:
         cells = np.sort(rng.choice(n_cells, size=MAX_CELLS, replace=False))
-        X, graph = X[cells], restrict(cells)
+        X, graph, U = X[cells], restrict(cells), U[cells]
     genes = rng.permutation(n_genes)
     fitted_genes, held_out = np.sort(genes[: n_genes // 2]), np.sort(genes[n_genes // 2 :])
     train = Expression(X[:, fitted_genes])
     test = Expression(X[:, held_out])
-    U0, W0 = nndsvda(train, n_comps, random_state)
+    # increasing weights, each fit warm-started from the previous one: the embedding moves
+    # little from one weight to the next, so each fit needs a few iterations, not a cold start
+    U, W = _restricted_start(U, W, fitted_genes)
     errors = np.empty(len(candidates))
-    for i, weight in enumerate(candidates):
-        fit = solve(train, [graph], U0, W0, Weights(graph=weight, coupling=0.0, anchor=anchor_weight),
-                    max_iter=max_iter, max_sweeps=0, tol=tol)  # fmt: skip
-        errors[i] = held_out_error(test, fit.embeddings[0])
+    for i in np.argsort(candidates):
+        weights = Weights(graph=float(candidates[i]), coupling=0.0, anchor=anchor_weight)
+        fit = solve(train, [graph], U, W, weights, max_iter=max_iter, max_sweeps=0, tol=max(tol, CV_TOL))
+        U, W = fit.embeddings[0], fit.loadings[0]
+        errors[i] = held_out_error(test, U)
     return WeightSelection(float(candidates[np.argmin(errors)]), candidates, errors)
+
+
+def _restricted_start(U: np.ndarray, W: np.ndarray, genes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Restrict the start to some genes: W's rows renormalized to unit columns, U rescaled to keep U Wᵀ."""
+    W = W[genes]
+    norms = np.linalg.norm(W, axis=0)
+    norms[norms == 0] = 1.0
+    return U * norms, W / norms
 
 
 def held_out_error(test: Expression, U: np.ndarray) -> float:

@@ -355,12 +355,13 @@ def fit_scales(
         if expression.sq_norm == 0:
             msg = f"{source} has no nonzero values in the selected genes: there is nothing to factorize."
             raise PnmfValueError(msg)
+        U0, W0 = nndsvda(expression, n_comps, random_state)
     if auto_weight:
         with _stage(timings, "graph weight"):
             selection = cross_validate_graph_weight(
                 expression.matrix,
                 graphs[-1],
-                n_comps,
+                (U0, W0),
                 anchor_weight=weights.anchor,
                 max_iter=max_iter,
                 tol=tol,
@@ -372,8 +373,6 @@ def fit_scales(
         logg.info(f"    graph weight {selection.weight:g} ({weight_rule} over {selection.candidates.tolist()})")
     else:
         weight_rule = "given"
-    with _stage(timings, "init"):
-        U0, W0 = nndsvda(expression, n_comps, random_state)
     with _stage(timings, "solve"):
         fit = solve(
             expression,
