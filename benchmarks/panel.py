@@ -150,6 +150,7 @@ def evaluate(dataset: Dataset, n_comps: int = 20) -> tuple[dict, pd.DataFrame, l
         "labels": len(np.unique(labels)),
         "recommended": per_scale[recommended],
         "rec. scale": recommended,
+        "λ1 (auto)": float(manifest["params"]["graph_weight"]),
         "finest": per_scale[0],
         "best scale (labels)": max(per_scale),
         "sklearn NMF (raw W)": sk_raw,

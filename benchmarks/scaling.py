@@ -100,6 +100,7 @@ def worker_pnmf(n_cells: int, cache: Path, options: dict) -> dict:
     return {
         "wall_s": wall,
         "timings": {k: float(v) for k, v in manifest["timings"].items()},
+        "graph_weight": float(manifest["params"]["graph_weight"]),
         "peak_rss_gb": peak_rss_gb(),
         "loaded_rss_gb": loaded,
         "n_scales": len(manifest["obsm_keys"]),
@@ -160,9 +161,10 @@ def run_worker(kind: str, n_cells: int, cache: Path, options: dict | None = None
 
 def scaling_table(sizes: list[int], cache: Path, skip_sklearn: bool) -> str:
     header = (
-        "| cells | nonzeros | scanpy PCA + 15-NN (s) | pnmf total (s) | neighbours | persistence | graphs | init | solve "
-        "| pnmf peak RSS (GB) | of which input (GB) | sklearn NMF (s) | sklearn peak RSS (GB) | pnmf / sklearn time | scales | iterations per scale |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "| cells | nonzeros | scanpy PCA + 15-NN (s) | pnmf total (s) | neighbours | persistence | graphs | graph weight (λ1) "
+        "| init | solve | pnmf peak RSS (GB) | of which input (GB) | sklearn NMF (s) | sklearn peak RSS (GB) "
+        "| pnmf / sklearn time | scales | iterations per scale |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     )
     rows = [header]
     for n_cells in sizes:
@@ -171,18 +173,15 @@ def scaling_table(sizes: list[int], cache: Path, skip_sklearn: bool) -> str:
         single = None if skip_sklearn else run_worker("sklearn", n_cells, cache)
         t = fit["timings"]
         prep = f"{prepared['pca_s'] + prepared['neighbors_s']:.1f}" if prepared else "cached"
-        nnz = prepared["nnz"] if prepared else "cached"
+        nnz = f"{prepared['nnz']:,}" if prepared else "cached"
         sk_time = f"{single['wall_s']:.1f}" if single else "–"
         sk_rss = f"{single['peak_rss_gb']:.2f}" if single else "–"
         ratio = f"{fit['wall_s'] / single['wall_s']:.2f}" if single else "–"
+        weight = f"{t.get('graph weight', 0.0):.1f} ({fit['graph_weight']:g})"
         rows.append(
-            f"| {n_cells:,} | {nnz:,} | {prep} | {fit['wall_s']:.1f} | {t['neighbors']:.1f} | {t['persistence']:.1f} | {t['graphs']:.1f} "
-            f"| {t['init']:.1f} | {t['solve']:.1f} | {fit['peak_rss_gb']:.2f} | {fit['loaded_rss_gb']:.2f} | {sk_time} | {sk_rss} "
-            f"| {ratio} | {fit['n_scales']} | {fit['n_iter']} |"
-            if isinstance(nnz, int)
-            else f"| {n_cells:,} | {nnz} | {prep} | {fit['wall_s']:.1f} | {t['neighbors']:.1f} | {t['persistence']:.1f} | {t['graphs']:.1f} "
-            f"| {t['init']:.1f} | {t['solve']:.1f} | {fit['peak_rss_gb']:.2f} | {fit['loaded_rss_gb']:.2f} | {sk_time} | {sk_rss} "
-            f"| {ratio} | {fit['n_scales']} | {fit['n_iter']} |"
+            f"| {n_cells:,} | {nnz} | {prep} | {fit['wall_s']:.1f} | {t['neighbors']:.1f} | {t['persistence']:.1f} "
+            f"| {t['graphs']:.1f} | {weight} | {t['init']:.1f} | {t['solve']:.1f} | {fit['peak_rss_gb']:.2f} "
+            f"| {fit['loaded_rss_gb']:.2f} | {sk_time} | {sk_rss} | {ratio} | {fit['n_scales']} | {fit['n_iter']} |"
         )
         print(rows[-1], file=sys.stderr)
     return "\n".join(rows)

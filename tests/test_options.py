@@ -99,5 +99,8 @@ def test_collect_takes_the_options_by_name():
 
 def test_the_manifest_records_the_options_of_the_run(fitted):
     params = fitted.uns["pnmf"]["params"]
-    assert PnmfOptions.from_uns(params) == PnmfOptions(5, n_scales=3, max_iter=40, max_sweeps=2)
+    # graph_weight='auto' is recorded as the weight chosen, so that the run can be repeated
+    as_run = PnmfOptions(5, n_scales=3, max_iter=40, max_sweeps=2, graph_weight=params["graph_weight"])
+    assert PnmfOptions.from_uns(params) == as_run
+    assert params["graph_weight_rule"] == "cross-validated"
     assert {"expression", "n_genes", "representation", "graph"} <= set(params)

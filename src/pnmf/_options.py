@@ -42,7 +42,8 @@ class PnmfOptions:
 
     Construction validates each option on its own (types, ranges, choices); what depends on
     the data (``n_comps`` against the matrix, ``layer``, ``use_rep``, ``mask_var``,
-    ``neighbors_key``) is checked when the data are read. ``scales`` given as thresholds is
+    ``neighbors_key``) is checked when the data are read. ``graph_weight='auto'`` is
+    resolved by the fit, which returns its options with the weight it chose. ``scales`` given as thresholds is
     kept as a sorted tuple, ``random_state`` as an integer seed (a ``RandomState`` gives
     its next draw) or ``None``.
     """
@@ -56,7 +57,7 @@ class PnmfOptions:
     use_rep: str = "X_pca"
     n_pcs: int | None = None
     neighbors_key: str | None = None
-    graph_weight: float = 10.0
+    graph_weight: float | Literal["auto"] = "auto"
     coupling_weight: float = 1.0
     anchor_weight: float = 0.0
     normalize: bool = True
@@ -70,7 +71,11 @@ class PnmfOptions:
             "normalize": check_bool("normalize", self.normalize),
             "random_state": seed_from(check_random_state("random_state", self.random_state)),
             "filtration": check_choice("filtration", self.filtration, ("knn", "rips")),
-            "graph_weight": check_real("graph_weight", self.graph_weight),
+            "graph_weight": (
+                check_choice("graph_weight", self.graph_weight, ("auto",))
+                if isinstance(self.graph_weight, str)
+                else check_real("graph_weight", self.graph_weight)
+            ),
             "coupling_weight": check_real("coupling_weight", self.coupling_weight),
             "anchor_weight": check_real("anchor_weight", self.anchor_weight),
             "max_iter": check_int("max_iter", self.max_iter, minimum=1),

@@ -99,7 +99,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="persistence of the kNN graph or of all pairwise distances",
     )
     group.add_argument(
-        "--graph-weight", type=float, default=D.graph_weight, help=f"λ1, graph smoothness (default: {D.graph_weight:g})"
+        "--graph-weight",
+        type=_weight,
+        default=D.graph_weight,
+        help=f"λ1, graph smoothness: a number, or 'auto' to cross-validate it over a split of the genes (default: {D.graph_weight})",
     )
     group.add_argument(
         "--coupling-weight",
@@ -260,6 +263,11 @@ class _Progress:
 
     def close(self) -> None:
         self._bar.close()
+
+
+def _weight(text: str) -> float | str:
+    """``--graph-weight``: ``auto`` or a number."""
+    return text if text == "auto" else float(text)
 
 
 def _options(args: argparse.Namespace, **inputs) -> PnmfOptions:

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pnmf._core.hierarchy import by_size, merge_across_scales, merge_clusters, nesting, pair_separation
+from pnmf._core.hierarchy import BAR_GROWTH, by_size, merge_across_scales, merge_clusters, nesting, pair_separation
 
 
 def test_pair_separation_is_the_centroid_distance_in_pooled_standard_deviations(rng):
@@ -64,6 +64,16 @@ def test_the_bar_grows_with_the_scale_threshold(rng):
     points = centres[population] + rng.normal(size=(800, 1))
     levels = merge_across_scales([points] * 3, population, thresholds=[1.0, 2.5, 20.0])
     assert [len(np.unique(level)) for level in levels] == [4, 2, 1]
+
+
+def test_the_bar_grows_faster_than_the_threshold(rng):
+    # two populations 3 pooled SDs apart; a scale whose threshold is 1.4 times the finest one
+    population = np.repeat([0, 1], 2000)
+    points = np.array([[0.0], [3.0]])[population] + rng.normal(size=(4000, 1))
+    ratio = 1.4
+    assert 2.0 * ratio < 3.0 < 2.0 * ratio**BAR_GROWTH  # a bar linear in the threshold keeps them apart
+    levels = merge_across_scales([points, points], population, thresholds=[1.0, ratio])
+    assert [len(np.unique(level)) for level in levels] == [2, 1]
 
 
 def test_nesting_counts_cells_outside_their_main_parent():

@@ -209,6 +209,7 @@ def test_h5ad_round_trip(populations, tmp_path):
         ({"scales": []}, ValueError, "empty sequence"),
         ({"filtration": "vr"}, ValueError, "filtration='vr' is not supported"),
         ({"graph_weight": -1.0}, ValueError, "graph_weight=-1.0 is invalid"),
+        ({"graph_weight": "best"}, ValueError, "graph_weight='best' is not supported"),
         ({"tol": float("nan")}, ValueError, "tol=nan is invalid"),
         ({"max_iter": 0}, ValueError, "max_iter=0 is out of range"),
         ({"key_added": "a/b"}, ValueError, "contains '/'"),
@@ -273,3 +274,15 @@ def test_default_sweeps_run_to_convergence(populations):
     convergence = populations.uns["pnmf"]["convergence"]
     assert convergence["sweeps_converged"]
     assert convergence["n_sweeps"] < 50
+
+
+def test_graph_weight_is_cross_validated_by_default_and_recorded(populations):
+    auto = pnmf.tl.pnmf(populations, 4, n_scales=3, copy=True)
+    params = auto.uns["pnmf"]["params"]
+    assert params["graph_weight_rule"] == "cross-validated"
+    assert params["graph_weight"] in (1.0, 3.0, 10.0, 30.0, 100.0)
+    given = pnmf.tl.pnmf(populations, 4, n_scales=3, graph_weight=params["graph_weight"], copy=True)
+    assert given.uns["pnmf"]["params"]["graph_weight_rule"] == "given"
+    # the cross-validated weight is then the weight of an ordinary fit
+    for key in auto.uns["pnmf"]["obsm_keys"]:
+        np.testing.assert_array_equal(auto.obsm[key], given.obsm[key])

@@ -22,13 +22,14 @@ from .._options import PnmfOptions
 from .alignment import align_factors, consecutive_similarity
 from .expression import Expression, normalize_cells
 from .geometry import filtration_persistence, thresholds, top_threshold
+from .graph_weight import WeightSelection, cross_validate_graph_weight
 from .graphs import ScaleGraph, scale_graph
 from .init import nndsvda
 from .persistence import EdgeList, Persistence
 from .scales import recommend_scale
 from .solver import Fit, Weights, solve
 
-__all__ = ["FitResult", "Problem", "fit", "prepare", "solve_problem"]
+__all__ = ["FitResult", "Problem", "choose_graph_weight", "fit", "prepare", "solve_problem"]
 
 
 @dataclass(frozen=True)
@@ -55,18 +56,29 @@ class Problem:
 class FitResult:
     """A solved problem: factors aligned across scales and the scale recommended without labels.
 
-    ``solution`` is the solver's :class:`~pnmf._core.solver.Fit` with factor j the same
-    program at every scale; ``alignment`` says how (``'coupling'``: the model's own order,
-    ``'hungarian'``: matched on loadings) and ``similarity`` (scales - 1 × k) is the cosine
-    of factor j's loadings between consecutive scales.
+    ``options`` are those of the fit as run (``graph_weight='auto'`` replaced by the weight
+    chosen, ``selection`` the evidence, ``None`` when the weight was given). ``solution`` is
+    the solver's :class:`~pnmf._core.solver.Fit` with factor j the same program at every
+    scale; ``alignment`` says how (``'coupling'``: the model's own order, ``'hungarian'``:
+    matched on loadings) and ``similarity`` (scales - 1 × k) is the cosine of factor j's
+    loadings between consecutive scales.
     """
 
     problem: Problem
+    options: PnmfOptions
+    selection: WeightSelection | None
     solution: Fit
     alignment: str
     similarity: np.ndarray
     recommended: int
     timings: dict[str, float]
+
+    @property
+    def graph_weight_rule(self) -> str:
+        """How λ1 was set: ``'given'``, ``'cross-validated'`` or ``'fallback'`` (too few genes to split)."""
+        if self.selection is None:
+            return "given"
+        return "cross-validated" if self.selection.cross_validated else "fallback"
 
 
 @contextmanager
@@ -116,12 +128,34 @@ def prepare(
     return Problem(expression, edges, persistence, top, chosen, n_connected, graphs, n_bridges, timings)
 
 
+def choose_graph_weight(
+    problem: Problem, options: PnmfOptions, start: tuple[np.ndarray, np.ndarray]
+) -> WeightSelection:
+    """Cross-validate λ1 on the coarsest scale's graph from the starting factors ``start`` (see :mod:`.graph_weight`)."""
+    coarsest = problem.thresholds[-1]
+    return cross_validate_graph_weight(
+        problem.expression.matrix,
+        problem.graphs[-1],
+        start,
+        anchor_weight=options.anchor_weight,
+        max_iter=options.max_iter,
+        tol=options.tol,
+        random_state=options.random_state,
+        restrict=lambda cells: scale_graph(problem.edges.induced(cells), coarsest),
+    )
+
+
 def solve_problem(problem: Problem, options: PnmfOptions, *, progress: bool = False) -> FitResult:
-    """Initialize (NNDSVDa), solve all scales, align the factors across scales and recommend a scale."""
+    """Initialize (NNDSVDa), choose λ1 if asked (``'auto'``), solve all scales, align the factors, recommend a scale."""
     timings: dict[str, float] = {}
-    weights = Weights(graph=options.graph_weight, coupling=options.coupling_weight, anchor=options.anchor_weight)
     with stage(timings, "init"):
         U0, W0 = nndsvda(problem.expression, options.n_comps, options.random_state)
+    selection = None
+    if options.graph_weight == "auto":
+        with stage(timings, "graph weight"):
+            selection = choose_graph_weight(problem, options, (U0, W0))
+        options = replace(options, graph_weight=selection.weight)
+    weights = Weights(graph=float(options.graph_weight), coupling=options.coupling_weight, anchor=options.anchor_weight)
     with stage(timings, "solve"):
         solution = solve(
             problem.expression,
@@ -137,7 +171,7 @@ def solve_problem(problem: Problem, options: PnmfOptions, *, progress: bool = Fa
     solution, alignment = _aligned(solution, coupled=options.coupling_weight > 0)
     similarity = consecutive_similarity(solution.loadings)
     recommended = recommend_scale(problem.n_connected, problem.persistence.n_cells)
-    return FitResult(problem, solution, alignment, similarity, recommended, timings)
+    return FitResult(problem, options, selection, solution, alignment, similarity, recommended, timings)
 
 
 def fit(

@@ -45,6 +45,13 @@ class EdgeList:
             np.concatenate([self.lengths, other.lengths]),
         )
 
+    def induced(self, nodes: np.ndarray) -> EdgeList:
+        """Return the edges between ``nodes`` (sorted indices), renumbered ``0 … len(nodes)-1``."""
+        index = np.full(self.n_nodes, -1, dtype=np.int64)
+        index[nodes] = np.arange(len(nodes))
+        inside = (index[self.rows] >= 0) & (index[self.cols] >= 0)
+        return EdgeList(len(nodes), index[self.rows[inside]], index[self.cols[inside]], self.lengths[inside])
+
     def __len__(self) -> int:
         return len(self.rows)
 

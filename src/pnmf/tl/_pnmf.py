@@ -41,7 +41,7 @@ def pnmf(
     use_rep: str = _D.use_rep,
     n_pcs: int | None = _D.n_pcs,
     neighbors_key: str | None = _D.neighbors_key,
-    graph_weight: float = _D.graph_weight,
+    graph_weight: float | Literal["auto"] = _D.graph_weight,
     coupling_weight: float = _D.coupling_weight,
     anchor_weight: float = _D.anchor_weight,
     normalize: bool = _D.normalize,
@@ -78,8 +78,9 @@ def pnmf(
     weights normalized symmetrically, ``w_ij / sqrt(d_i d_j)``). With unit cells
     and unit-norm loadings every term is measured per cell on the same footing, so the
     weights mean the same on any dataset: the objective is invariant to rescaling X and the
-    graph term does not grow with the number of neighbours. The default λ1 = 10 was chosen
-    on a panel of real and synthetic datasets (``benchmarks/panel.py``), not on one.
+    graph term does not grow with the number of neighbours. How much smoothing helps still
+    differs between datasets (on the evaluation panel, ``benchmarks/panel.py``, the best
+    fixed λ1 ranged from 1 to 100), so by default the data choose λ1 (``'auto'``, below).
 
     Parameters
     ----------
@@ -115,7 +116,13 @@ def pnmf(
         lengths are measured in ``use_rep``). By default ``'neighbors'`` when present;
         otherwise a 15-NN graph is built and not stored.
     graph_weight
-        λ1, weight of the graph smoothness of each embedding.
+        λ1, weight of the graph smoothness of each embedding. ``'auto'`` lets the data
+        choose it among 1, 3, 10, 30 and 100 by bi-cross-validation: the genes are split at
+        random in two halves, the coarsest scale's embedding is fitted on one half with each
+        weight, and the weight whose embedding best predicts the other half (nonnegative
+        least squares) wins. It costs five single-scale fits on half the genes (on at most
+        20,000 cells). With fewer than four genes per factor there is nothing to split, and
+        the weight is 10. The manifest records the weight used and how it was chosen.
     coupling_weight
         λ2, weight of the similarity between embeddings of consecutive scales.
     anchor_weight
@@ -190,7 +197,7 @@ def pnmf(
     with kernel_threads(n_jobs, limit=default_threads()):
         inputs, result = fit(adata, options)
     _hint_unconverged(result.solution, options)
-    results = _assemble(Keys(key_added), inputs, result, options)
+    results = _assemble(Keys(key_added), inputs, result)
     if copy:
         adata = adata.copy()
     write_results(adata, results, stale_entries(adata, key_added))
@@ -221,6 +228,9 @@ def fit(adata: AnnData, options: PnmfOptions) -> tuple[Inputs, core.FitResult]:
     """Read the inputs and fit every scale (see :func:`pnmf`); write nothing."""
     inputs, problem = prepare(adata, options)
     result = core.solve_problem(problem, options, progress=settings.verbosity >= 2)
+    if result.selection is not None:
+        weight, rule = result.options.graph_weight, result.graph_weight_rule
+        logg.info(f"    graph weight {weight:g} ({rule} over {result.selection.candidates.tolist()})")
     solution = result.solution
     if not all(np.isfinite(U).all() for U in solution.embeddings) or not all(
         np.isfinite(W).all() for W in solution.loadings
@@ -246,7 +256,7 @@ def _hint_unconverged(solution: Fit, options: PnmfOptions) -> None:
         )
 
 
-def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult, options: PnmfOptions) -> Results:
+def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult) -> Results:
     """Build everything to write before anything is written."""
     problem, solution, dtype = result.problem, result.solution, inputs.X.dtype
     obsm = {keys.embedding(t): U.astype(dtype) for t, U in enumerate(solution.embeddings)}
@@ -277,6 +287,11 @@ def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult, options: PnmfO
         Manifest.ALIGNMENT: Alignment(result.alignment, result.similarity).to_uns(),
         Manifest.GENES: inputs.genes,
         Manifest.TIMINGS: {**inputs.timings, **problem.timings, **result.timings},
-        Manifest.PARAMS: {**options.to_uns(), **inputs.provenance()},
+        # the options as run: graph_weight='auto' is the weight chosen, graph_weight_rule says how
+        Manifest.PARAMS: {
+            **result.options.to_uns(),
+            "graph_weight_rule": result.graph_weight_rule,
+            **inputs.provenance(),
+        },
     }
     return Results(obsm=obsm, varm=varm, uns={keys.uns: manifest})

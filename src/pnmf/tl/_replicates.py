@@ -6,7 +6,7 @@ The options of the fit are a :class:`~pnmf._options.PnmfOptions`, as for :func:`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import numpy as np
@@ -14,8 +14,9 @@ from anndata import AnnData
 
 from .._core.consensus import match_runs
 from .._core.expression import Expression
-from .._core.fit import Problem
+from .._core.fit import Problem, choose_graph_weight
 from .._core.graphs import ScaleGraph
+from .._core.init import nndsvda
 from .._core.replicates import fit_replicate, restrict_graph, subsample_cells
 from .._core.solver import Weights
 from .._options import PnmfOptions
@@ -30,11 +31,16 @@ DEFAULT_SUBSAMPLE = 0.8
 
 @dataclass(frozen=True)
 class Prepared:
-    """The inputs of every replicate: the options, what was read, the scales and their graphs, the matrix as factorized."""
+    """The inputs of every replicate: the options, what was read, the scales and their graphs, the matrix as factorized.
+
+    ``options`` are those every replicate runs with (``graph_weight='auto'`` resolved);
+    ``graph_weight_rule`` says how λ1 was set.
+    """
 
     options: PnmfOptions
     inputs: Inputs
     problem: Problem
+    graph_weight_rule: str
 
     @property
     def matrix(self) -> Any:
@@ -47,7 +53,8 @@ class Prepared:
     @property
     def weights(self) -> Weights:
         options = self.options
-        return Weights(graph=options.graph_weight, coupling=options.coupling_weight, anchor=options.anchor_weight)
+        graph = float(options.graph_weight)  # resolved by prepare
+        return Weights(graph=graph, coupling=options.coupling_weight, anchor=options.anchor_weight)
 
     @property
     def coupled(self) -> bool:
@@ -55,13 +62,25 @@ class Prepared:
 
     def params(self) -> dict[str, Any]:
         """Return the options and the inputs' provenance as a manifest's ``params`` records them."""
-        return {**self.options.to_uns(), **self.inputs.provenance()}
+        return {**self.options.to_uns(), "graph_weight_rule": self.graph_weight_rule, **self.inputs.provenance()}
 
 
 def prepare(adata: AnnData, options: PnmfOptions) -> Prepared:
-    """Read the inputs and compute the persistence, scales and graphs once, as ``tl.pnmf`` does."""
+    """Read the inputs and compute the persistence, scales and graphs once, as ``tl.pnmf`` does.
+
+    ``graph_weight='auto'`` is resolved once for all replicates by ``tl.pnmf``'s
+    cross-validation, from a one-factor start with one iteration per fit (the weight these
+    tools have chosen since they have had the option; whether a start at the k tried would
+    choose better is open).
+    """
     inputs, problem = prepare_scales(adata, options)
-    return Prepared(options, inputs, problem)
+    rule = "given"
+    if options.graph_weight == "auto":
+        probe = replace(options, n_comps=1, max_iter=1)
+        selection = choose_graph_weight(problem, probe, nndsvda(problem.expression, 1, options.random_state))
+        options = replace(options, graph_weight=selection.weight)
+        rule = "cross-validated" if selection.cross_validated else "fallback"
+    return Prepared(options, inputs, problem, rule)
 
 
 def seeds(random_state: int | None) -> int:

@@ -44,7 +44,7 @@ def select_k(
     use_rep: str = _D.use_rep,
     n_pcs: int | None = _D.n_pcs,
     neighbors_key: str | None = _D.neighbors_key,
-    graph_weight: float = _D.graph_weight,
+    graph_weight: float | Literal["auto"] = _D.graph_weight,
     coupling_weight: float = _D.coupling_weight,
     anchor_weight: float = _D.anchor_weight,
     normalize: bool = _D.normalize,
