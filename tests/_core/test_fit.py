@@ -39,7 +39,7 @@ def test_prepare_then_solve_is_fit_and_the_problem_is_reusable(inputs):
         for a, b in zip(once.solution.embeddings, result.solution.embeddings, strict=True):
             np.testing.assert_array_equal(a, b)
     assert set(problem.timings) == {"persistence", "graphs", "expression"}
-    assert set(once.timings) == {"init", "solve"}
+    assert set(once.timings) == {"init", "graph weight", "solve"}  # graph_weight="auto" by default
 
 
 def test_the_recommended_scale_follows_the_component_counts(inputs):
