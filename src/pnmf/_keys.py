@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_KEY", "Keys", "Manifest"]
+__all__ = ["DEFAULT_CONSENSUS_KEY", "DEFAULT_KEY", "DEFAULT_K_KEY", "Keys", "Manifest"]
 
+#: Default ``key_added`` of ``tl.pnmf``.
 DEFAULT_KEY = "pnmf"
+#: Default ``key_added`` of ``tl.select_k``.
+DEFAULT_K_KEY = "pnmf_k"
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ class Keys:
     def loadings(self, scale: int) -> str:
         """``adata.varm`` key of the genes × k loadings at a scale."""
         return f"{self.key_added}_loadings_{scale}"
+
+    @property
+    def consensus(self) -> str:
+        """Default ``key_added`` of ``tl.consensus`` run on this result."""
+        return f"{self.key_added}_consensus"
 
     def umap(self, scale: int) -> str:
         """``adata.obsm`` key of the 2-D UMAP of a scale's embedding."""
@@ -58,6 +66,10 @@ class Keys:
         return _matches(f"{re.escape(self.key_added)}_{re.escape(cluster_key)}", name)
 
 
+#: Default ``key_added`` of ``tl.consensus`` (for the default ``key``).
+DEFAULT_CONSENSUS_KEY = Keys(DEFAULT_KEY).consensus
+
+
 def _matches(stem: str, name: str) -> bool:
     return re.fullmatch(rf"{stem}_[0-9]+", name) is not None
 
@@ -82,3 +94,4 @@ class Manifest:
     UMAP = "umap"
     CLUSTERS = "clusters"
     ALIGNMENT = "alignment"
+    CONSENSUS = "consensus"  # a tl.consensus result: how each program reproduces over runs

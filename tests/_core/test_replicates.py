@@ -8,7 +8,7 @@ from scipy import sparse
 from pnmf._core.expression import Expression
 from pnmf._core.graphs import scale_graph
 from pnmf._core.persistence import EdgeList
-from pnmf._core.replicates import random_start, refit_embeddings, restrict_graph, subsample_cells
+from pnmf._core.replicates import induced_edges, random_start, refit_embeddings, subsample_cells
 from pnmf._core.solver import Weights
 
 
@@ -16,32 +16,33 @@ def test_subsample_is_sorted_seeded_and_sized():
     a = subsample_cells(100, 0.8, np.random.default_rng(1))
     b = subsample_cells(100, 0.8, np.random.default_rng(1))
     c = subsample_cells(100, 0.8, np.random.default_rng(2))
-    assert len(a) == 80 and (np.diff(a) > 0).all()
+    assert len(a) == 80
+    assert (np.diff(a) > 0).all()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     np.testing.assert_array_equal(subsample_cells(10, 1.0, np.random.default_rng(0)), np.arange(10))
 
 
-def test_restricted_graph_equals_the_graph_of_the_induced_edges(rng):
+def test_induced_edges_are_the_subsample_edges_renumbered(rng):
     points = rng.standard_normal((40, 3))
     rows, cols = np.triu_indices(40, k=1)
-    edges = EdgeList.from_pairs(40, rows, cols, points)
-    full = scale_graph(edges, 1.0)
+    keep = rng.random(len(rows)) < 0.3
+    edges = EdgeList.from_pairs(40, rows[keep], cols[keep], points)
     cells = np.sort(rng.choice(40, 25, replace=False))
-    sub = restrict_graph(full, cells)
-    inside = np.isin(edges.rows, cells) & np.isin(edges.cols, cells)
-    index = np.full(40, -1)
-    index[cells] = np.arange(25)
-    induced = EdgeList(25, index[edges.rows[inside]], index[edges.cols[inside]], edges.lengths[inside])
-    expected = scale_graph(induced, 1.0)
-    np.testing.assert_allclose(sub.adjacency.toarray(), expected.adjacency.toarray())
-    np.testing.assert_allclose(sub.degree, expected.degree)
-    assert sub.n_edges == expected.n_edges
+    sub = induced_edges(edges, cells)
+    # the same edges, found by brute force on the subsample's own points
+    pairs = {(a, b) for a, b in zip(edges.rows, edges.cols, strict=True)}
+    expected = [(i, j) for i in range(25) for j in range(i + 1, 25) if (cells[i], cells[j]) in pairs]
+    assert sub.n_nodes == 25
+    assert list(zip(sub.rows.tolist(), sub.cols.tolist(), strict=True)) == expected
+    np.testing.assert_allclose(sub.lengths, np.linalg.norm(points[cells[sub.rows]] - points[cells[sub.cols]], axis=1))
+    graph = scale_graph(sub, 1.0)
+    assert graph.adjacency.shape == (25, 25)
     # the colour classes are valid: no edge inside a class
     colors = np.empty(25, dtype=int)
-    for c in range(len(sub.color_starts) - 1):
-        colors[sub.order[sub.color_starts[c] : sub.color_starts[c + 1]]] = c
-    coo = sparse.coo_matrix(sub.adjacency)
+    for c in range(len(graph.color_starts) - 1):
+        colors[graph.order[graph.color_starts[c] : graph.color_starts[c + 1]]] = c
+    coo = sparse.coo_matrix(graph.adjacency)
     assert (colors[coo.row] != colors[coo.col]).all()
 
 
@@ -62,8 +63,12 @@ def test_refit_recovers_embeddings_of_known_loadings_and_decreases(rng):
     expression = Expression(U @ W.T)
     rows, cols = np.triu_indices(60, k=1)
     graph = scale_graph(EdgeList.from_pairs(60, rows, cols, rng.standard_normal((60, 2))), 0.5)
-    refit = refit_embeddings(expression, [graph], [W], Weights(graph=0.0, coupling=0.0, anchor=0.0), max_iter=200, tol=1e-12)
+    refit = refit_embeddings(
+        expression, [graph], [W], Weights(graph=0.0, coupling=0.0, anchor=0.0), max_iter=200, tol=1e-12
+    )
     np.testing.assert_allclose(refit.embeddings[0], U, atol=1e-5)
-    smooth = refit_embeddings(expression, [graph, graph], [W, W], Weights(graph=5.0, coupling=1.0), max_iter=50, tol=1e-9)
+    smooth = refit_embeddings(
+        expression, [graph, graph], [W, W], Weights(graph=5.0, coupling=1.0), max_iter=50, tol=1e-9
+    )
     assert (np.diff(smooth.history) <= 1e-9 * smooth.history[0]).all()
     assert smooth.per_scale.shape == (len(smooth.history), 2)

@@ -31,7 +31,8 @@ def test_draws_stability_error_and_the_suggested_k(selected_base):
     image = pixels(fig)
     blue = (np.abs(image.astype(int) - [31, 119, 180]).sum(axis=-1) < 30).sum()
     red = (np.abs(image.astype(int) - [214, 39, 40]).sum(axis=-1) < 30).sum()
-    assert blue > 50 and red > 50
+    assert blue > 50
+    assert red > 50
     assert dict(mpl.rcParams) == before
     plt.close(fig)
 

@@ -19,11 +19,14 @@ def test_writes_a_pnmf_result_that_every_reader_understands(consensus_base):
         W = adata.varm[key]
         np.testing.assert_allclose(np.linalg.norm(W, axis=0), 1.0, rtol=1e-5)
         U = adata.obsm[manifest["obsm_keys"][t]]
-        assert U.shape == (adata.n_obs, 3) and (U >= 0).all()
+        assert U.shape == (adata.n_obs, 3)
+        assert (U >= 0).all()
     info = manifest["consensus"]
     assert info["stability"].shape == info["reproducibility"].shape == info["n_kept"].shape == (2, 3)
-    assert (info["n_kept"] >= 2).all() and (info["n_kept"] <= 4).all()
-    assert manifest["params"]["source"] == "pnmf" and manifest["params"]["n_runs"] == 4
+    assert (info["n_kept"] >= 2).all()
+    assert (info["n_kept"] <= 4).all()
+    assert manifest["params"]["source"] == "pnmf"
+    assert manifest["params"]["n_runs"] == 4
     assert len(pnmf.get.scales(adata, key="pnmf_consensus")) == 2
     assert len(pnmf.get.top_genes(adata, 0, 5, key="pnmf_consensus")) == 15
     assert pnmf.get.embedding(adata, key="pnmf_consensus").shape == (adata.n_obs, 3)
@@ -75,8 +78,10 @@ def test_in_place_replaces_the_single_run(consensus_base):
 def test_copy_leaves_input_untouched(consensus_base):
     adata = consensus_base.copy()
     result = pnmf.tl.consensus(adata, n_runs=2, key_added="c2", copy=True)
-    assert "c2" not in adata.uns and "X_c2_0" not in adata.obsm
-    assert "c2" in result.uns and "X_c2_0" in result.obsm
+    assert "c2" not in adata.uns
+    assert "X_c2_0" not in adata.obsm
+    assert "c2" in result.uns
+    assert "X_c2_0" in result.obsm
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,40 @@ def test_manifest_holds_flat_tables(selected_base):
     assert len(by_factor["n_comps"]) == (2 + 3 + 4) * 2
     assert np.all((by_scale["error"] > 0) & (by_scale["error"] < 1))
     assert np.all(np.abs(by_factor["stability"]) <= 1)
-    assert manifest["n_runs"] == 3 and manifest["subsample"] == 0.8
-    assert manifest["params"]["max_iter"] == 20 and "n_comps" not in manifest["params"]
+    assert manifest["n_runs"] == 3
+    assert manifest["subsample"] == 0.8
+    assert manifest["params"]["max_iter"] == 20
+    assert "n_comps" not in manifest["params"]
     assert {"prepare", "runs", "matching"} <= set(manifest["timings"])
+    np.testing.assert_array_equal(manifest["scales_fitted"], [0, 1])
+
+
+def test_prepared_edges_rebuild_the_graphs_of_tl_pnmf(programs_base, quick):
+    from pnmf._core.graphs import scale_graph
+    from pnmf.tl._replicates import FIT_OPTIONS, PNMF_DEFAULTS, prepare
+
+    options = {name: PNMF_DEFAULTS[name] for name in FIT_OPTIONS} | quick | {"random_state": 0}
+    prepared = prepare(programs_base.copy(), options)
+    for threshold, graph in zip(prepared.fitted.thresholds, prepared.graphs, strict=True):
+        rebuilt = scale_graph(prepared.edges, threshold)
+        np.testing.assert_allclose(rebuilt.adjacency.toarray(), graph.adjacency.toarray())
+
+
+def test_runs_fit_the_finest_recommended_and_coarsest_scales(programs_base, quick):
+    options = {**quick, "n_scales": 5}
+    adata = pnmf.tl.select_k(programs_base, [2, 3], n_runs=2, copy=True, **options)
+    manifest = adata.uns["pnmf_k"]
+    n_scales = len(manifest["thresholds"])
+    assert n_scales > 3
+    reference = pnmf.tl.pnmf(programs_base, 2, copy=True, **options).uns["pnmf"]
+    expected = sorted({0, int(reference["recommended_scale"]), n_scales - 1})
+    np.testing.assert_array_equal(manifest["scales_fitted"], expected)
+    by_scale = pnmf.get.k_selection(adata, "scale")
+    assert by_scale["scale"].tolist() == expected * 2
+    np.testing.assert_array_equal(by_scale["n_connected"], np.tile(manifest["n_connected"][expected], 2))
+    every = pnmf.tl.select_k(programs_base, [2, 3], n_runs=2, all_scales=True, copy=True, **options)
+    np.testing.assert_array_equal(every.uns["pnmf_k"]["scales_fitted"], np.arange(n_scales))
+    assert pnmf.get.k_selection(every, "scale")["scale"].tolist() == list(range(n_scales)) * 2
 
 
 def test_fit_options_follow_tl_pnmf_defaults():
@@ -56,7 +87,8 @@ def test_same_seed_same_result_other_seed_differs(programs_base, quick):
 def test_copy_leaves_input_untouched(programs_base, quick):
     adata = programs_base.copy()
     result = pnmf.tl.select_k(adata, [2, 3], n_runs=2, key_added="choice", copy=True, **quick)
-    assert "choice" not in adata.uns and "choice" in result.uns
+    assert "choice" not in adata.uns
+    assert "choice" in result.uns
 
 
 def test_subsample_one_uses_every_cell(programs_base, quick):
@@ -101,6 +133,7 @@ def test_k_above_the_subsample_is_refused(programs_base, quick):
         ({"max_sweeps": -1}, ValueError, "max_sweeps=-1 is out of range"),
         ({"graph_weight": -1.0}, ValueError, "graph_weight=-1.0 is invalid"),
         ({"key_added": "a/b"}, ValueError, "contains '/'"),
+        ({"all_scales": "yes"}, TypeError, "all_scales must be"),
     ],
 )
 def test_bad_options_are_refused(programs_base, quick, options, error, match):

@@ -10,10 +10,11 @@ import pandas as pd
 from anndata import AnnData
 
 from .._docs import doc_params
+from .._keys import DEFAULT_CONSENSUS_KEY, DEFAULT_K_KEY, Manifest
 from .._manifest import read_manifest, scale_index
 from .._validation import check_choice, check_int, check_real
-from ..tl._consensus import CONSENSUS, DEFAULT_CONSENSUS_KEY, MIN_STABILITY
-from ..tl._select_k import BY_FACTOR, BY_K, BY_SCALE, DEFAULT_K_KEY
+from ..tl._consensus import MIN_STABILITY
+from ..tl._select_k import BY_FACTOR, BY_K, BY_SCALE
 from ._factors import top_genes
 
 __all__ = ["k_selection", "programs", "reproducibility"]
@@ -25,16 +26,13 @@ def _k_manifest(adata: AnnData, key: str) -> Mapping[str, Any]:
     manifest = adata.uns.get(key)
     if not isinstance(manifest, Mapping) or "by_k" not in manifest:
         msg = (
-            f"No select_k result under key {key!r} in adata.uns; "
-            f"run pnmf.tl.select_k(adata, key_added={key!r}) first."
+            f"No select_k result under key {key!r} in adata.uns; run pnmf.tl.select_k(adata, key_added={key!r}) first."
         )
         raise KeyError(msg)
     return manifest
 
 
-def k_selection(
-    adata: AnnData, by: Literal["k", "scale", "factor"] = "k", *, key: str = DEFAULT_K_KEY
-) -> pd.DataFrame:
+def k_selection(adata: AnnData, by: Literal["k", "scale", "factor"] = "k", *, key: str = DEFAULT_K_KEY) -> pd.DataFrame:
     """Return the stability and error of every number of factors tried by ``tl.select_k``.
 
     Parameters
@@ -82,7 +80,7 @@ def k_selection(
 
 def _consensus_manifest(adata: AnnData, key: str) -> Mapping[str, Any]:
     manifest = read_manifest(adata, key)
-    if CONSENSUS not in manifest:
+    if Manifest.CONSENSUS not in manifest:
         msg = f"The pnmf result {key!r} has no consensus; run pnmf.tl.consensus(adata) and pass its key_added."
         raise KeyError(msg)
     return manifest
@@ -123,7 +121,7 @@ def reproducibility(
     (8, 6)
     """
     min_stability = check_real("min_stability", min_stability, minimum=-1.0)
-    info = _consensus_manifest(adata, key)[CONSENSUS]
+    info = _consensus_manifest(adata, key)[Manifest.CONSENSUS]
     stability = np.asarray(info["stability"], dtype=np.float64)
     n_scales, k = stability.shape
     return pd.DataFrame(
@@ -167,11 +165,11 @@ def programs(
 
     Returns
     -------
-    Columns ``factor``, ``rank``, ``gene``, ``loading`` (as :func:`pnmf.get.top_genes`),
-    ``stability``, ``reproducibility`` and ``reproducible``.
+    Columns ``factor``, ``rank``, ``gene``, ``loading``, ``stability`` (as
+    :func:`pnmf.get.top_genes`), ``reproducibility`` and ``reproducible``.
     """
     n_genes = check_int("n_genes", n_genes, minimum=1)
     t = scale_index(_consensus_manifest(adata, key), scale)
     scores = reproducibility(adata, min_stability=min_stability, key=key)
-    scores = scores[scores["scale"] == t].drop(columns=["scale", "n_kept"])
+    scores = scores[scores["scale"] == t].drop(columns=["scale", "n_kept", "stability"])
     return top_genes(adata, t, n_genes, key=key).merge(scores, on="factor", how="left")

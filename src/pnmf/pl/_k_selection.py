@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from .. import get
 from .._docs import doc_params
-from ..tl._select_k import DEFAULT_K_KEY
+from .._keys import DEFAULT_K_KEY
 from ._utils import finish, new_axes
 
 __all__ = ["k_selection"]

@@ -27,12 +27,8 @@ from ._replicates import (
     seeds,
 )
 
-__all__ = ["CONSENSUS", "DEFAULT_CONSENSUS_KEY", "MIN_STABILITY", "consensus"]
+__all__ = ["MIN_STABILITY", "consensus"]
 
-#: Manifest field of a consensus result: how its programs reproduce.
-CONSENSUS = "consensus"
-#: Default ``key_added`` of ``tl.consensus`` (for the default ``key``).
-DEFAULT_CONSENSUS_KEY = f"{DEFAULT_KEY}_consensus"
 #: Default stability from which ``get.reproducibility`` and ``get.programs`` flag a program as reproducible.
 MIN_STABILITY = 0.8
 # manifest fields copied from the source result: they describe the scales, which are the same
@@ -135,7 +131,7 @@ def consensus(
     start = logg.info("computing consensus programs")
     check_in_memory(adata)
     key = check_key_added(key)
-    key_added = check_key_added(f"{key}_consensus" if key_added is None else key_added)
+    key_added = check_key_added(Keys(key).consensus if key_added is None else key_added)
     n_runs = check_int("n_runs", n_runs, minimum=2, hint="A consensus combines several runs; pass n_runs=10 or more.")
     subsample = check_real("subsample", subsample, strict=True)
     if subsample > 1:
@@ -153,15 +149,13 @@ def consensus(
         )
         raise ValueError(msg)
     options = {name: params.get(name, PNMF_DEFAULTS.get(name)) for name in FIT_OPTIONS}
-    options.update(
-        scales=np.asarray(source[Manifest.THRESHOLDS], dtype=np.float64), n_scales=None, mask_var=genes
-    )
+    options.update(scales=np.asarray(source[Manifest.THRESHOLDS], dtype=np.float64), n_scales=None, mask_var=genes)
 
     timings: dict[str, float] = {}
     clock = perf_counter()
     prepared = prepare(adata, options)
     timings["prepare"] = perf_counter() - clock
-    n_seen = max(int(round(subsample * adata.n_obs)), 1) if subsample < 1 else adata.n_obs
+    n_seen = max(round(subsample * adata.n_obs), 1) if subsample < 1 else adata.n_obs
     if n_comps > n_seen:
         msg = f"The result {key!r} has k={n_comps} factors but a run sees {n_seen} cells; pass a larger subsample."
         raise ValueError(msg)
@@ -253,14 +247,14 @@ def _assemble(keys, source, prepared, loadings, refit, scores, method, timings) 
             Manifest.ALIGNMENT: {"method": method, "similarity": consecutive_similarity(loadings)},
             Manifest.TIMINGS: timings,
             Manifest.PARAMS: deepcopy(dict(source[Manifest.PARAMS])),
-            CONSENSUS: scores,
+            Manifest.CONSENSUS: scores,
         }
     )
     return Results(obsm=obsm, varm=varm, uns={keys.uns: manifest})
 
 
 def _history(refit) -> dict[str, np.ndarray]:
-    """The refit's objective in ``tl.pnmf``'s history layout: per scale ('path') and in total ('sweep')."""
+    """Lay out the refit's objective as ``tl.pnmf``'s history: per scale ('path') and in total ('sweep')."""
     n_steps, n_scales = refit.per_scale.shape
     iterations = np.arange(n_steps, dtype=np.int64)
     return {

@@ -13,14 +13,16 @@ from typing import Any
 
 import numpy as np
 from anndata import AnnData
+from scipy.spatial.distance import pdist
 
 from .._core.consensus import match_runs
 from .._core.expression import Expression, normalize_cells
-from .._core.graphs import ScaleGraph
-from .._core.replicates import fit_replicate, restrict_graph, subsample_cells
+from .._core.graphs import ScaleGraph, scale_graph
+from .._core.persistence import EdgeList, bridge_components
+from .._core.replicates import fit_replicate, induced_edges, subsample_cells
 from .._core.solver import Weights
 from .._validation import check_int
-from ._inputs import read_expression
+from ._inputs import knn_edges, read_expression, read_representation
 from ._pnmf import Fitted, fit_scales, pnmf
 
 __all__ = ["FIT_OPTIONS", "PNMF_DEFAULTS", "Prepared", "Replicates", "prepare", "replicate_fits", "seeds"]
@@ -39,10 +41,16 @@ DEFAULT_SUBSAMPLE = 0.8
 
 @dataclass(frozen=True)
 class Prepared:
-    """The inputs of every replicate: the expression matrix as factorized, the scales and their graphs."""
+    """The inputs of every replicate: the expression matrix as factorized, the scales, their graphs and edges.
+
+    ``edges`` are the edges of the filtration (the kNN graph, bridged where disconnected,
+    or all pairs for ``filtration='rips'``); a replicate builds its graphs from those
+    between its cells.
+    """
 
     fitted: Fitted
     matrix: Any
+    edges: EdgeList
     weights: Weights
     max_iter: int
     max_sweeps: int
@@ -62,21 +70,41 @@ def prepare(adata: AnnData, options: Mapping[str, Any]) -> Prepared:
 
     ``tl.pnmf``'s own pipeline runs with one factor and one iteration: it validates every
     option as ``tl.pnmf`` does and returns the scales and graphs, at the cost of a single
-    cheap iteration.
+    cheap iteration. The edges of the filtration are then read again from the same
+    representation and neighbour graph (with the same seed for any PCA or kNN graph built
+    here, drawn once when ``random_state`` is ``None``).
     """
     max_iter = check_int("max_iter", options["max_iter"], minimum=1)
     max_sweeps = check_int("max_sweeps", options["max_sweeps"], minimum=0)
-    fitted = fit_scales(adata, 1, **{**options, "max_iter": 1, "max_sweeps": 0})
-    matrix, _ = read_expression(adata, options.get("layer"), fitted.genes)
-    if fitted.params["normalize"]:
-        matrix = normalize_cells(matrix)
+    seed = options.get("random_state")
+    geometry_seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1) if seed is None else seed
+    fitted = fit_scales(adata, 1, **{**options, "max_iter": 1, "max_sweeps": 0, "random_state": geometry_seed})
+    if seed is None:
+        fitted.params.pop("random_state", None)
     params = fitted.params
+    matrix, _ = read_expression(adata, options.get("layer"), fitted.genes)
+    edges = _filtration_edges(adata, options, params["filtration"], matrix, geometry_seed)
+    if params["normalize"]:
+        matrix = normalize_cells(matrix)
     weights = Weights(graph=params["graph_weight"], coupling=params["coupling_weight"], anchor=params["anchor_weight"])
-    return Prepared(fitted, matrix, weights, max_iter, max_sweeps, params["tol"])
+    return Prepared(fitted, matrix, edges, weights, max_iter, max_sweeps, params["tol"])
+
+
+def _filtration_edges(
+    adata: AnnData, options: Mapping[str, Any], filtration: str, expression: Any, random_state: int | None
+) -> EdgeList:
+    """Read the edges whose lengths make the filtration, as ``tl.pnmf`` reads them."""
+    points, _ = read_representation(adata, options["use_rep"], options["n_pcs"], expression, random_state)
+    if filtration == "rips":
+        rows, cols = np.triu_indices(adata.n_obs, k=1)
+        return EdgeList(adata.n_obs, rows.astype(np.int64), cols.astype(np.int64), pdist(points))
+    edges, _ = knn_edges(adata, options["neighbors_key"], points, random_state)
+    bridges = bridge_components(points, edges)
+    return edges.concat(bridges) if len(bridges) else edges
 
 
 def seeds(random_state: int | None) -> int:
-    """The entropy from which every replicate's seeds derive (fresh entropy when ``None``)."""
+    """Return the entropy from which every replicate's seeds derive (fresh entropy when ``None``)."""
     return int(np.random.SeedSequence(random_state).entropy)
 
 
@@ -101,14 +129,19 @@ def replicate_fits(
     subsample: float,
     entropy: int,
     progress: Callable[[str], None] | None = None,
+    scales: Sequence[int] | None = None,
 ) -> Replicates:
     """Fit ``n_runs`` replicates of every k.
 
     Replicate r sees the same seeded subsample of cells for every k (so its expression
     matrix and induced graphs are built once and shared across k) and starts from random
-    factors seeded by (k, r).
+    factors seeded by (k, r). ``scales`` (indices into the prepared scales, increasing)
+    restricts every replicate to a model over those scales only; ``None`` fits them all.
     """
     n_cells = prepared.matrix.shape[0]
+    chosen = list(range(len(prepared.graphs))) if scales is None else list(scales)
+    thresholds = [float(prepared.fitted.thresholds[t]) for t in chosen]
+    full_graphs = [prepared.graphs[t] for t in chosen]
     loadings: dict[int, list[list[np.ndarray]]] = {k: [] for k in n_comps}
     embeddings: dict[int, list[list[np.ndarray]]] = {k: [] for k in n_comps}
     errors: dict[int, list[np.ndarray]] = {k: [] for k in n_comps}
@@ -117,8 +150,13 @@ def replicate_fits(
         draw = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(0, r)))
         cells = subsample_cells(n_cells, subsample, draw)
         cells_per_run.append(cells)
-        expression = Expression(prepared.matrix[cells] if len(cells) < n_cells else prepared.matrix)
-        graphs = [restrict_graph(g, cells) for g in prepared.graphs]
+        if len(cells) < n_cells:
+            expression = Expression(prepared.matrix[cells])
+            edges = induced_edges(prepared.edges, cells)
+            graphs = [scale_graph(edges, threshold) for threshold in thresholds]
+        else:
+            expression = Expression(prepared.matrix)
+            graphs = full_graphs
         for k in n_comps:
             if progress is not None:
                 progress(f"    run {r + 1}/{n_runs}, k={k}")
@@ -140,7 +178,7 @@ def replicate_fits(
 
 
 def matched_per_scale(runs: Sequence[Sequence[np.ndarray]], *, coupled: bool) -> list[np.ndarray]:
-    """Matched loadings per scale (runs × genes × k): jointly over scales when the scales are coupled.
+    """Match runs per scale (runs × genes × k each): jointly over scales when the scales are coupled.
 
     With a coupling term the model ties factor j across scales within a run, so factors
     are matched on their summed similarity over all scales and keep one identity at every

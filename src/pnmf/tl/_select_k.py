@@ -13,8 +13,10 @@ from scanpy import logging as logg
 from scanpy import settings
 
 from .._core.consensus import reproducibility, stability
+from .._core.scales import recommend_scale
+from .._keys import DEFAULT_K_KEY
 from .._manifest import Results, write_results
-from .._validation import check_in_memory, check_int, check_key_added, check_real
+from .._validation import check_bool, check_in_memory, check_int, check_key_added, check_real
 from ._replicates import (
     DEFAULT_SUBSAMPLE,
     FIT_OPTIONS,
@@ -27,8 +29,6 @@ from ._replicates import (
 
 __all__ = ["DEFAULT_K_KEY", "STABILITY_TOLERANCE", "select_k", "suggest_k"]
 
-#: Default ``key_added`` of ``tl.select_k``.
-DEFAULT_K_KEY = "pnmf_k"
 #: The suggested k is the largest k whose stability is within this of the best stability.
 STABILITY_TOLERANCE = 0.02
 
@@ -46,6 +46,7 @@ def select_k(
     *,
     n_runs: int = 5,
     subsample: float = DEFAULT_SUBSAMPLE,
+    all_scales: bool = False,
     n_scales: int | None = _D["n_scales"],
     scales: Literal["auto", "all"] | Sequence[float] = _D["scales"],
     filtration: Literal["knn", "rips"] = _D["filtration"],
@@ -160,6 +161,7 @@ def select_k(
     ks = _check_n_comps(n_comps)
     n_runs = check_int("n_runs", n_runs, minimum=2, hint="Stability compares runs; pass n_runs=5 or more.")
     subsample = _check_subsample(subsample)
+    all_scales = check_bool("all_scales", all_scales)
     options = {
         "n_scales": n_scales,
         "scales": scales,
@@ -185,7 +187,7 @@ def select_k(
     prepared = prepare(adata, options)
     timings["prepare"] = perf_counter() - clock
     n_cells, n_genes = prepared.matrix.shape
-    n_seen = max(int(round(subsample * n_cells)), 1) if subsample < 1 else n_cells
+    n_seen = max(round(subsample * n_cells), 1) if subsample < 1 else n_cells
     if ks[-1] > min(n_seen, n_genes):
         msg = (
             f"n_comps={ks.tolist()} asks for k={ks[-1]} factors, but a run sees {n_seen} cells and "
@@ -193,10 +195,14 @@ def select_k(
         )
         raise ValueError(msg)
 
+    fitted = prepared.fitted
+    scales_fitted = _scales_fitted(fitted.n_connected, fitted.persistence.n_cells, all_scales=all_scales)
     clock = perf_counter()
     verbose = settings.verbosity >= 3
     progress = logg.debug if verbose else None
-    replicates = replicate_fits(prepared, ks.tolist(), n_runs, subsample, seeds(random_state), progress)
+    replicates = replicate_fits(
+        prepared, ks.tolist(), n_runs, subsample, seeds(random_state), progress, scales=scales_fitted.tolist()
+    )
     timings["runs"] = perf_counter() - clock
 
     clock = perf_counter()
@@ -208,16 +214,15 @@ def select_k(
         errors = replicates.errors[k]
         factor_stability = np.stack([stability(m) for m in matched])
         factor_reproducibility = np.stack([reproducibility(m) for m in matched])
-        n_scales_fit = len(matched)
-        for t in range(n_scales_fit):
+        for i, t in enumerate(scales_fitted.tolist()):
             _extend(
                 by_scale,
                 n_comps=k,
                 scale=t,
-                stability=factor_stability[t].mean(),
-                reproducibility=factor_reproducibility[t].mean(),
-                error=errors[:, t].mean(),
-                error_std=errors[:, t].std(),
+                stability=factor_stability[i].mean(),
+                reproducibility=factor_reproducibility[i].mean(),
+                error=errors[:, i].mean(),
+                error_std=errors[:, i].std(),
             )
             for j in range(k):
                 _extend(
@@ -225,8 +230,8 @@ def select_k(
                     n_comps=k,
                     scale=t,
                     factor=j,
-                    stability=factor_stability[t, j],
-                    reproducibility=factor_reproducibility[t, j],
+                    stability=factor_stability[i, j],
+                    reproducibility=factor_reproducibility[i, j],
                 )
         _extend(
             by_k,
@@ -239,7 +244,6 @@ def select_k(
     timings["matching"] = perf_counter() - clock
     suggested = suggest_k(ks, np.asarray(by_k["stability"]))
 
-    fitted = prepared.fitted
     params = {name: value for name, value in fitted.params.items() if name != "n_comps"}
     params.update(max_iter=prepared.max_iter, max_sweeps=prepared.max_sweeps)
     manifest = {
@@ -250,6 +254,7 @@ def select_k(
         "by_factor": _arrays(by_factor),
         "thresholds": fitted.thresholds,
         "n_connected": fitted.n_connected.astype(np.int64),
+        "scales_fitted": scales_fitted,
         "n_runs": n_runs,
         "subsample": subsample,
         "stability_tolerance": STABILITY_TOLERANCE,
@@ -269,13 +274,21 @@ def select_k(
 
 
 def suggest_k(n_comps: np.ndarray, stability_per_k: np.ndarray, tolerance: float = STABILITY_TOLERANCE) -> int:
-    """The largest k whose stability is within ``tolerance`` of the best (k ascending)."""
+    """Return the largest k whose stability is within ``tolerance`` of the best (k ascending)."""
     finite = np.isfinite(stability_per_k)
     if not finite.any():
         return int(n_comps[0])
     best = np.max(stability_per_k[finite])
     good = np.flatnonzero(finite & (stability_per_k >= best - tolerance))
     return int(n_comps[good[-1]])
+
+
+def _scales_fitted(n_connected: np.ndarray, n_cells: int, *, all_scales: bool) -> np.ndarray:
+    """Return the indices of the scales each replicate fits: all, or the finest, recommended and coarsest."""
+    n_scales = len(n_connected)
+    if all_scales:
+        return np.arange(n_scales, dtype=np.int64)
+    return np.unique([0, recommend_scale(n_connected, n_cells), n_scales - 1]).astype(np.int64)
 
 
 def _check_n_comps(n_comps: object) -> np.ndarray:
