@@ -133,7 +133,7 @@ def science(seeds: list[int], noises: list[float], programs: list[int], n_runs: 
                     "wall": wall,
                     "cpu": cpu,
                     "load": _load(),
-                    "by_k": pnmf.get.k_selection(adata, "k").drop(columns="suggested").to_dict("list"),
+                    "by_k": pnmf.get.k_selection(adata, "k")[["n_comps", "stability", "error"]].to_dict("list"),
                     "by_factor": pnmf.get.k_selection(adata, "factor").to_dict("list"),
                 }
                 with raw.open("a") as f:
@@ -149,13 +149,16 @@ def _load() -> str:
         return "n/a"
 
 
-def _tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per k: mean stability and error; per k: the least stable factor (mean over scales)."""
+def _tables(record: dict) -> pd.DataFrame:
+    """Per k: mean stability, error and the least stable factor (smallest factor stability per scale, mean over scales)."""
     by_k = pd.DataFrame(record["by_k"]).set_index("n_comps")
     by_factor = pd.DataFrame(record["by_factor"])
-    per_factor = by_factor.groupby(["n_comps", "factor"])["stability"].mean()
-    by_k["min_stability"] = per_factor.groupby("n_comps").min()
+    by_k["min_stability"] = by_factor.groupby(["n_comps", "scale"])["stability"].min().groupby("n_comps").mean()
     return by_k
+
+
+def _offset(step: int) -> str:
+    return "k = K" if step == 0 else f"k = K {'+' if step > 0 else '−'} {abs(step)}"
 
 
 def _largest_within(values: pd.Series, tolerance: float) -> int:
@@ -194,17 +197,20 @@ def summarize(raw: Path) -> str:
         curves.append(
             {"programs": truth, "noise": record["noise"], "seed": record["seed"]}
             | {
-                f"k={k}": f"{m:.2f} / {n:.2f}"
+                _offset(k - truth): f"{m:.2f} / {n:.2f}"
                 for k, m, n in zip(table.index, stability, table["min_stability"], strict=True)
             }
         )
     detail = pd.DataFrame(rows)
-    groups = detail.groupby(["programs", "noise"])
-    summary = groups.size().rename("datasets").to_frame()
-    for name in RULES:
-        summary[name] = groups.apply(lambda g, name=name: int((g[name] == g["programs"]).sum()))
-    summary["mean drops past K"] = groups["mean drops past K"].sum()
-    summary["min drops past K"] = groups["min drops past K"].sum()
+    detail["noise"] = detail["noise"].map(str)
+    curves = pd.DataFrame(curves)
+    curves["noise"] = curves["noise"].map(str)
+    curves = curves[["programs", "noise", "seed", *[_offset(step) for step in range(-2, 4)]]].fillna("")
+    keys = [detail["programs"], detail["noise"]]
+    summary = detail[list(RULES)].eq(detail["programs"], axis=0).groupby(keys).sum()
+    summary.insert(0, "datasets", detail.groupby(keys).size())
+    summary["mean drops past K"] = detail.groupby(keys)["mean drops past K"].sum()
+    summary["min drops past K"] = detail.groupby(keys)["min drops past K"].sum()
     summary = summary.reset_index()
     total = {"programs": "all", "noise": "", "datasets": len(detail)}
     total |= {name: int((detail[name] == detail["programs"]).sum()) for name in RULES}
@@ -216,12 +222,13 @@ def summarize(raw: Path) -> str:
         f"## k recovery on planted programs ({SCIENCE_CELLS} cells × {SCIENCE_GENES} genes, "
         f"{SCIENCE_SCALES} scales, 5 runs per k, k = K − 2 … K + 3)\n\n"
         "Datasets where each rule's suggested k equals the true number of programs K "
-        "(the 'min factor' rules use each k's least stable factor, mean over scales).\n\n"
+        "(the 'min factor' rules use each k's least stable factor: the smallest factor stability at each scale, "
+        "mean over scales; `tl.select_k` suggests the 'min factor: best' k).\n\n"
         + markdown_table(summary, index=False)
         + "\n\n### Per dataset (suggested k)\n\n"
         + markdown_table(detail, index=False, digits=0)
         + "\n\n### Stability curves (mean / least stable factor)\n\n"
-        + markdown_table(pd.DataFrame(curves), index=False)
+        + markdown_table(curves, index=False)
         + f"\n\nLoad average (1, 5, 15 min) when the datasets finished: {loads[0]} … {loads[-1]}.\n"
     )
 

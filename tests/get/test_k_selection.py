@@ -10,7 +10,15 @@ import pnmf
 
 def test_k_selection_by_k(selected_base):
     table = pnmf.get.k_selection(selected_base)
-    assert table.columns.tolist() == ["n_comps", "stability", "reproducibility", "error", "error_std", "suggested"]
+    assert table.columns.tolist() == [
+        "n_comps",
+        "stability",
+        "min_stability",
+        "reproducibility",
+        "error",
+        "error_std",
+        "suggested",
+    ]
     assert table["n_comps"].tolist() == [2, 3, 4]
     assert table["suggested"].sum() == 1
     assert table["error"].is_monotonic_decreasing or np.ptp(table["error"]) < 0.01

@@ -142,8 +142,17 @@ def test_bad_options_are_refused(programs_base, quick, options, error, match):
         pnmf.tl.select_k(programs_base.copy(), [2, 3], **kwargs)
 
 
-def test_suggest_k_takes_the_largest_k_near_the_best_stability():
+def test_suggest_k_takes_the_k_whose_least_stable_factor_is_most_stable():
     ks = np.array([2, 3, 4, 5, 6])
     assert suggest_k(ks, np.array([0.90, 0.95, 0.99, 0.70, 0.60])) == 4
-    assert suggest_k(ks, np.array([0.99, 0.95, 0.98, 0.985, 0.60])) == 5
+    assert suggest_k(ks, np.array([0.99, 0.95, 0.98, 0.985, 0.60])) == 2
+    assert suggest_k(ks, np.array([np.nan, 0.5, 0.7, 0.7, 0.1])) == 4
     assert suggest_k(ks, np.full(5, np.nan)) == 2
+
+
+def test_suggested_k_follows_the_least_stable_factor(selected_base):
+    table = pnmf.get.k_selection(selected_base)
+    factors = pnmf.get.k_selection(selected_base, "factor")
+    least = factors.groupby(["n_comps", "scale"])["stability"].min().groupby("n_comps").mean()
+    np.testing.assert_allclose(table["min_stability"], least.to_numpy())
+    assert table.loc[table["suggested"], "n_comps"].item() == least.idxmax()
