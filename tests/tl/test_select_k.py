@@ -84,6 +84,17 @@ def test_same_seed_same_result_other_seed_differs(programs_base, quick):
     assert not np.allclose(runs[0]["stability"], runs[2]["stability"])
 
 
+def test_a_second_run_replaces_the_first_and_other_entries_are_refused(programs_base, quick):
+    adata = programs_base.copy()
+    pnmf.tl.select_k(adata, [2, 3], n_runs=2, **quick)
+    pnmf.tl.select_k(adata, [2, 4], n_runs=2, **quick)
+    np.testing.assert_array_equal(adata.uns["pnmf_k"]["n_comps"], [2, 4])
+    adata.uns["mine"] = {"a": 1}
+    with pytest.raises(ValueError, match=r"adata.uns\['mine'\] already exists"):
+        pnmf.tl.select_k(adata, [2, 3], n_runs=2, key_added="mine", **quick)
+    assert adata.uns["mine"] == {"a": 1}
+
+
 def test_copy_leaves_input_untouched(programs_base, quick):
     adata = programs_base.copy()
     result = pnmf.tl.select_k(adata, [2, 3], n_runs=2, key_added="choice", copy=True, **quick)

@@ -15,7 +15,7 @@ from .._core.consensus import consensus_loadings, reproducibility, stability
 from .._core.expression import Expression
 from .._core.replicates import refit_embeddings
 from .._keys import DEFAULT_KEY, Keys, Manifest
-from .._manifest import Results, read_manifest, stale_entries, write_results
+from .._manifest import Results, read_manifest, stale_entries, write_results, writer
 from .._validation import check_in_memory, check_int, check_key_added, check_real
 from ._replicates import (
     DEFAULT_SUBSAMPLE,
@@ -233,6 +233,7 @@ def _assemble(keys, source, prepared, loadings, refit, scores, method, timings) 
     manifest = {name: deepcopy(source[name]) for name in _SHARED}
     manifest.update(
         {
+            Manifest.WRITER: writer(),
             Manifest.OBSM_KEYS: np.array(list(obsm), dtype=str),
             Manifest.VARM_KEYS: np.array(list(varm), dtype=str),
             Manifest.CONVERGENCE: {

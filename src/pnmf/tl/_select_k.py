@@ -14,8 +14,8 @@ from scanpy import settings
 
 from .._core.consensus import reproducibility, stability
 from .._core.scales import recommend_scale
-from .._keys import DEFAULT_K_KEY
-from .._manifest import Results, write_results
+from .._keys import DEFAULT_K_KEY, Manifest
+from .._manifest import Results, write_results, writer
 from .._validation import check_bool, check_in_memory, check_int, check_key_added, check_real
 from ._replicates import (
     DEFAULT_SUBSAMPLE,
@@ -272,6 +272,7 @@ def select_k(
     params = {name: value for name, value in fitted.params.items() if name != "n_comps"}
     params.update(max_iter=prepared.max_iter, max_sweeps=prepared.max_sweeps)
     manifest = {
+        Manifest.WRITER: writer(),
         "n_comps": ks,
         "suggested_k": suggested,
         "by_k": _arrays(by_k),
