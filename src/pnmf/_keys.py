@@ -25,8 +25,6 @@ DEFAULT_KEY = "pnmf"
 DEFAULT_CLUSTER_KEY = "leiden"
 #: Default ``key_added`` of ``tl.select_k``.
 DEFAULT_K_KEY = "pnmf_k"
-#: Default ``key_added`` of ``tl.consensus`` (for the default ``key``).
-DEFAULT_CONSENSUS_KEY = f"{DEFAULT_KEY}_consensus"
 
 
 @dataclass(frozen=True)
@@ -47,6 +45,11 @@ class Keys:
     def loadings(self, scale: int) -> str:
         """``adata.varm`` key of the genes × k loadings at a scale."""
         return f"{self.key_added}_loadings_{scale}"
+
+    @property
+    def consensus(self) -> str:
+        """Default ``key_added`` of ``tl.consensus`` run on this result."""
+        return f"{self.key_added}_consensus"
 
     def umap(self, scale: int) -> str:
         """``adata.obsm`` key of the 2-D UMAP of a scale's embedding."""
@@ -76,6 +79,10 @@ class Keys:
     def is_clusters(self, name: str, cluster_key: str) -> bool:
         """Whether ``name`` has the form of an ``adata.obs`` key of the clustering ``cluster_key``."""
         return _matches(f"{re.escape(self.key_added)}_{re.escape(cluster_key)}", name)
+
+
+#: Default ``key_added`` of ``tl.consensus`` (for the default ``key``).
+DEFAULT_CONSENSUS_KEY = Keys(DEFAULT_KEY).consensus
 
 
 def _matches(stem: str, name: str) -> bool:
@@ -108,6 +115,6 @@ class Manifest:
 class KSelection:
     """The tables of a ``tl.select_k`` result ``adata.uns[key_added]`` and their columns."""
 
-    BY_K = ("n_comps", "stability", "reproducibility", "error", "error_std")
-    BY_SCALE = ("n_comps", "scale", "stability", "reproducibility", "error", "error_std")
+    BY_K = ("n_comps", "stability", "min_stability", "reproducibility", "error", "error_std")
+    BY_SCALE = ("n_comps", "scale", "stability", "min_stability", "reproducibility", "error", "error_std")
     BY_FACTOR = ("n_comps", "scale", "factor", "stability", "reproducibility")

@@ -97,13 +97,3 @@ def test_held_out_error_is_zero_for_an_exact_nonnegative_factorization_and_one_f
     U, W = rng.random((50, 3)), rng.random((40, 3))
     assert held_out_error(Expression(U @ W.T), U) == pytest.approx(0.0, abs=1e-6)
     assert held_out_error(Expression(U @ W.T), np.zeros((50, 3))) == pytest.approx(1.0)
-
-
-def test_induced_edges_keep_only_edges_inside_and_renumber():
-    edges = EdgeList(5, np.array([0, 1, 2, 0]), np.array([1, 2, 4, 4]), np.array([1.0, 2.0, 3.0, 4.0]))
-    sub = edges.induced(np.array([0, 2, 4]))
-    assert sub.n_nodes == 3
-    assert sorted(zip(sub.rows.tolist(), sub.cols.tolist(), sub.lengths.tolist(), strict=True)) == [
-        (0, 2, 4.0),
-        (1, 2, 3.0),
-    ]

@@ -8,7 +8,7 @@ from scipy import sparse
 from pnmf._core.expression import Expression
 from pnmf._core.graphs import scale_graph
 from pnmf._core.persistence import EdgeList
-from pnmf._core.replicates import random_start, refit_embeddings, restrict_graph, subsample_cells
+from pnmf._core.replicates import random_start, refit_embeddings, subsample_cells
 from pnmf._core.solver import Weights
 
 
@@ -23,26 +23,26 @@ def test_subsample_is_sorted_seeded_and_sized():
     np.testing.assert_array_equal(subsample_cells(10, 1.0, np.random.default_rng(0)), np.arange(10))
 
 
-def test_restricted_graph_equals_the_graph_of_the_induced_edges(rng):
+def test_induced_edges_are_the_subsample_edges_renumbered(rng):
     points = rng.standard_normal((40, 3))
     rows, cols = np.triu_indices(40, k=1)
-    edges = EdgeList.from_pairs(40, rows, cols, points)
-    full = scale_graph(edges, 1.0)
+    keep = rng.random(len(rows)) < 0.3
+    edges = EdgeList.from_pairs(40, rows[keep], cols[keep], points)
     cells = np.sort(rng.choice(40, 25, replace=False))
-    sub = restrict_graph(full, cells)
-    inside = np.isin(edges.rows, cells) & np.isin(edges.cols, cells)
-    index = np.full(40, -1)
-    index[cells] = np.arange(25)
-    induced = EdgeList(25, index[edges.rows[inside]], index[edges.cols[inside]], edges.lengths[inside])
-    expected = scale_graph(induced, 1.0)
-    np.testing.assert_allclose(sub.adjacency.toarray(), expected.adjacency.toarray())
-    np.testing.assert_allclose(sub.degree, expected.degree)
-    assert sub.n_edges == expected.n_edges
+    sub = edges.induced(cells)
+    # the same edges, found by brute force on the subsample's own points
+    pairs = {(a, b) for a, b in zip(edges.rows, edges.cols, strict=True)}
+    expected = [(i, j) for i in range(25) for j in range(i + 1, 25) if (cells[i], cells[j]) in pairs]
+    assert sub.n_nodes == 25
+    assert list(zip(sub.rows.tolist(), sub.cols.tolist(), strict=True)) == expected
+    np.testing.assert_allclose(sub.lengths, np.linalg.norm(points[cells[sub.rows]] - points[cells[sub.cols]], axis=1))
+    graph = scale_graph(sub, 1.0)
+    assert graph.adjacency.shape == (25, 25)
     # the colour classes are valid: no edge inside a class
     colors = np.empty(25, dtype=int)
-    for c in range(len(sub.color_starts) - 1):
-        colors[sub.order[sub.color_starts[c] : sub.color_starts[c + 1]]] = c
-    coo = sparse.coo_matrix(sub.adjacency)
+    for c in range(len(graph.color_starts) - 1):
+        colors[graph.order[graph.color_starts[c] : graph.color_starts[c + 1]]] = c
+    coo = sparse.coo_matrix(graph.adjacency)
     assert (colors[coo.row] != colors[coo.col]).all()
 
 

@@ -10,7 +10,15 @@ import pnmf
 
 def test_k_selection_by_k(selected_base):
     table = pnmf.get.k_selection(selected_base)
-    assert table.columns.tolist() == ["n_comps", "stability", "reproducibility", "error", "error_std", "suggested"]
+    assert table.columns.tolist() == [
+        "n_comps",
+        "stability",
+        "min_stability",
+        "reproducibility",
+        "error",
+        "error_std",
+        "suggested",
+    ]
     assert table["n_comps"].tolist() == [2, 3, 4]
     assert table["suggested"].sum() == 1
     assert table["error"].is_monotonic_decreasing or np.ptp(table["error"]) < 0.01
@@ -52,3 +60,24 @@ def test_reproducibility_needs_a_consensus(fitted):
         pnmf.get.reproducibility(fitted, key="pnmf")
     with pytest.raises(ValueError, match="n_genes=0 is out of range"):
         pnmf.get.programs(fitted, n_genes=0, key="pnmf")
+
+
+def test_top_genes_of_a_consensus_carry_its_stability(consensus_base):
+    table = pnmf.get.top_genes(consensus_base, 0, 3, key="pnmf_consensus")
+    assert table.columns.tolist() == ["factor", "rank", "gene", "loading", "stability"]
+    stability = np.asarray(consensus_base.uns["pnmf_consensus"]["consensus"]["stability"])[0]
+    np.testing.assert_allclose(table["stability"], stability[table["factor"].to_numpy()])
+    # a single run has no stability to report
+    assert "stability" not in pnmf.get.top_genes(consensus_base, 0, 3, key="pnmf").columns
+
+
+def test_default_keys_come_from_the_key_registry():
+    import inspect
+
+    from pnmf._keys import DEFAULT_CONSENSUS_KEY, DEFAULT_K_KEY, Keys
+
+    assert DEFAULT_CONSENSUS_KEY == Keys("pnmf").consensus == "pnmf_consensus"
+    assert inspect.signature(pnmf.tl.select_k).parameters["key_added"].default == DEFAULT_K_KEY
+    assert inspect.signature(pnmf.get.k_selection).parameters["key"].default == DEFAULT_K_KEY
+    assert inspect.signature(pnmf.pl.k_selection).parameters["key"].default == DEFAULT_K_KEY
+    assert inspect.signature(pnmf.get.programs).parameters["key"].default == DEFAULT_CONSENSUS_KEY

@@ -21,11 +21,12 @@ def test_draws_stability_error_and_the_suggested_k(selected_base):
     assert isinstance(fig, Figure)
     axis, twin = fig.axes
     stability = pnmf.get.k_selection(selected_base)
-    # 2 thin per-scale lines + the mean line + the suggested-k line
-    assert len(axis.lines) == 4
+    # 2 thin per-scale lines + the mean line + the least-stable-factor line + the suggested-k line
+    assert len(axis.lines) == 5
     np.testing.assert_allclose(np.asarray(axis.lines[2].get_ydata(), dtype=float), stability["stability"])
+    np.testing.assert_allclose(np.asarray(axis.lines[3].get_ydata(), dtype=float), stability["min_stability"])
     suggested = int(stability.loc[stability["suggested"], "n_comps"].iloc[0])
-    assert axis.lines[3].get_xdata()[0] == suggested
+    assert axis.lines[4].get_xdata()[0] == suggested
     assert any(f"suggested k = {suggested}" in t.get_text() for t in axis.texts)
     np.testing.assert_allclose(np.asarray(twin.lines[0].get_ydata(), dtype=float), stability["error"])
     image = pixels(fig)
@@ -41,7 +42,7 @@ def test_into_given_axes_without_scale_lines(selected_base):
     fig, ax = plt.subplots()
     returned = pnmf.pl.k_selection(selected_base, scales=False, ax=ax, show=False)
     assert returned is ax
-    assert len(ax.lines) == 2
+    assert len(ax.lines) == 3
     assert len(fig.axes) == 2
     plt.close(fig)
 

@@ -24,6 +24,35 @@ def test_manifest_holds_flat_tables(selected_base):
     assert manifest["params"]["max_iter"] == 20
     assert "n_comps" not in manifest["params"]
     assert {"prepare", "runs", "matching"} <= set(manifest["timings"])
+    np.testing.assert_array_equal(manifest["scales_fitted"], [0, 1])
+
+
+def test_prepared_edges_rebuild_the_graphs_of_tl_pnmf(programs_base, quick):
+    from pnmf._core.graphs import scale_graph
+    from pnmf._options import PnmfOptions
+    from pnmf.tl._replicates import prepare
+
+    prepared = prepare(programs_base.copy(), PnmfOptions(**quick, random_state=0))
+    for threshold, graph in zip(prepared.problem.thresholds, prepared.graphs, strict=True):
+        rebuilt = scale_graph(prepared.edges, threshold)
+        np.testing.assert_allclose(rebuilt.adjacency.toarray(), graph.adjacency.toarray())
+
+
+def test_runs_fit_the_finest_recommended_and_coarsest_scales(programs_base, quick):
+    options = {**quick, "n_scales": 5}
+    adata = pnmf.tl.select_k(programs_base, [2, 3], n_runs=2, copy=True, **options)
+    manifest = adata.uns["pnmf_k"]
+    n_scales = len(manifest["thresholds"])
+    assert n_scales > 3
+    reference = pnmf.tl.pnmf(programs_base, 2, copy=True, **options).uns["pnmf"]
+    expected = sorted({0, int(reference["recommended_scale"]), n_scales - 1})
+    np.testing.assert_array_equal(manifest["scales_fitted"], expected)
+    by_scale = pnmf.get.k_selection(adata, "scale")
+    assert by_scale["scale"].tolist() == expected * 2
+    np.testing.assert_array_equal(by_scale["n_connected"], np.tile(manifest["n_connected"][expected], 2))
+    every = pnmf.tl.select_k(programs_base, [2, 3], n_runs=2, all_scales=True, copy=True, **options)
+    np.testing.assert_array_equal(every.uns["pnmf_k"]["scales_fitted"], np.arange(n_scales))
+    assert pnmf.get.k_selection(every, "scale")["scale"].tolist() == list(range(n_scales)) * 2
 
 
 def test_fit_options_follow_tl_pnmf_defaults():
@@ -53,6 +82,17 @@ def test_same_seed_same_result_other_seed_differs(programs_base, quick):
         runs.append(pnmf.get.k_selection(adata, "factor"))
     np.testing.assert_array_equal(runs[0]["stability"], runs[1]["stability"])
     assert not np.allclose(runs[0]["stability"], runs[2]["stability"])
+
+
+def test_a_second_run_replaces_the_first_and_other_entries_are_refused(programs_base, quick):
+    adata = programs_base.copy()
+    pnmf.tl.select_k(adata, [2, 3], n_runs=2, **quick)
+    pnmf.tl.select_k(adata, [2, 4], n_runs=2, **quick)
+    np.testing.assert_array_equal(adata.uns["pnmf_k"]["n_comps"], [2, 4])
+    adata.uns["mine"] = {"a": 1}
+    with pytest.raises(ValueError, match=r"adata.uns\['mine'\] already exists"):
+        pnmf.tl.select_k(adata, [2, 3], n_runs=2, key_added="mine", **quick)
+    assert adata.uns["mine"] == {"a": 1}
 
 
 def test_copy_leaves_input_untouched(programs_base, quick):
@@ -104,6 +144,7 @@ def test_k_above_the_subsample_is_refused(programs_base, quick):
         ({"max_sweeps": -1}, ValueError, "max_sweeps=-1 is out of range"),
         ({"graph_weight": -1.0}, ValueError, "graph_weight=-1.0 is invalid"),
         ({"key_added": "a/b"}, ValueError, "contains '/'"),
+        ({"all_scales": "yes"}, TypeError, "all_scales must be"),
     ],
 )
 def test_bad_options_are_refused(programs_base, quick, options, error, match):
@@ -112,8 +153,17 @@ def test_bad_options_are_refused(programs_base, quick, options, error, match):
         pnmf.tl.select_k(programs_base.copy(), [2, 3], **kwargs)
 
 
-def test_suggest_k_takes_the_largest_k_near_the_best_stability():
+def test_suggest_k_takes_the_k_whose_least_stable_factor_is_most_stable():
     ks = np.array([2, 3, 4, 5, 6])
     assert suggest_k(ks, np.array([0.90, 0.95, 0.99, 0.70, 0.60])) == 4
-    assert suggest_k(ks, np.array([0.99, 0.95, 0.98, 0.985, 0.60])) == 5
+    assert suggest_k(ks, np.array([0.99, 0.95, 0.98, 0.985, 0.60])) == 2
+    assert suggest_k(ks, np.array([np.nan, 0.5, 0.7, 0.7, 0.1])) == 4
     assert suggest_k(ks, np.full(5, np.nan)) == 2
+
+
+def test_suggested_k_follows_the_least_stable_factor(selected_base):
+    table = pnmf.get.k_selection(selected_base)
+    factors = pnmf.get.k_selection(selected_base, "factor")
+    least = factors.groupby(["n_comps", "scale"])["stability"].min().groupby("n_comps").mean()
+    np.testing.assert_allclose(table["min_stability"], least.to_numpy())
+    assert table.loc[table["suggested"], "n_comps"].item() == least.idxmax()

@@ -28,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import cast
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -59,14 +58,13 @@ def _unit(a: np.ndarray) -> np.ndarray:
     return np.divide(a, norms, out=np.zeros_like(a, dtype=np.float64), where=norms > 0)
 
 
-def _score(run: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> np.ndarray:
-    """Return the k × k similarity of ``reference``'s factors (rows) with ``run``'s (columns), summed over scales."""
-    return cast(np.ndarray, sum(cosine_matrix(r, w) for r, w in zip(reference, run, strict=True)))
+def _match(run: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, float]:
+    """Permutation of ``run``'s factors that best matches ``reference``, and its total similarity.
 
-
-def _match(run: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> tuple[np.ndarray, float]:
-    """Permutation of ``run``'s factors that best matches ``reference``, and its total similarity."""
-    score = _score(run, reference)
+    Both are scales stacked on top of each other, each scale's columns of unit norm, so
+    ``referenceᵀ run`` is the k × k sum over scales of the cosine similarities.
+    """
+    score = reference.T @ run
     _, columns = linear_sum_assignment(-score)
     return columns, float(score[np.arange(len(columns)), columns].sum())
 
@@ -105,18 +103,21 @@ def match_runs(runs: Sequence[Sequence[np.ndarray]]) -> Matched:
         msg = "match_runs needs at least one run."
         raise ValueError(msg)
     units = [[_unit(np.asarray(w, dtype=np.float64)) for w in run] for run in runs]
+    stacked = [np.vstack(run) for run in units]
     total = np.zeros(n_runs)
     for a, b in combinations(range(n_runs), 2):
-        _, value = _match(units[b], units[a])
+        _, value = _match(stacked[b], stacked[a])
         total[a] += value
         total[b] += value
     reference = int(np.argmax(total))
-    permutations = np.stack([_match(run, units[reference])[0] for run in units])
-    median = [
-        np.median(np.stack([run[t][:, p] for run, p in zip(units, permutations, strict=True)]), axis=0)
-        for t in range(len(units[0]))
-    ]
-    permutations = np.stack([_match(run, median)[0] for run in units])
+    permutations = np.stack([_match(run, stacked[reference])[0] for run in stacked])
+    median = np.vstack(
+        [
+            _unit(np.median(np.stack([run[t][:, p] for run, p in zip(units, permutations, strict=True)]), axis=0))
+            for t in range(len(units[0]))
+        ]
+    )
+    permutations = np.stack([_match(run, median)[0] for run in stacked])
     loadings = [
         np.stack([run[t][:, p] for run, p in zip(units, permutations, strict=True)]) for t in range(len(units[0]))
     ]

@@ -2,8 +2,8 @@
 
 A replicate differs from another in what a real replicate differs in: its random starting
 factors and the cells it sees. The scales (thresholds) are shared by all replicates; each
-replicate's graphs are the full graphs restricted to its cells (the induced subgraphs),
-rescaled as :func:`~pnmf._core.graphs.scale_graph` scales a graph.
+replicate's graphs are built at those thresholds from the edges between its own cells
+(the induced subgraph of the kNN graph), exactly as :func:`pnmf.tl.pnmf` builds them.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 from .expression import Expression
-from .graphs import ScaleGraph, _color_classes
+from .graphs import ScaleGraph
 from .solver import Fit, Weights, solve, total_objective, update_embedding
 
-__all__ = ["Refit", "fit_replicate", "random_start", "refit_embeddings", "restrict_graph", "subsample_cells"]
+__all__ = ["Refit", "fit_replicate", "random_start", "refit_embeddings", "subsample_cells"]
 
 
 def subsample_cells(n_cells: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -27,26 +26,6 @@ def subsample_cells(n_cells: int, fraction: float, rng: np.random.Generator) -> 
         return np.arange(n_cells)
     size = max(round(fraction * n_cells), 1)
     return np.sort(rng.choice(n_cells, size=size, replace=False))
-
-
-def restrict_graph(graph: ScaleGraph, cells: np.ndarray) -> ScaleGraph:
-    """Return the subgraph induced by ``cells`` (sorted indices), its weights rescaled to unit mean degree.
-
-    The full graph's weights are heat-kernel weights divided by one number, so restricting
-    them and dividing by the subgraph's own mean degree gives what
-    :func:`~pnmf._core.graphs.scale_graph` builds from the subsample's edges.
-    """
-    if len(cells) == graph.adjacency.shape[0]:
-        return graph
-    adjacency = sparse.csr_array(sparse.csr_matrix(graph.adjacency)[cells][:, cells])
-    degree = np.asarray(adjacency.sum(axis=1)).ravel()
-    connected = degree > 0
-    if connected.any():
-        scale = degree[connected].mean()
-        adjacency = sparse.csr_array(adjacency / scale)
-        degree = degree / scale
-    order, color_starts = _color_classes(adjacency)
-    return ScaleGraph(adjacency, degree, int(adjacency.nnz // 2), order, color_starts)
 
 
 def random_start(expression: Expression, n_comps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,8 @@ import pandas as pd
 from anndata import AnnData
 
 from .._docs import doc_params
-from .._keys import DEFAULT_KEY
-from .._manifest import read_manifest
+from .._keys import DEFAULT_KEY, Manifest
+from .._manifest import read_manifest, scale_index
 from .._sections import Alignment, read_section
 from .._validation import check_int
 from ._scales import loadings
@@ -34,7 +34,9 @@ def top_genes(
     Returns
     -------
     Long table with columns ``factor`` (int), ``rank`` (0 = largest), ``gene`` and
-    ``loading``, sorted by factor then rank.
+    ``loading``, sorted by factor then rank. For a :func:`pnmf.tl.consensus` result also
+    ``stability``: how well the factor's program reproduces across the runs behind it
+    (see :func:`pnmf.get.reproducibility`; below 0.8, treat the program with caution).
 
     Examples
     --------
@@ -54,7 +56,12 @@ def top_genes(
         for j in range(values.shape[1])
         for rank in range(n_genes)
     ]
-    return pd.DataFrame(rows, columns=["factor", "rank", "gene", "loading"])
+    frame = pd.DataFrame(rows, columns=["factor", "rank", "gene", "loading"])
+    manifest = read_manifest(adata, key)
+    if Manifest.CONSENSUS in manifest:
+        stability = np.asarray(manifest[Manifest.CONSENSUS]["stability"], dtype=np.float64)
+        frame["stability"] = stability[scale_index(manifest, scale)][frame["factor"].to_numpy()]
+    return frame
 
 
 @doc_params

@@ -47,10 +47,11 @@ def k_selection(adata: AnnData, by: Literal["k", "scale", "factor"] = "k", *, ke
 
     Returns
     -------
-    With ``by='k'``: columns ``n_comps``, ``stability``, ``reproducibility``, ``error``,
-    ``error_std`` and ``suggested`` (True for the suggested k). With ``by='scale'``:
-    ``n_comps``, ``scale``, ``n_connected`` (components at the scale), ``stability``,
-    ``reproducibility``, ``error``, ``error_std``. With ``by='factor'``: ``n_comps``,
+    With ``by='k'``: columns ``n_comps``, ``stability``, ``min_stability`` (the least
+    stable factor), ``reproducibility``, ``error``, ``error_std`` and ``suggested`` (True
+    for the suggested k). With ``by='scale'``: ``n_comps``, ``scale``, ``n_connected``
+    (components at the scale), ``stability``, ``min_stability``, ``reproducibility``,
+    ``error``, ``error_std``. With ``by='factor'``: ``n_comps``,
     ``scale``, ``factor``, ``stability``, ``reproducibility``. See :func:`pnmf.tl.select_k`
     for their definitions.
 
@@ -63,7 +64,7 @@ def k_selection(adata: AnnData, by: Literal["k", "scale", "factor"] = "k", *, ke
     >>> sc.pp.neighbors(adata)
     >>> pnmf.tl.select_k(adata, [3, 4, 5], n_runs=3, n_scales=2)
     >>> pnmf.get.k_selection(adata, by="scale").shape
-    (6, 7)
+    (6, 8)
     """
     by = check_choice("by", by, ("k", "scale", "factor"))
     manifest = _k_manifest(adata, key)
@@ -164,11 +165,11 @@ def programs(
 
     Returns
     -------
-    Columns ``factor``, ``rank``, ``gene``, ``loading`` (as :func:`pnmf.get.top_genes`),
-    ``stability``, ``reproducibility`` and ``reproducible``.
+    Columns ``factor``, ``rank``, ``gene``, ``loading``, ``stability`` (as
+    :func:`pnmf.get.top_genes`), ``reproducibility`` and ``reproducible``.
     """
     n_genes = check_int("n_genes", n_genes, minimum=1)
     t = scale_index(_consensus(adata, key)[0], scale)
     scores = reproducibility(adata, min_stability=min_stability, key=key)
-    scores = scores[scores["scale"] == t].drop(columns=["scale", "n_kept"])
+    scores = scores[scores["scale"] == t].drop(columns=["scale", "n_kept", "stability"])
     return top_genes(adata, t, n_genes, key=key).merge(scores, on="factor", how="left")

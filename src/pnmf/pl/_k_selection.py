@@ -29,10 +29,12 @@ def k_selection(
 ) -> Figure | Axes | None:
     """Plot the stability of the programs and the reconstruction error against k, the suggested k marked.
 
-    Stability (left axis, blue) is the mean silhouette of the factors' copies over runs;
+    Stability (left axis, blue) is the mean silhouette of the factors' copies over runs
+    (solid, filled markers) and that of the least stable factor (dashed, open markers);
     the error (right axis, red) is the relative reconstruction error with its standard
-    deviation over runs. A good k is where the error has mostly fallen and the stability
-    is still high; the dashed line marks the suggested k (see :func:`pnmf.tl.select_k`).
+    deviation over runs. A good k is where the error has mostly fallen and every factor is
+    still stable; the dashed vertical line marks the suggested k, where the least stable
+    factor is the most stable (see :func:`pnmf.tl.select_k`).
 
     Parameters
     ----------
@@ -69,7 +71,19 @@ def k_selection(
         for t, rows in per_scale.groupby("scale"):
             shade = 0.25 + 0.5 * (t / max(n_scales - 1, 1))
             axis.plot(rows["n_comps"], rows["stability"], color=STABILITY_COLOR, lw=0.8, alpha=shade, zorder=1)
-    axis.plot(k, table["stability"], marker="o", color=STABILITY_COLOR, lw=2, label="stability", zorder=2)
+    axis.plot(k, table["stability"], marker="o", color=STABILITY_COLOR, lw=2, label="mean", zorder=2)
+    axis.plot(
+        k,
+        table["min_stability"],
+        marker="o",
+        markerfacecolor="white",
+        color=STABILITY_COLOR,
+        lw=1.5,
+        ls="--",
+        label="least stable factor",
+        zorder=2,
+    )
+    axis.legend(loc="best", fontsize=8, frameon=False, title="stability", title_fontsize=8)
     axis.set_xlabel("number of factors k")
     axis.set_ylabel("stability (silhouette over runs)", color=STABILITY_COLOR)
     axis.tick_params(axis="y", colors=STABILITY_COLOR)

@@ -17,7 +17,7 @@ from .._core.consensus import consensus_loadings, reproducibility, stability
 from .._core.expression import Expression
 from .._core.replicates import Refit, refit_embeddings
 from .._keys import DEFAULT_CONSENSUS_KEY, DEFAULT_KEY, Keys, Manifest
-from .._manifest import Results, read_manifest, stale_entries, write_results
+from .._manifest import Results, read_manifest, stale_entries, write_results, writer
 from .._options import PnmfOptions
 from .._sections import MIN_STABILITY, Alignment, ConsensusScores, Convergence, History
 from .._validation import check_in_memory, check_int, check_key_added, check_real
@@ -124,7 +124,7 @@ def consensus(
     start = logg.info("computing consensus programs")
     check_in_memory(adata)
     key = check_key_added(key)
-    key_added = check_key_added(f"{key}_consensus" if key_added is None else key_added)
+    key_added = check_key_added(Keys(key).consensus if key_added is None else key_added)
     n_runs = check_int("n_runs", n_runs, minimum=2, hint="A consensus combines several runs; pass n_runs=10 or more.")
     subsample = check_real("subsample", subsample, strict=True)
     if subsample > 1:
@@ -243,6 +243,7 @@ def _assemble(
     manifest = {name: deepcopy(source[name]) for name in _SHARED}
     manifest.update(
         {
+            Manifest.WRITER: writer(),
             Manifest.OBSM_KEYS: np.array(list(obsm), dtype=str),
             Manifest.VARM_KEYS: np.array(list(varm), dtype=str),
             Manifest.CONVERGENCE: convergence.to_uns(),

@@ -15,9 +15,10 @@ from anndata import AnnData
 from .._core.consensus import match_runs
 from .._core.expression import Expression
 from .._core.fit import Problem, choose_graph_weight
-from .._core.graphs import ScaleGraph
+from .._core.graphs import ScaleGraph, scale_graph
 from .._core.init import nndsvda
-from .._core.replicates import fit_replicate, restrict_graph, subsample_cells
+from .._core.persistence import EdgeList
+from .._core.replicates import fit_replicate, subsample_cells
 from .._core.solver import Weights
 from .._options import PnmfOptions
 from ._inputs import Inputs
@@ -47,6 +48,10 @@ class Prepared:
         return self.problem.expression.matrix
 
     @property
+    def edges(self) -> EdgeList:
+        return self.problem.edges
+
+    @property
     def graphs(self) -> list[ScaleGraph]:
         return self.problem.graphs
 
@@ -65,19 +70,19 @@ class Prepared:
         return {**self.options.to_uns(), "graph_weight_rule": self.graph_weight_rule, **self.inputs.provenance()}
 
 
-def prepare(adata: AnnData, options: PnmfOptions) -> Prepared:
+def prepare(adata: AnnData, options: PnmfOptions, weight_comps: int | None = None) -> Prepared:
     """Read the inputs and compute the persistence, scales and graphs once, as ``tl.pnmf`` does.
 
     ``graph_weight='auto'`` is resolved once for all replicates by ``tl.pnmf``'s
-    cross-validation, from a one-factor start with one iteration per fit (the weight these
-    tools have chosen since they have had the option; whether a start at the k tried would
-    choose better is open).
+    cross-validation from ``tl.pnmf``'s own start, with ``weight_comps`` factors (at most
+    the matrix allows; ``None``: ``options.n_comps``).
     """
     inputs, problem = prepare_scales(adata, options)
     rule = "given"
     if options.graph_weight == "auto":
-        probe = replace(options, n_comps=1, max_iter=1)
-        selection = choose_graph_weight(problem, probe, nndsvda(problem.expression, 1, options.random_state))
+        n_comps = options.n_comps if weight_comps is None else min(weight_comps, *problem.expression.shape)
+        start = nndsvda(problem.expression, n_comps, options.random_state)
+        selection = choose_graph_weight(problem, options, start)
         options = replace(options, graph_weight=selection.weight)
         rule = "cross-validated" if selection.cross_validated else "fallback"
     return Prepared(options, inputs, problem, rule)
@@ -110,14 +115,19 @@ def replicate_fits(
     subsample: float,
     entropy: int,
     progress: Callable[[str], None] | None = None,
+    scales: Sequence[int] | None = None,
 ) -> Replicates:
     """Fit ``n_runs`` replicates of every k.
 
     Replicate r sees the same seeded subsample of cells for every k (so its expression
     matrix and induced graphs are built once and shared across k) and starts from random
-    factors seeded by (k, r).
+    factors seeded by (k, r). ``scales`` (indices into the prepared scales, increasing)
+    restricts every replicate to a model over those scales only; ``None`` fits them all.
     """
     n_cells = prepared.matrix.shape[0]
+    chosen = list(range(len(prepared.graphs))) if scales is None else list(scales)
+    thresholds = [float(prepared.problem.thresholds[t]) for t in chosen]
+    full_graphs = [prepared.graphs[t] for t in chosen]
     loadings: dict[int, list[list[np.ndarray]]] = {k: [] for k in n_comps}
     embeddings: dict[int, list[list[np.ndarray]]] = {k: [] for k in n_comps}
     errors: dict[int, list[np.ndarray]] = {k: [] for k in n_comps}
@@ -126,8 +136,13 @@ def replicate_fits(
         draw = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(0, r)))
         cells = subsample_cells(n_cells, subsample, draw)
         cells_per_run.append(cells)
-        expression = Expression(prepared.matrix[cells] if len(cells) < n_cells else prepared.matrix)
-        graphs = [restrict_graph(g, cells) for g in prepared.graphs]
+        if len(cells) < n_cells:
+            expression = Expression(prepared.matrix[cells])
+            edges = prepared.edges.induced(cells)
+            graphs = [scale_graph(edges, threshold) for threshold in thresholds]
+        else:
+            expression = Expression(prepared.matrix)
+            graphs = full_graphs
         for k in n_comps:
             if progress is not None:
                 progress(f"    run {r + 1}/{n_runs}, k={k}")
