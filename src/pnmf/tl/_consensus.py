@@ -49,9 +49,9 @@ def consensus(
     """Combine many runs of a ``tl.pnmf`` result's model into consensus programs, and score each program.
 
     The model of the result under ``key`` (its k, scales, weights and inputs, read from
-    its manifest) is fitted ``n_runs`` times, each run from its own random start on its own
-    seeded subsample of cells (graphs restricted to those cells), as in
-    :func:`pnmf.tl.select_k`. Then:
+    its manifest) is fitted ``n_runs`` times at all of its scales, each run from its own
+    random start on its own seeded subsample of cells (graphs built from the edges between
+    those cells), as in :func:`pnmf.tl.select_k`. Then:
 
     1. the runs' factors are matched by the Hungarian algorithm on the cosine similarity of
        their loadings (jointly over the scales when they are coupled);
