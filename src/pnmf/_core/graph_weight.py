@@ -13,7 +13,7 @@ blurs U, so the weight with the smallest held-out error is the one the data supp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,7 +65,7 @@ def cross_validate_graph_weight(
     max_iter: int = 200,
     tol: float = 1e-4,
     random_state: int | None = 0,
-    restrict=None,
+    restrict: Callable[[np.ndarray], ScaleGraph] | None = None,
 ) -> WeightSelection:
     """Choose the graph weight with the smallest held-out error on a random half of the genes.
 
