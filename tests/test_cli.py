@@ -280,3 +280,10 @@ def test_demo_shows_no_scanpy_chatter(tmp_path, capfd):
         assert chatter not in captured.out + captured.err
     assert "n_connected" in captured.out
     assert captured.err.strip() == ""  # the progress display is drawn on terminals only
+
+
+def test_graph_weight_takes_auto_or_a_number(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "in.h5ad", "-o", "out.h5ad", "--graph-weight", "strong"])
+    assert stop.value.code == 2
+    assert "expected 'auto' or a number, got 'strong'" in capsys.readouterr().err

@@ -267,7 +267,13 @@ class _Progress:
 
 def _weight(text: str) -> float | str:
     """``--graph-weight``: ``auto`` or a number."""
-    return text if text == "auto" else float(text)
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        msg = f"expected 'auto' or a number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def _options(args: argparse.Namespace, **inputs) -> PnmfOptions:
