@@ -51,6 +51,14 @@ class Keys:
         """Default ``key_added`` of ``tl.consensus`` run on this result."""
         return f"{self.key_added}_consensus"
 
+    def gene_scores(self, scale: int) -> str:
+        """``adata.varm`` key of the genes × k scores of every gene at a scale (``tl.gene_scores``)."""
+        return f"{self.key_added}_gene_scores_{scale}"
+
+    def confidence(self, scale: int, cluster_key: str) -> str:
+        """``adata.obs`` key of the confidence of the clusters transferred to new cells at a scale (``tl.project``)."""
+        return f"{self.key_added}_{cluster_key}_confidence_{scale}"
+
     def umap(self, scale: int) -> str:
         """``adata.obsm`` key of the 2-D UMAP of a scale's embedding."""
         return f"X_{self.key_added}_umap_{scale}"
@@ -75,6 +83,14 @@ class Keys:
     def is_loadings(self, name: str) -> bool:
         """Whether ``name`` has the form of a loadings key of this result."""
         return _matches(f"{re.escape(self.key_added)}_loadings", name)
+
+    def is_gene_scores(self, name: str) -> bool:
+        """Whether ``name`` has the form of a gene-scores key of this result."""
+        return _matches(f"{re.escape(self.key_added)}_gene_scores", name)
+
+    def is_confidence(self, name: str, cluster_key: str) -> bool:
+        """Whether ``name`` has the form of an ``adata.obs`` key of the confidence of a transferred clustering."""
+        return _matches(f"{re.escape(self.key_added)}_{re.escape(cluster_key)}_confidence", name)
 
     def is_clusters(self, name: str, cluster_key: str) -> bool:
         """Whether ``name`` has the form of an ``adata.obs`` key of the clustering ``cluster_key``."""
@@ -110,6 +126,9 @@ class Manifest:
     CLUSTERS = "clusters"
     ALIGNMENT = "alignment"
     CONSENSUS = "consensus"  # tl.consensus results only: how each program reproduced
+    GENE_SCORES = "gene_scores"  # tl.gene_scores: scores of every gene per scale
+    PROJECTION = "projection"  # tl.project results only: what was projected onto which reference
+    PCA_BASIS = "pca_basis"  # get.reference bundles only: how new cells are placed in the representation
 
 
 class KSelection:

@@ -12,7 +12,7 @@ from anndata import AnnData
 
 from ._errors import PnmfIndexError, PnmfKeyError, PnmfTypeError, PnmfValueError
 from ._keys import Keys, Manifest
-from ._sections import Clustering, Umap, listed, section_entries
+from ._sections import Clustering, GeneScores, Umap, listed, section_entries
 
 __all__ = [
     "Results",
@@ -115,6 +115,8 @@ def stale_entries(adata: AnnData, key_added: str, clustering: str | None = None)
         stale["obsm"] = [k for k in listed(manifest, Manifest.OBSM_KEYS) if keys.is_embedding(k)]
         stale["obsm"] += umap.written(keys)["obsm"] if umap is not None else []
         stale["varm"] = [k for k in listed(manifest, Manifest.VARM_KEYS) if keys.is_loadings(k)]
+        scores = manifest.get(Manifest.GENE_SCORES)
+        stale["varm"] += GeneScores.from_uns(scores).written(keys)["varm"] if isinstance(scores, Mapping) else []
     return stale
 
 

@@ -29,7 +29,10 @@ __all__ = [
     "Clustering",
     "ConsensusScores",
     "Convergence",
+    "GeneScores",
     "History",
+    "PcaBasis",
+    "Projection",
     "Scores",
     "Section",
     "Umap",
@@ -85,16 +88,18 @@ class Clustering:
     ari_consecutive: np.ndarray
     nesting: np.ndarray
     params: Mapping[str, Any] = field(default_factory=dict)
+    confidence_keys: tuple[str, ...] = ()  # clusters transferred by tl.project: the share of votes per cell
 
     def to_uns(self) -> dict[str, Any]:
         """Return the entry as stored."""
-        return {
+        entry = {
             "obs_keys": _strings(self.obs_keys),
             "n_clusters": np.asarray(self.n_clusters, dtype=np.int64),
             "ari_consecutive": np.asarray(self.ari_consecutive, dtype=np.float64),
             "nesting": np.asarray(self.nesting, dtype=np.float64),
             "params": dict(self.params),
         }
+        return entry | ({"confidence_keys": _strings(self.confidence_keys)} if self.confidence_keys else {})
 
     @classmethod
     def from_uns(cls, entry: Mapping[str, Any]) -> Clustering:
@@ -105,12 +110,14 @@ class Clustering:
             ari_consecutive=np.asarray(entry.get("ari_consecutive", []), dtype=np.float64),
             nesting=np.asarray(entry.get("nesting", []), dtype=np.float64),
             params=dict(entry.get("params", {})),
+            confidence_keys=tuple(listed(entry, "confidence_keys")),
         )
 
     def written(self, keys: Keys, cluster_key: str) -> dict[str, list[str]]:
         """Return the entries this clustering wrote: its columns (only names of pnmf's form) and their colours."""
         obs = [name for name in self.obs_keys if keys.is_clusters(name, cluster_key)]
-        return {"obs": obs, "uns": [Keys.colors(name) for name in obs]}
+        confidence = [name for name in self.confidence_keys if keys.is_confidence(name, cluster_key)]
+        return {"obs": obs + confidence, "uns": [Keys.colors(name) for name in obs]}
 
 
 @dataclass(frozen=True)
@@ -289,6 +296,107 @@ class History:
         table = pd.DataFrame({name: np.asarray(getattr(self, name)) for name in self.COLUMNS})
         table["phase"] = table["phase"].astype(str)  # whatever string dtype a file gave back
         return table
+
+
+@dataclass(frozen=True)
+class GeneScores:
+    """``manifest['gene_scores']``: the scores of every gene per scale written by ``tl.gene_scores``."""
+
+    FIELD: ClassVar[str] = Manifest.GENE_SCORES
+    KEYED: ClassVar[bool] = False
+
+    varm_keys: tuple[str, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_uns(self) -> dict[str, Any]:
+        """Return the entry as stored."""
+        return {"varm_keys": _strings(self.varm_keys), "params": dict(self.params)}
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> GeneScores:
+        """Read a stored entry."""
+        return cls(varm_keys=tuple(listed(entry, "varm_keys")), params=dict(entry.get("params", {})))
+
+    def written(self, keys: Keys) -> dict[str, list[str]]:
+        """Return the score arrays this section names that have the form pnmf gives them."""
+        return {"varm": [name for name in self.varm_keys if keys.is_gene_scores(name)]}
+
+
+@dataclass(frozen=True)
+class Projection:
+    """``manifest['projection']`` of a ``tl.project`` result: what was embedded onto which reference, and how."""
+
+    FIELD: ClassVar[str] = Manifest.PROJECTION
+    KEYED: ClassVar[bool] = False
+
+    reference_key: str
+    n_reference_cells: int
+    n_genes: int
+    n_missing_genes: int
+    representation: str
+    n_neighbors: int
+    n_passes: np.ndarray  # coordinate-descent passes: median and largest over the query cells
+
+    def to_uns(self) -> dict[str, Any]:
+        """Return the entry as stored."""
+        return {
+            "reference_key": self.reference_key,
+            "n_reference_cells": self.n_reference_cells,
+            "n_genes": self.n_genes,
+            "n_missing_genes": self.n_missing_genes,
+            "representation": self.representation,
+            "n_neighbors": self.n_neighbors,
+            "n_passes": np.asarray(self.n_passes, dtype=np.int64),
+        }
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> Projection:
+        """Read a stored entry."""
+        return cls(
+            reference_key=str(entry["reference_key"]),
+            n_reference_cells=int(entry["n_reference_cells"]),
+            n_genes=int(entry["n_genes"]),
+            n_missing_genes=int(entry["n_missing_genes"]),
+            representation=str(entry["representation"]),
+            n_neighbors=int(entry["n_neighbors"]),
+            n_passes=np.asarray(entry["n_passes"], dtype=np.int64),
+        )
+
+
+@dataclass(frozen=True)
+class PcaBasis:
+    """``manifest['pca_basis']`` of a reference bundle: how to place new cells in the PCA that defined distances.
+
+    A query cell's coordinates are ``(x − mean) @ components + center`` over ``genes``,
+    ``components`` being ``varm['PCs']`` of the bundle (rows of ``genes``).
+    """
+
+    FIELD: ClassVar[str] = Manifest.PCA_BASIS
+    KEYED: ClassVar[bool] = False
+
+    genes: np.ndarray
+    mean: np.ndarray
+    center: np.ndarray
+    residual: float  # relative RMS error of the basis on the reference's own cells
+
+    def to_uns(self) -> dict[str, Any]:
+        """Return the entry as stored."""
+        return {
+            "genes": _strings(self.genes),
+            "mean": np.asarray(self.mean, dtype=np.float64),
+            "center": np.asarray(self.center, dtype=np.float64),
+            "residual": float(self.residual),
+        }
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> PcaBasis:
+        """Read a stored entry."""
+        return cls(
+            genes=np.asarray(listed(entry, "genes"), dtype=object),
+            mean=np.asarray(entry["mean"], dtype=np.float64),
+            center=np.asarray(entry["center"], dtype=np.float64),
+            residual=float(entry["residual"]),
+        )
 
 
 #: Stability from which a consensus program counts as reproducible (programs planted at the true k: 0.85 to 1;

@@ -3,8 +3,9 @@
 from ._consensus import consensus
 from ._leiden import leiden
 from ._pnmf import pnmf
+from ._project import project
 from ._scores import score_scales
 from ._select_k import select_k
 from ._umap import umap
 
-__all__ = ["consensus", "leiden", "pnmf", "score_scales", "select_k", "umap"]
+__all__ = ["consensus", "leiden", "pnmf", "project", "score_scales", "select_k", "umap"]

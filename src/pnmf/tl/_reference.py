@@ -1,0 +1,180 @@
+"""A fitted result read as a reference for new cells: loadings, embeddings, scales, clusters, representation.
+
+:func:`read_reference` reads what :func:`pnmf.tl.project` needs from a fitted AnnData, or from
+the slim bundle that :func:`pnmf.get.reference` writes (the same entries without the
+expression); both give the same :class:`Reference`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from scipy import sparse
+
+from .._errors import PnmfKeyError, PnmfValueError
+from .._keys import Keys, Manifest
+from .._manifest import read_manifest
+from .._sections import Clustering, PcaBasis, Umap, section_entries
+
+__all__ = ["Reference", "TransferableClustering", "pca_basis", "read_reference"]
+
+
+@dataclass(frozen=True)
+class TransferableClustering:
+    """One ``tl.leiden`` clustering of the reference: integer codes per scale (-1: none) and categories."""
+
+    codes: list[np.ndarray]
+    categories: list[list[str]]
+    colors: list[list[str] | None]
+    nested: bool
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What new cells are embedded against: the fitted genes and loadings, the reference cells' embeddings and coordinates."""
+
+    key: str
+    manifest: Mapping[str, Any]
+    gene_names: np.ndarray
+    loadings: list[np.ndarray]
+    embeddings: list[np.ndarray]
+    points: np.ndarray
+    use_rep: str
+    n_pcs: int | None
+    pca: PcaBasis | None
+    pca_components: np.ndarray | None
+    clusterings: dict[str, TransferableClustering]
+    umaps: list[np.ndarray]
+
+    @property
+    def n_cells(self) -> int:
+        """Number of reference cells."""
+        return self.points.shape[0]
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        """The options of the reference's fit."""
+        return self.manifest[Manifest.PARAMS]
+
+
+def read_reference(reference: AnnData, key: str) -> Reference:
+    """Read a fitted result (or a :func:`pnmf.get.reference` bundle) as a :class:`Reference`."""
+    if not isinstance(reference, AnnData):
+        msg = f"reference must be an AnnData with a pnmf result, got {type(reference).__name__}."
+        raise PnmfValueError(msg)
+    try:
+        manifest = read_manifest(reference, key)
+    except PnmfKeyError as error:
+        msg = f"The reference has no pnmf result under key {key!r}: run pnmf.tl.pnmf(reference) first, or pass key='<key_added of its result>'."
+        raise PnmfKeyError(msg) from error
+    params = manifest[Manifest.PARAMS]
+    genes = np.asarray(manifest[Manifest.GENES], dtype=bool)
+    loadings = [np.asarray(reference.varm[str(k)], dtype=np.float64)[genes] for k in manifest[Manifest.VARM_KEYS]]
+    embeddings = [np.asarray(reference.obsm[str(k)], dtype=np.float64) for k in manifest[Manifest.OBSM_KEYS]]
+    use_rep = str(params.get("use_rep", "X_pca"))
+    n_pcs = int(params["n_pcs"]) if "n_pcs" in params else None
+    points = _reference_points(reference, manifest, use_rep, n_pcs)
+    pca, components = _stored_basis(reference, manifest)
+    if pca is None and use_rep == "X_pca" and "PCs" in reference.varm:
+        pca, components = pca_basis(reference, points, n_pcs)
+    umap = manifest.get(Manifest.UMAP)
+    umaps = (
+        [np.asarray(reference.obsm[k], dtype=np.float64) for k in Umap.from_uns(umap).obsm_keys]
+        if isinstance(umap, Mapping)
+        else []
+    )
+    return Reference(
+        key=key,
+        manifest=manifest,
+        gene_names=np.asarray(reference.var_names[genes], dtype=object),
+        loadings=loadings,
+        embeddings=embeddings,
+        points=points,
+        use_rep=use_rep,
+        n_pcs=n_pcs,
+        pca=pca,
+        pca_components=components,
+        clusterings=_clusterings(reference, manifest),
+        umaps=umaps,
+    )
+
+
+def _reference_points(reference: AnnData, manifest: Mapping[str, Any], use_rep: str, n_pcs: int | None) -> np.ndarray:
+    """Return the reference cells' coordinates in the representation that defined the fit's distances."""
+    if use_rep == "X":
+        msg = "The reference was fitted with use_rep='X' (distances in expression space); tl.project needs a representation in adata.obsm, e.g. refit with use_rep='X_pca'."
+        raise PnmfValueError(msg)
+    if use_rep not in reference.obsm:
+        source = manifest[Manifest.PARAMS].get("representation", "")
+        detail = " (the fit computed a PCA itself and did not store it)" if "computed by pnmf" in str(source) else ""
+        msg = f"The reference has no adata.obsm[{use_rep!r}]{detail}, the representation its scales were measured in; run sc.pp.pca(reference) and refit, so that new cells can be placed in it."
+        raise PnmfKeyError(msg)
+    points = reference.obsm[use_rep]
+    points = np.asarray(points.to_numpy() if isinstance(points, pd.DataFrame) else points, dtype=np.float64)
+    return np.ascontiguousarray(points[:, :n_pcs] if n_pcs is not None else points)
+
+
+def _stored_basis(reference: AnnData, manifest: Mapping[str, Any]) -> tuple[PcaBasis | None, np.ndarray | None]:
+    """Return the PCA basis a bundle carries, with its components in the order of its genes."""
+    entry = manifest.get(Manifest.PCA_BASIS)
+    if not isinstance(entry, Mapping):
+        return None, None
+    basis = PcaBasis.from_uns(entry)
+    rows = reference.var_names.get_indexer(basis.genes)
+    return basis, np.nan_to_num(np.asarray(reference.varm["PCs"], dtype=np.float64)[rows])
+
+
+def pca_basis(reference: AnnData, points: np.ndarray, n_pcs: int | None) -> tuple[PcaBasis, np.ndarray]:
+    """Recover how ``sc.pp.pca`` placed the reference cells, so that new cells can be placed the same way.
+
+    scanpy stores the components (``varm['PCs']``, zero or NaN outside the genes used) but
+    not the mean it subtracted. With the genes' means μ over the reference cells, new cells
+    go to ``(x − μ) P + c`` with ``c`` the mean of the stored coordinates, which is exact
+    whenever the stored PCA was computed from ``adata.X`` by these components (whatever
+    cells it was centred on). ``residual`` measures how far the stored coordinates are from
+    that (relative RMS).
+    """
+    components = np.nan_to_num(np.asarray(reference.varm["PCs"], dtype=np.float64))
+    used = np.flatnonzero(np.abs(components).sum(axis=1) > 0)
+    components = components[used][:, : points.shape[1]]
+    if reference.X is None or components.shape[1] < points.shape[1]:
+        msg = "The reference's PCA cannot be recomputed for new cells: its adata.X is missing or varm['PCs'] has fewer components than the representation; pass the query's coordinates with use_rep."
+        raise PnmfValueError(msg)
+    X = reference.X[:, used]
+    mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+    placed = np.asarray(X @ components if sparse.issparse(X) else np.asarray(X, dtype=np.float64) @ components)
+    placed -= mean @ components
+    center = (points - placed).mean(axis=0)
+    deviation = points - center
+    residual = float(np.linalg.norm(placed - deviation) / max(np.linalg.norm(deviation), np.finfo(float).tiny))
+    basis = PcaBasis(
+        genes=np.asarray(reference.var_names[used], dtype=object), mean=mean, center=center, residual=residual
+    )
+    return basis, components
+
+
+def _clusterings(reference: AnnData, manifest: Mapping[str, Any]) -> dict[str, TransferableClustering]:
+    """Every clustering of the result whose columns are all present, as codes per scale."""
+    found = {}
+    for cluster_key, entry in section_entries(manifest, Clustering).items():
+        if not entry.obs_keys or any(k not in reference.obs for k in entry.obs_keys):
+            continue
+        columns = [pd.Categorical(reference.obs[k]) for k in entry.obs_keys]
+        colors = [reference.uns.get(Keys.colors(k)) for k in entry.obs_keys]
+        found[cluster_key] = TransferableClustering(
+            codes=[np.asarray(c.codes, dtype=np.int64) for c in columns],
+            categories=[[str(x) for x in c.categories] for c in columns],
+            colors=[
+                list(c) if c is not None and len(c) == len(col.categories) else None
+                for c, col in zip(colors, columns, strict=True)
+            ],
+            nested=bool(len(entry.nesting) == 0 or np.all(entry.nesting >= 1.0)),
+            params=entry.params,
+        )
+    return found
