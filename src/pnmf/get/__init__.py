@@ -3,6 +3,7 @@
 from ._clusters import cluster_tree
 from ._factors import factor_similarity, top_genes
 from ._k_selection import k_selection, programs, reproducibility
+from ._reference import reference
 from ._scales import embedding, history, loadings, persistence_bars, scale_scores, scales
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "loadings",
     "persistence_bars",
     "programs",
+    "reference",
     "reproducibility",
     "scale_scores",
     "scales",

@@ -26,8 +26,9 @@ __all__ = ["Reference", "TransferableClustering", "pca_basis", "read_reference"]
 
 @dataclass(frozen=True)
 class TransferableClustering:
-    """One ``tl.leiden`` clustering of the reference: integer codes per scale (-1: none) and categories."""
+    """One ``tl.leiden`` clustering of the reference: its columns, integer codes per scale (-1: none) and categories."""
 
+    obs_keys: tuple[str, ...]
     codes: list[np.ndarray]
     categories: list[list[str]]
     colors: list[list[str] | None]
@@ -168,6 +169,7 @@ def _clusterings(reference: AnnData, manifest: Mapping[str, Any]) -> dict[str, T
         columns = [pd.Categorical(reference.obs[k]) for k in entry.obs_keys]
         colors = [reference.uns.get(Keys.colors(k)) for k in entry.obs_keys]
         found[cluster_key] = TransferableClustering(
+            obs_keys=entry.obs_keys,
             codes=[np.asarray(c.codes, dtype=np.int64) for c in columns],
             categories=[[str(x) for x in c.categories] for c in columns],
             colors=[
