@@ -1,6 +1,6 @@
 """Persistent nonnegative matrix factorization for single-cell data.
 
-The submodules ``tl``, ``pl``, ``get`` and ``datasets`` are imported on first use
+The submodules ``tl``, ``pl``, ``get``, ``io`` and ``datasets`` are imported on first use
 (PEP 562), so that ``import pnmf`` and the command line start without loading scanpy,
 gudhi, numba or matplotlib.
 """
@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 from ._errors import PnmfError, PnmfIndexError, PnmfKeyError, PnmfTypeError, PnmfValueError
 
 if TYPE_CHECKING:
-    from . import datasets, get, pl, tl
+    from . import datasets, get, io, pl, tl
 
 try:
     __version__ = version("persistent-nmf")
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
-_SUBMODULES = ("datasets", "get", "pl", "tl")
+_SUBMODULES = ("datasets", "get", "io", "pl", "tl")
 
 __all__ = [
     "PnmfError",
@@ -31,6 +31,7 @@ __all__ = [
     "PnmfValueError",
     "datasets",
     "get",
+    "io",
     "pl",
     "tl",
 ]

@@ -3,16 +3,19 @@
 from ._clusters import cluster_tree
 from ._factors import factor_similarity, top_genes
 from ._k_selection import k_selection, programs, reproducibility
+from ._network import network
 from ._reference import reference
-from ._scales import embedding, history, loadings, persistence_bars, scale_scores, scales
+from ._scales import embedding, gene_scores, history, loadings, persistence_bars, scale_scores, scales
 
 __all__ = [
     "cluster_tree",
     "embedding",
     "factor_similarity",
+    "gene_scores",
     "history",
     "k_selection",
     "loadings",
+    "network",
     "persistence_bars",
     "programs",
     "reference",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 from anndata import AnnData
@@ -10,15 +12,20 @@ from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index
 from .._sections import Alignment, read_section
-from .._validation import check_int
-from ._scales import loadings
+from .._validation import check_choice, check_int
+from ._scales import gene_scores, loadings
 
 __all__ = ["factor_similarity", "top_genes"]
 
 
 @doc_params
 def top_genes(
-    adata: AnnData, scale: int | str = "recommended", n_genes: int = 10, *, key: str = DEFAULT_KEY
+    adata: AnnData,
+    scale: int | str = "recommended",
+    n_genes: int = 10,
+    *,
+    by: Literal["loadings", "gene_scores"] = "loadings",
+    key: str = DEFAULT_KEY,
 ) -> pd.DataFrame:
     """Return the genes with the largest loadings of every factor at one scale.
 
@@ -29,12 +36,15 @@ def top_genes(
         Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
     n_genes
         Genes per factor.
+    by
+        ``'loadings'``: rank the fitted genes by their loadings. ``'gene_scores'``: rank
+        every gene by its score from :func:`pnmf.tl.gene_scores`.
     {key}
 
     Returns
     -------
     Long table with columns ``factor`` (int), ``rank`` (0 = largest), ``gene`` and
-    ``loading``, sorted by factor then rank. For a :func:`pnmf.tl.consensus` result also
+    ``loading`` (``score`` with ``by='gene_scores'``), sorted by factor then rank. For a :func:`pnmf.tl.consensus` result also
     ``stability``: how well the factor's program reproduces across the runs behind it
     (see :func:`pnmf.get.reproducibility`; below 0.8, treat the program with caution).
 
@@ -47,16 +57,18 @@ def top_genes(
     (8, 4)
     """
     n_genes = check_int("n_genes", n_genes, minimum=1)
-    table = loadings(adata, scale, key=key)
+    by = check_choice("by", by, ("loadings", "gene_scores"))
+    table = loadings(adata, scale, key=key) if by == "loadings" else gene_scores(adata, scale, key=key)
+    column = "loading" if by == "loadings" else "score"
     n_genes = min(n_genes, len(table))
     values = table.to_numpy()
     order = np.argsort(-values, axis=0, kind="stable")[:n_genes]
     rows = [
-        {"factor": j, "rank": rank, "gene": table.index[order[rank, j]], "loading": float(values[order[rank, j], j])}
+        {"factor": j, "rank": rank, "gene": table.index[order[rank, j]], column: float(values[order[rank, j], j])}
         for j in range(values.shape[1])
         for rank in range(n_genes)
     ]
-    frame = pd.DataFrame(rows, columns=["factor", "rank", "gene", "loading"])
+    frame = pd.DataFrame(rows, columns=["factor", "rank", "gene", column])
     manifest = read_manifest(adata, key)
     if Manifest.CONSENSUS in manifest:
         stability = np.asarray(manifest[Manifest.CONSENSUS]["stability"], dtype=np.float64)

@@ -13,9 +13,19 @@ from .._docs import doc_params
 from .._errors import PnmfKeyError
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index
-from .._sections import Bars, Convergence, History, Scores, Umap, read_section
+from .._sections import Bars, Convergence, GeneScores, History, Scores, Umap, read_section
 
-__all__ = ["embedding", "history", "loadings", "persistence_bars", "scale_of", "scale_scores", "scales", "umaps"]
+__all__ = [
+    "embedding",
+    "gene_scores",
+    "history",
+    "loadings",
+    "persistence_bars",
+    "scale_of",
+    "scale_scores",
+    "scales",
+    "umaps",
+]
 
 
 @doc_params
@@ -97,6 +107,31 @@ def loadings(adata: AnnData, scale: int | str = "recommended", *, key: str = DEF
     Columns ``factor_0`` … ``factor_{k-1}``; unit-norm columns, zero for genes not used.
     """
     return _per_scale_frame(adata, scale, key, "varm")
+
+
+@doc_params
+def gene_scores(adata: AnnData, scale: int | str = "recommended", *, key: str = DEFAULT_KEY) -> pd.DataFrame:
+    """Return the scores of every gene at one scale (:func:`pnmf.tl.gene_scores`) as a DataFrame indexed by ``var_names``.
+
+    Parameters
+    ----------
+    {adata}
+    scale
+        Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
+    {key}
+
+    Returns
+    -------
+    Columns ``factor_0`` … ``factor_{k-1}``: nonnegative scores, for every gene.
+    """
+    manifest = read_manifest(adata, key)
+    t = scale_index(manifest, scale)
+    missing = f"No gene scores for the pnmf result {key!r}; run pnmf.tl.gene_scores(adata, key={key!r}) first."
+    names = read_section(manifest, GeneScores, missing=missing).varm_keys
+    if t >= len(names) or names[t] not in adata.varm:
+        raise PnmfKeyError(missing)
+    values = np.array(adata.varm[names[t]], copy=True)
+    return pd.DataFrame(values, index=adata.var_names, columns=[f"factor_{j}" for j in range(values.shape[1])])
 
 
 def _per_scale_frame(adata: AnnData, scale: int | str, key: str, attr: Literal["obsm", "varm"]) -> pd.DataFrame:
