@@ -169,8 +169,9 @@ def project(
     ref = read_reference(reference, key)
     genes, positions = _match_genes(adata, ref.gene_names, max_missing, "the reference's fitted genes")
     X, _ = read_expression(adata, ref.params.get("layer"), genes)
-    order = np.argsort(positions)  # read_expression keeps the query's gene order
-    loadings = [W[positions >= 0][order] for W in ref.loadings]
+    present = positions >= 0
+    order = np.argsort(positions[present])  # read_expression keeps the query's gene order
+    loadings = [W[present][order] for W in ref.loadings]
     X = normalize_cells(X) if ref.params.get("normalize", True) else X
     expression = Expression(X)
     points, placed_by = _query_points(adata, ref, use_rep, max_missing)

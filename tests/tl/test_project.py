@@ -1,0 +1,164 @@
+"""tl.project and get.reference: new cells on a fitted reference's scales, with its clusters."""
+
+from __future__ import annotations
+
+import warnings
+
+import anndata as ad
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+from sklearn.model_selection import cross_val_predict
+from sklearn.neighbors import KNeighborsClassifier
+
+import pnmf
+from pnmf import PnmfKeyError, PnmfValueError
+from tests.helpers.plot_checks import assert_drawn
+
+
+def _cosines(a, b):
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.einsum("ij,ij->i", a, b) / np.where(norms > 0, norms, 1.0)
+
+
+@pytest.fixture(scope="module")
+def split(pbmc):
+    """pbmc68k split 80/20 (seeded): a reference fitted and clustered on 80 %, the other cells as query."""
+    query = np.random.default_rng(0).random(pbmc.n_obs) < 0.2
+    reference, new = pbmc[~query].copy(), pbmc[query].copy()
+    pnmf.tl.pnmf(reference, layer="lognorm")
+    pnmf.tl.leiden(reference)
+    pnmf.tl.umap(reference)
+    return query, reference, new
+
+
+@pytest.fixture(scope="module")
+def projected(split):
+    query, reference, new = split
+    new = new.copy()
+    pnmf.tl.project(new, reference)
+    return new
+
+
+def test_reference_cells_project_onto_their_own_embeddings(fitted):
+    own = fitted.copy()
+    pnmf.tl.project(own, fitted, key_added="again")
+    for t in range(len(fitted.uns["pnmf"]["obsm_keys"])):
+        cosine = _cosines(own.obsm[f"X_again_{t}"], fitted.obsm[f"X_pnmf_{t}"])
+        assert np.median(cosine) >= 0.95, t
+
+
+def test_query_labels_as_well_as_in_a_fit_of_all_cells(pbmc, split, projected):
+    """The issue's bar: a 15-NN classifier on reference embeddings labels the query within 0.05 of a joint fit."""
+    query, reference, _ = split
+    full = pbmc.copy()
+    pnmf.tl.pnmf(full, layer="lognorm")
+    pnmf.tl.leiden(full)
+    labels = pbmc.obs["bulk_labels"].to_numpy()
+    for t in range(len(reference.uns["pnmf"]["obsm_keys"])):
+        classifier = KNeighborsClassifier(15).fit(reference.obsm[f"X_pnmf_{t}"], labels[~query])
+        projected_accuracy = np.mean(classifier.predict(projected.obsm[f"X_pnmf_{t}"]) == labels[query])
+        joint = cross_val_predict(KNeighborsClassifier(15), full.obsm[f"X_pnmf_{t}"], labels, cv=5)
+        assert projected_accuracy >= np.mean(joint[query] == labels[query]) - 0.05, t
+        transferred = projected.obs[f"pnmf_leiden_{t}"].to_numpy()
+        assert adjusted_rand_score(transferred, full.obs[f"pnmf_leiden_{t}"].to_numpy()[query]) >= 0.7, t
+
+
+def test_projection_is_written_like_a_fit(split, projected):
+    _, reference, _ = split
+    manifest = projected.uns["pnmf"]
+    assert manifest["projection"]["reference_key"] == "pnmf"
+    assert manifest["projection"]["n_reference_cells"] == reference.n_obs
+    assert manifest["projection"]["n_missing_genes"] == 0
+    np.testing.assert_array_equal(manifest["thresholds"], reference.uns["pnmf"]["thresholds"])
+    for t, name in enumerate(manifest["varm_keys"]):
+        np.testing.assert_allclose(projected.varm[name], reference.varm[f"pnmf_loadings_{t}"], rtol=1e-6)
+    clusters = manifest["clusters"]["leiden"]
+    np.testing.assert_array_equal(clusters["nesting"], 1.0)  # the reference's levels nest, so do the query's
+    for t, name in enumerate(clusters["obs_keys"]):
+        assert list(projected.obs[name].cat.categories) == list(reference.obs[name].cat.categories)
+        confidence = projected.obs[f"pnmf_leiden_confidence_{t}"]
+        assert ((confidence > 0) & (confidence <= 1)).all()
+    assert projected.obsm["X_pnmf_umap_0"].shape == (projected.n_obs, 2)
+    fig = pnmf.pl.cluster_tree(projected, show=False, return_fig=True)
+    assert_drawn(fig)
+    nodes, edges = pnmf.get.cluster_tree(projected)
+    assert nodes["n_cells"].sum() == projected.n_obs * len(manifest["obsm_keys"])
+    assert (edges["in_prop"] == 1.0).all()  # every child has one parent: a tree
+
+
+def test_a_shipped_reference_gives_the_same_projection(split, projected, tmp_path):
+    query, reference, new = split
+    bundle = pnmf.get.reference(reference)
+    assert bundle.X is None
+    assert bundle.n_vars == int(reference.var["highly_variable"].sum())
+    bundle.write_h5ad(tmp_path / "reference.h5ad")
+    shipped = ad.read_h5ad(tmp_path / "reference.h5ad")
+    again = new.copy()
+    pnmf.tl.project(again, shipped)
+    for name in projected.uns["pnmf"]["obsm_keys"]:
+        np.testing.assert_allclose(again.obsm[name], projected.obsm[name], rtol=1e-10, atol=1e-12)
+    for name in projected.uns["pnmf"]["clusters"]["leiden"]["obs_keys"]:
+        assert (again.obs[name] == projected.obs[name]).all()
+
+
+def test_coordinates_given_with_use_rep_are_used_as_they_are(split, projected):
+    _, reference, new = split
+    placed = new.copy()  # its X_pca rows come from the same PCA as the reference's
+    pnmf.tl.project(placed, reference, use_rep="X_pca")
+    assert placed.uns["pnmf"]["projection"]["representation"] == "adata.obsm['X_pca']"
+    cosine = _cosines(placed.obsm["X_pnmf_0"], projected.obsm["X_pnmf_0"])
+    assert np.median(cosine) > 0.95
+
+
+def test_a_few_missing_genes_are_left_out_with_a_warning(split, caplog):
+    _, reference, new = split
+    genes = reference.var_names[reference.uns["pnmf"]["genes"]]
+    partial = new[:, ~new.var_names.isin(genes[:5])].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pnmf.tl.project(partial, reference)
+    assert partial.uns["pnmf"]["projection"]["n_missing_genes"] == 5
+    assert partial.uns["pnmf"]["genes"].sum() == len(genes) - 5
+    assert partial.varm["pnmf_loadings_0"].shape[0] == partial.n_vars
+
+
+def _assert_untouched(adata, before):
+    assert set(adata.obsm) == before["obsm"] and set(adata.uns) == before["uns"] and set(adata.obs) == before["obs"]
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (lambda q: q[:, 300:].copy(), PnmfKeyError, r"missing from adata.var_names, more than max_missing"),
+        (lambda q: setattr(q, "var_names", [f"ENSG{i}" for i in range(q.n_vars)]), PnmfKeyError, r"None of"),
+        (lambda q: q.layers.__setitem__("lognorm", -q.layers["lognorm"]), PnmfValueError, r"negative"),
+    ],
+    ids=["missing genes", "other gene names", "negative values"],
+)
+def test_bad_queries_are_refused_and_left_untouched(split, change, error, message):
+    _, reference, new = split
+    query = new.copy()
+    changed = change(query)
+    query = changed if changed is not None else query
+    before = {"obsm": set(query.obsm), "uns": set(query.uns), "obs": set(query.obs)}
+    with pytest.raises(error, match=message):
+        pnmf.tl.project(query, reference)
+    _assert_untouched(query, before)
+
+
+def test_a_reference_without_a_result_is_refused(pbmc, split):
+    _, _, new = split
+    query = new.copy()
+    with pytest.raises(PnmfKeyError, match=r"reference has no pnmf result under key 'pnmf'.*pnmf.tl.pnmf"):
+        pnmf.tl.project(query, pbmc)
+    assert "pnmf" not in query.uns
+
+
+def test_projecting_again_replaces_the_previous_projection(split, projected):
+    _, reference, _ = split
+    again = projected.copy()
+    pnmf.tl.project(again, reference, n_neighbors=5)
+    assert again.uns["pnmf"]["projection"]["n_neighbors"] == 5
+    pnmf.tl.pnmf(again, n_comps=3, n_scales=2, layer="lognorm", max_iter=5, max_sweeps=0, graph_weight=1.0)
+    assert not any(name.startswith("pnmf_leiden") for name in again.obs)  # the transferred columns went with it
