@@ -32,8 +32,9 @@ def gene_scores(adata: AnnData, *, key: str = DEFAULT_KEY, copy: bool = False) -
     t, the nonnegative coefficients ``b`` that best reconstruct its expression from the
     embedding: ``min_{b ≥ 0} ‖x_g − U_t b‖²``, with the expression as the fit saw it (the
     same layer, every cell divided by its norm over the fitted genes). For the fitted genes
-    this is the loadings' least-squares counterpart (without their unit norm), so scores and
-    loadings rank those genes alike; for the others it says which program they follow.
+    this is the problem the loadings solve, without their unit norm, and the scores follow
+    the loadings (median correlation per factor above 0.9 in the tests); for the other
+    genes they say which programs a gene follows.
     One streamed pass over the expression (``Xᵀ [U_0 … U_T]``) gives all scales; nothing is
     densified.
 

@@ -1,0 +1,67 @@
+"""The per-cell problem behind tl.project: exact minimizers, graph weights and label transfer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from pnmf._core.expression import Expression
+from pnmf._core.projection import Neighbours, find_neighbours, project_cells, scale_weights, transfer_labels
+from pnmf._core.solver import Weights
+
+
+@pytest.fixture
+def problem(rng):
+    n_ref, n_query, genes, k, scales = 60, 25, 30, 4, 3
+    loadings = [np.abs(rng.normal(size=(genes, k))) for _ in range(scales)]
+    loadings = [W / np.linalg.norm(W, axis=0) for W in loadings]
+    reference = [np.abs(rng.normal(size=(n_ref, k))) for _ in range(scales)]
+    X = sparse.random(n_query, genes, density=0.4, random_state=1, format="csr")
+    points = rng.normal(size=(n_ref, 3))
+    neighbours = find_neighbours(points, rng.normal(size=(n_query, 3)), 6, 0)
+    thresholds = np.array([0.3, 0.8, 2.0])
+    return Expression(X), loadings, reference, neighbours, thresholds
+
+
+def _objective(U, X, loadings, reference, neighbours, thresholds, weights):
+    total = 0.0
+    for t, (W, R) in enumerate(zip(loadings, reference, strict=True)):
+        a = scale_weights(neighbours, thresholds[t])
+        total += np.sum((X - U[t] @ W.T) ** 2)
+        total += weights.graph * np.sum(a[:, :, None] * (U[t][:, None, :] - R[neighbours.indices]) ** 2)
+        total += weights.anchor * np.sum(U[t] ** 2)
+    return total + weights.coupling * sum(np.sum((U[t] - U[t - 1]) ** 2) for t in range(1, len(U)))
+
+
+def test_each_query_cell_reaches_the_minimum_of_its_objective(problem, rng):
+    expression, loadings, reference, neighbours, thresholds = problem
+    weights = Weights(graph=3.0, coupling=1.0, anchor=0.1)
+    result = project_cells(expression, loadings, reference, neighbours, thresholds, weights)
+    U = np.stack(result.embeddings)
+    X = expression.matrix.toarray()
+    best = _objective(U, X, loadings, reference, neighbours, thresholds, weights)
+    np.testing.assert_allclose(result.objective, best, rtol=1e-8)
+    for _ in range(20):  # no nonnegative perturbation does better
+        moved = np.maximum(U + rng.normal(scale=1e-3, size=U.shape), 0.0)
+        assert _objective(moved, X, loadings, reference, neighbours, thresholds, weights) >= best - 1e-9
+    assert result.converged.all()
+
+
+def test_weights_keep_close_neighbours_and_always_the_nearest():
+    neighbours = Neighbours(np.array([[0, 1, 2], [3, 4, 5]]), np.array([[0.1, 0.2, 5.0], [3.0, 4.0, 5.0]]))
+    weights = scale_weights(neighbours, 1.0)
+    assert weights[0, 2] == 0.0 and weights[0, :2].sum() == pytest.approx(1.0)  # two close ones: a pull of 1
+    assert weights[1, 0] == pytest.approx(np.exp(-9.0)) and weights[1, 1:].sum() == 0.0  # far cell: weak pull
+
+
+def test_transferred_levels_nest_like_the_reference():
+    fine = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    coarse = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+    # fine cluster 0 (inside coarse 0) has the most votes, coarse cluster 1 has the most overall
+    neighbours = Neighbours(np.array([[0, 1, 4, 6, 8]]), np.zeros((1, 5)))
+    free, _ = transfer_labels(neighbours, [fine, coarse], [5, 2], nested=False)
+    nested, confidence = transfer_labels(neighbours, [fine, coarse], [5, 2], nested=True)
+    assert (free[0][0], free[1][0]) == (0, 1)  # chosen independently, the levels do not nest
+    assert nested[1][0] == 1 and nested[0][0] in (2, 3, 4)
+    assert confidence[1][0] == pytest.approx(0.6) and confidence[0][0] == pytest.approx(0.2)
