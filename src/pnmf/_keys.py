@@ -128,7 +128,7 @@ class Manifest:
     CONSENSUS = "consensus"  # tl.consensus results only: how each program reproduced
     GENE_SCORES = "gene_scores"  # tl.gene_scores: scores of every gene per scale
     PROJECTION = "projection"  # tl.project results only: what was projected onto which reference
-    PCA_BASIS = "pca_basis"  # get.reference bundles only: how new cells are placed in the representation
+    PCA_BASIS = "pca_basis"  # io.write_reference files only: how new cells are placed in the representation
 
 
 class KSelection:

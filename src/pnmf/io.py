@@ -1,26 +1,97 @@
-"""Gene programs to and from GMT files, the gene-set format of GSEA, decoupler and most enrichment tools."""
+"""Files for other tools and other sessions: gene programs as GMT gene sets, references to ship.
+
+Every writer writes under a temporary name in the target's folder and renames the file when
+it is complete, so a path holds either its previous file or the whole new one.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ._errors import PnmfValueError
+from ._keys import DEFAULT_KEY
 
-__all__ = ["read_gmt", "write_gmt"]
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+__all__ = ["read_gmt", "write_gmt", "write_reference"]
+
+
+@contextlib.contextmanager
+def _complete_or_absent(target: Path) -> Iterator[str]:
+    """Yield a temporary path beside ``target``; rename it to ``target`` once the block has written it whole."""
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(handle)
+    try:
+        yield name
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(name, 0o666 & ~umask)  # mkstemp creates the file private; give it the usual mode
+        os.replace(name, target)
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(name)
+
+
+def write_reference(adata: AnnData, path: str | os.PathLike, *, key: str = DEFAULT_KEY) -> Path:
+    """Write a fitted result as a reference for :func:`pnmf.tl.project`, without the cells' expression.
+
+    The file is an ``.h5ad`` holding the reference cells and only the genes the result used
+    (and those of its PCA), with no ``X``: every scale's embeddings, loadings, UMAPs and
+    cluster labels under the result's own names, the representation its scales were
+    measured in (e.g. ``obsm['X_pca']``), the PCA loadings ``varm['PCs']``, and the
+    manifest with the genes' means and the centre that place new cells in that PCA. Read it
+    with :func:`anndata.read_h5ad` and pass it to :func:`pnmf.tl.project` as
+    ``reference``: the projection is the same as onto ``adata``. It is typically a fifth
+    of the fitted AnnData's file or less.
+
+    Parameters
+    ----------
+    adata
+        AnnData with a ``tl.pnmf`` result.
+    path
+        The ``.h5ad`` file to write.
+    key
+        ``key_added`` of the ``tl.pnmf`` result.
+
+    Returns
+    -------
+    The path written.
+
+    Examples
+    --------
+    >>> import anndata as ad
+    >>> import scanpy as sc
+    >>> import pnmf
+    >>> adata = pnmf.datasets.nested_populations(400, 100)
+    >>> sc.pp.pca(adata, n_comps=10)
+    >>> sc.pp.neighbors(adata)
+    >>> pnmf.tl.pnmf(adata, n_comps=4, n_scales=3)
+    >>> path = pnmf.io.write_reference(adata, getfixture("tmp_path") / "reference.h5ad")
+    >>> ad.read_h5ad(path).X is None
+    True
+    """
+    from .tl._reference import bundle
+
+    target = Path(path)
+    reference = bundle(adata, key)
+    with _complete_or_absent(target) as name:
+        reference.write_h5ad(name)
+    return target
 
 
 def write_gmt(network: pd.DataFrame, path: str | os.PathLike, *, description: str = "pnmf program") -> Path:
     """Write the programs of a network (:func:`pnmf.get.network`) as gene sets in a GMT file.
 
     One line per ``source``: its name, ``description``, then its ``target`` genes in the
-    table's order (largest weight first for a network from pnmf). The file is written
-    under a temporary name and renamed when complete, so ``path`` holds either the
-    previous file or the whole new one.
+    table's order (largest weight first for a network from pnmf).
 
     Parameters
     ----------
@@ -57,17 +128,8 @@ def write_gmt(network: pd.DataFrame, path: str | os.PathLike, *, description: st
         for source, group in network.groupby("source", sort=False)
     ]
     target = Path(path)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write("\n".join(lines) + "\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(name, 0o666 & ~umask)  # mkstemp creates the file private; give it the usual mode
-        os.replace(name, target)
-    finally:
-        with contextlib.suppress(OSError):
-            os.remove(name)
+    with _complete_or_absent(target) as name, open(name, "w", encoding="utf-8") as file:
+        file.write("\n".join(lines) + "\n")
     return target
 
 

@@ -51,8 +51,10 @@ def test_each_query_cell_reaches_the_minimum_of_its_objective(problem, rng):
 def test_weights_keep_close_neighbours_and_always_the_nearest():
     neighbours = Neighbours(np.array([[0, 1, 2], [3, 4, 5]]), np.array([[0.1, 0.2, 5.0], [3.0, 4.0, 5.0]]))
     weights = scale_weights(neighbours, 1.0)
-    assert weights[0, 2] == 0.0 and weights[0, :2].sum() == pytest.approx(1.0)  # two close ones: a pull of 1
-    assert weights[1, 0] == pytest.approx(np.exp(-9.0)) and weights[1, 1:].sum() == 0.0  # far cell: weak pull
+    assert weights[0, 2] == 0.0
+    assert weights[0, :2].sum() == pytest.approx(1.0)
+    assert weights[1, 0] == pytest.approx(np.exp(-9.0))
+    assert weights[1, 1:].sum() == 0.0
 
 
 def test_transferred_levels_nest_like_the_reference():
@@ -63,5 +65,7 @@ def test_transferred_levels_nest_like_the_reference():
     free, _ = transfer_labels(neighbours, [fine, coarse], [5, 2], nested=False)
     nested, confidence = transfer_labels(neighbours, [fine, coarse], [5, 2], nested=True)
     assert (free[0][0], free[1][0]) == (0, 1)  # chosen independently, the levels do not nest
-    assert nested[1][0] == 1 and nested[0][0] in (2, 3, 4)
-    assert confidence[1][0] == pytest.approx(0.6) and confidence[0][0] == pytest.approx(0.2)
+    assert nested[1][0] == 1
+    assert nested[0][0] in (2, 3, 4)
+    assert confidence[1][0] == pytest.approx(0.6)
+    assert confidence[0][0] == pytest.approx(0.2)

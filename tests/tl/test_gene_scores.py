@@ -26,10 +26,12 @@ def test_every_gene_gets_a_score_that_follows_the_loadings_on_fitted_genes(score
     for t in range(3):
         scores = scored.varm[f"pnmf_gene_scores_{t}"]
         loadings = scored.varm[f"pnmf_loadings_{t}"]
-        assert scores.shape == (scored.n_vars, 5) and (scores >= 0).all()
+        assert scores.shape == (scored.n_vars, 5)
+        assert (scores >= 0).all()
         assert (scores[~fitted] > 0).any()  # genes outside the fit are scored too
         correlation = [np.corrcoef(scores[fitted, j], loadings[fitted, j])[0, 1] for j in range(5)]
-        assert np.median(correlation) > 0.9 and min(correlation) > 0.5
+        assert np.median(correlation) > 0.9
+        assert min(correlation) > 0.5
 
 
 def test_scores_are_the_nonnegative_least_squares_fit(rng):
@@ -46,7 +48,9 @@ def test_sparse_and_dense_expression_give_the_same_scores(scored):
     dense = scored.copy()
     dense.X = sparse.csr_matrix(dense.X).toarray() if sparse.issparse(dense.X) else sparse.csr_matrix(dense.X)
     pnmf.tl.gene_scores(dense)
-    np.testing.assert_allclose(dense.varm["pnmf_gene_scores_1"], scored.varm["pnmf_gene_scores_1"], rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(
+        dense.varm["pnmf_gene_scores_1"], scored.varm["pnmf_gene_scores_1"], rtol=1e-3, atol=1e-5
+    )
 
 
 def test_top_genes_and_network_rank_by_scores(scored):
@@ -57,7 +61,8 @@ def test_top_genes_and_network_rank_by_scores(scored):
         assert list(group["gene"]) == list(table[f"factor_{j}"].sort_values(ascending=False, kind="stable").index[:4])
     net = pnmf.get.network(scored, "all", 7, by="gene_scores")
     assert set(net["source"]) == {f"scale_{t}_factor_{j}" for t in range(3) for j in range(5)}
-    assert (net.groupby("source").size() == 7).all() and (net["weight"] > 0).all()
+    assert (net.groupby("source").size() == 7).all()
+    assert (net["weight"] > 0).all()
 
 
 def test_network_of_loadings_leaves_out_genes_of_zero_weight(scored):
@@ -85,7 +90,8 @@ def test_gmt_round_trip_and_refusals(scored, tmp_path):
     bad = net.assign(target=net["target"].str.cat(["\t"] * len(net)))
     with pytest.raises(PnmfValueError, match=r"tabs or line breaks"):
         pnmf.io.write_gmt(bad, path)
-    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]  # nothing half-written left
+    assert path.read_bytes() == before
+    assert list(tmp_path.iterdir()) == [path]
 
 
 def test_programs_score_another_dataset_with_decoupler(scored):

@@ -1,4 +1,4 @@
-"""tl.project and get.reference: new cells on a fitted reference's scales, with its clusters."""
+"""tl.project and io.write_reference: new cells on a fitted reference's scales, with its clusters."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from sklearn.model_selection import cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
+from tests.helpers.plot_checks import assert_drawn
 
 import pnmf
 from pnmf import PnmfKeyError, PnmfValueError
-from tests.helpers.plot_checks import assert_drawn
 
 
 def _cosines(a, b):
@@ -34,7 +34,7 @@ def split(pbmc):
 
 @pytest.fixture(scope="module")
 def projected(split):
-    query, reference, new = split
+    _query, reference, new = split
     new = new.copy()
     pnmf.tl.project(new, reference)
     return new
@@ -88,12 +88,12 @@ def test_projection_is_written_like_a_fit(split, projected):
 
 
 def test_a_shipped_reference_gives_the_same_projection(split, projected, tmp_path):
-    query, reference, new = split
-    bundle = pnmf.get.reference(reference)
-    assert bundle.X is None
-    assert bundle.n_vars == int(reference.var["highly_variable"].sum())
-    bundle.write_h5ad(tmp_path / "reference.h5ad")
-    shipped = ad.read_h5ad(tmp_path / "reference.h5ad")
+    _query, reference, new = split
+    path = pnmf.io.write_reference(reference, tmp_path / "reference.h5ad")
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left
+    shipped = ad.read_h5ad(path)
+    assert shipped.X is None
+    assert shipped.n_vars == int(reference.var["highly_variable"].sum())
     again = new.copy()
     pnmf.tl.project(again, shipped)
     for name in projected.uns["pnmf"]["obsm_keys"]:
@@ -124,7 +124,9 @@ def test_a_few_missing_genes_are_left_out_with_a_warning(split, caplog):
 
 
 def _assert_untouched(adata, before):
-    assert set(adata.obsm) == before["obsm"] and set(adata.uns) == before["uns"] and set(adata.obs) == before["obs"]
+    assert set(adata.obsm) == before["obsm"]
+    assert set(adata.uns) == before["uns"]
+    assert set(adata.obs) == before["obs"]
 
 
 @pytest.mark.parametrize(
@@ -162,3 +164,9 @@ def test_projecting_again_replaces_the_previous_projection(split, projected):
     assert again.uns["pnmf"]["projection"]["n_neighbors"] == 5
     pnmf.tl.pnmf(again, n_comps=3, n_scales=2, layer="lognorm", max_iter=5, max_sweeps=0, graph_weight=1.0)
     assert not any(name.startswith("pnmf_leiden") for name in again.obs)  # the transferred columns went with it
+
+
+def test_writing_a_reference_without_a_result_writes_nothing(pbmc, tmp_path):
+    with pytest.raises(PnmfKeyError, match=r"no pnmf result"):
+        pnmf.io.write_reference(pbmc, tmp_path / "reference.h5ad")
+    assert list(tmp_path.iterdir()) == []

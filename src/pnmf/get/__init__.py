@@ -4,7 +4,6 @@ from ._clusters import cluster_tree
 from ._factors import factor_similarity, top_genes
 from ._k_selection import k_selection, programs, reproducibility
 from ._network import network
-from ._reference import reference
 from ._scales import embedding, gene_scores, history, loadings, persistence_bars, scale_scores, scales
 
 __all__ = [
@@ -18,7 +17,6 @@ __all__ = [
     "network",
     "persistence_bars",
     "programs",
-    "reference",
     "reproducibility",
     "scale_scores",
     "scales",

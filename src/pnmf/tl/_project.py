@@ -99,8 +99,8 @@ def project(
         preprocessing) and, for the default placement, ``X`` preprocessed as the
         reference's for its PCA.
     reference
-        AnnData with a ``tl.pnmf`` result (the fitted cells), or a bundle made by
-        :func:`pnmf.get.reference` (the same without expression).
+        AnnData with a ``tl.pnmf`` result (the fitted cells), or a reference written by
+        :func:`pnmf.io.write_reference` and read back (the same without expression).
     key
         ``key_added`` of the ``tl.pnmf`` result in ``reference``.
     use_rep

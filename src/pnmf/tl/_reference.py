@@ -1,7 +1,7 @@
 """A fitted result read as a reference for new cells: loadings, embeddings, scales, clusters, representation.
 
 :func:`read_reference` reads what :func:`pnmf.tl.project` needs from a fitted AnnData, or from
-the slim bundle that :func:`pnmf.get.reference` writes (the same entries without the
+the file that :func:`pnmf.io.write_reference` writes (the same entries without the
 expression); both give the same :class:`Reference`.
 """
 
@@ -21,7 +21,7 @@ from .._keys import Keys, Manifest
 from .._manifest import read_manifest
 from .._sections import Clustering, PcaBasis, Umap, section_entries
 
-__all__ = ["Reference", "TransferableClustering", "pca_basis", "read_reference"]
+__all__ = ["Reference", "TransferableClustering", "bundle", "pca_basis", "read_reference"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Reference:
 
 
 def read_reference(reference: AnnData, key: str) -> Reference:
-    """Read a fitted result (or a :func:`pnmf.get.reference` bundle) as a :class:`Reference`."""
+    """Read a fitted result (or a reference written by :func:`pnmf.io.write_reference`) as a :class:`Reference`."""
     if not isinstance(reference, AnnData):
         msg = f"reference must be an AnnData with a pnmf result, got {type(reference).__name__}."
         raise PnmfValueError(msg)
@@ -180,3 +180,42 @@ def _clusterings(reference: AnnData, manifest: Mapping[str, Any]) -> dict[str, T
             params=entry.params,
         )
     return found
+
+
+def bundle(adata: AnnData, key: str) -> AnnData:
+    """Return what :func:`pnmf.tl.project` needs from a fitted result, as an AnnData without expression.
+
+    The reference cells and only the genes the result used (and those of its PCA), no
+    ``X``: the per-scale embeddings, loadings, UMAPs and cluster labels under the result's
+    own names, the representation the scales were measured in, the PCA loadings
+    ``varm['PCs']`` and the manifest with ``pca_basis`` (the genes' means and the centre
+    that place new cells in that PCA). Projecting onto it gives the same result as
+    projecting onto ``adata``.
+    """
+    ref = read_reference(adata, key)
+    manifest: dict[str, Any] = dict(ref.manifest)
+    genes = np.asarray(manifest[Manifest.GENES], dtype=bool)
+    needed = genes.copy()
+    if ref.pca is not None:
+        needed |= adata.var_names.isin(pd.Index(ref.pca.genes))
+        manifest[Manifest.PCA_BASIS] = ref.pca.to_uns()
+    manifest[Manifest.GENES] = genes[needed]
+    keys = Keys(key)
+    obsm = {str(k): np.asarray(adata.obsm[str(k)]) for k in manifest[Manifest.OBSM_KEYS]}
+    obsm[ref.use_rep] = ref.points
+    obsm.update({keys.umap(t): coordinates for t, coordinates in enumerate(ref.umaps)})
+    varm = {str(k): np.asarray(adata.varm[str(k)])[needed] for k in manifest[Manifest.VARM_KEYS]}
+    if ref.pca is not None and ref.pca_components is not None:
+        components = np.zeros((int(needed.sum()), ref.pca_components.shape[1]))
+        rows = pd.Index(adata.var_names[needed]).get_indexer(pd.Index(ref.pca.genes))
+        components[rows] = ref.pca_components
+        varm["PCs"] = components
+    columns = [name for clustering in ref.clusterings.values() for name in clustering.obs_keys]
+    colors = {Keys.colors(name): adata.uns[Keys.colors(name)] for name in columns if Keys.colors(name) in adata.uns}
+    return AnnData(
+        obs=adata.obs[columns].copy() if columns else pd.DataFrame(index=adata.obs_names.copy()),
+        var=pd.DataFrame(index=adata.var_names[needed].copy()),
+        obsm=obsm,
+        varm=varm,
+        uns={key: manifest, **colors},
+    )
