@@ -98,7 +98,10 @@ def _cell_scale(X: np.ndarray | sparse.csr_matrix, fitted: np.ndarray, normalize
     if not normalize:
         return np.ones(X.shape[0])
     part = X[:, np.flatnonzero(fitted)]
-    squares = part.multiply(part).sum(axis=1) if sparse.issparse(part) else np.einsum("ij,ij->i", part, part)
+    if sparse.issparse(part):
+        squares = sparse.csr_matrix(part).multiply(part).sum(axis=1)
+    else:
+        squares = np.einsum("ij,ij->i", part, part)
     norms = np.sqrt(np.asarray(squares, dtype=np.float64).ravel())
     return np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
 

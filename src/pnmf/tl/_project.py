@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
+from dataclasses import dataclass
 from itertools import pairwise
 from time import perf_counter
 from typing import Any
@@ -195,16 +197,53 @@ def project(
         raise FloatingPointError(msg)
 
     keys = Keys(key_added)
-    dtype = X.dtype
-    obsm = {keys.embedding(t): U.astype(dtype) for t, U in enumerate(cells.embeddings)}
+    results = _assemble(keys, adata, ref, Matched(genes, positions, loadings, X.dtype), cells, neighbours)
+    manifest = results.uns[keys.uns]
+    manifest[Manifest.TIMINGS] = timings
+    manifest[Manifest.PROJECTION] = Projection(
+        reference_key=key,
+        n_reference_cells=ref.n_cells,
+        n_genes=int(genes.sum()),
+        n_missing_genes=int((positions < 0).sum()),
+        representation=placed_by,
+        n_neighbors=neighbours.indices.shape[1],
+        n_passes=np.array([np.median(cells.n_passes), cells.n_passes.max()], dtype=np.int64),
+    ).to_uns()
+    if copy:
+        adata = adata.copy()
+    write_results(adata, results, stale_entries(adata, key_added))
+    logg.info(
+        "    finished",
+        time=start,
+        deep=f"added\n    {len(loadings)} embeddings 'X_{key_added}_*' (adata.obsm), "
+        f"{len(ref.clusterings)} transferred clusterings, manifest '{key_added}' (adata.uns)",
+    )
+    return adata if copy else None
+
+
+@dataclass(frozen=True)
+class Matched:
+    """The reference's fitted genes found in the query: a mask over its genes, each gene's position, the loadings."""
+
+    genes: np.ndarray
+    positions: np.ndarray
+    loadings: list[np.ndarray]
+    dtype: np.dtype
+
+
+def _assemble(
+    keys: Keys, adata: AnnData, ref: Reference, matched: Matched, cells: ProjectedCells, neighbours: Neighbours
+) -> Results:
+    """Build everything to write, as a fit would, before anything is written."""
+    obsm = {keys.embedding(t): U.astype(matched.dtype) for t, U in enumerate(cells.embeddings)}
     varm = {}
-    for t, W in enumerate(loadings):
-        full = np.zeros((adata.n_vars, W.shape[1]), dtype=dtype)
-        full[genes] = W
+    for t, W in enumerate(matched.loadings):
+        full = np.zeros((adata.n_vars, W.shape[1]), dtype=matched.dtype)
+        full[matched.genes] = W
         varm[keys.loadings(t)] = full
     obs: dict[str, Any] = {}
     uns: dict[str, Any] = {}
-    manifest: dict[str, Any] = {field: ref.manifest[field] for field in SHARED_FIELDS}
+    manifest: dict[str, Any] = {field: deepcopy(ref.manifest[field]) for field in SHARED_FIELDS}
     clusters = {}
     for cluster_key, clustering in ref.clusterings.items():
         labels, section = _transfer(keys, cluster_key, clustering, neighbours)
@@ -220,35 +259,14 @@ def project(
     manifest.update(
         {
             Manifest.WRITER: writer(),
-            Manifest.OBSM_KEYS: np.array([keys.embedding(t) for t in range(len(loadings))], dtype=str),
+            Manifest.OBSM_KEYS: np.array([keys.embedding(t) for t in range(len(matched.loadings))], dtype=str),
             Manifest.VARM_KEYS: np.array(list(varm), dtype=str),
-            Manifest.GENES: genes,
+            Manifest.GENES: matched.genes,
             Manifest.CONVERGENCE: _convergence(cells).to_uns(),
             Manifest.HISTORY: _history(cells).to_uns(),
-            Manifest.TIMINGS: timings,
-            Manifest.PROJECTION: Projection(
-                reference_key=key,
-                n_reference_cells=ref.n_cells,
-                n_genes=int(genes.sum()),
-                n_missing_genes=int((positions < 0).sum()),
-                representation=placed_by,
-                n_neighbors=neighbours.indices.shape[1],
-                n_passes=np.array([np.median(cells.n_passes), cells.n_passes.max()], dtype=np.int64),
-            ).to_uns(),
         }
     )
-    if copy:
-        adata = adata.copy()
-    write_results(
-        adata, Results(obsm=obsm, varm=varm, obs=obs, uns={keys.uns: manifest, **uns}), stale_entries(adata, key_added)
-    )
-    logg.info(
-        "    finished",
-        time=start,
-        deep=f"added\n    {len(loadings)} embeddings 'X_{key_added}_*' (adata.obsm), "
-        f"{len(clusters)} transferred clusterings, manifest '{key_added}' (adata.uns)",
-    )
-    return adata if copy else None
+    return Results(obsm=obsm, varm=varm, obs=obs, uns={keys.uns: manifest, **uns})
 
 
 def _match_genes(adata: AnnData, names: np.ndarray, max_missing: float, what: str) -> tuple[np.ndarray, np.ndarray]:
