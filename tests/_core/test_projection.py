@@ -69,3 +69,14 @@ def test_transferred_levels_nest_like_the_reference():
     assert nested[0][0] in (2, 3, 4)
     assert confidence[1][0] == pytest.approx(0.6)
     assert confidence[0][0] == pytest.approx(0.2)
+
+
+def test_approximate_neighbours_find_almost_all_exact_ones(rng):
+    centres = rng.normal(scale=5.0, size=(20, 10))
+    reference = centres[rng.integers(20, size=3000)] + rng.normal(size=(3000, 10))
+    query = centres[rng.integers(20, size=300)] + rng.normal(size=(300, 10))
+    exact = find_neighbours(reference, query, 15, 0, exact=True)
+    approximate = find_neighbours(reference, query, 15, 0, exact=False)
+    recall = np.mean([len(set(a) & set(e)) / 15 for a, e in zip(approximate.indices, exact.indices, strict=True)])
+    assert recall > 0.9
+    assert np.all(np.diff(approximate.distances, axis=1) >= 0)  # nearest first, as the weights assume

@@ -48,13 +48,16 @@ class Neighbours:
     distances: np.ndarray
 
 
-def find_neighbours(reference: np.ndarray, query: np.ndarray, n_neighbors: int, random_state: int | None) -> Neighbours:
+def find_neighbours(
+    reference: np.ndarray, query: np.ndarray, n_neighbors: int, random_state: int | None, *, exact: bool | None = None
+) -> Neighbours:
     """Return the ``n_neighbors`` nearest reference points of every query point (Euclidean).
 
-    Exact for small problems; approximate NN-descent above :data:`EXACT_PAIRS` pairs.
+    ``exact=None``: exact for small problems, approximate NN-descent above
+    :data:`EXACT_PAIRS` pairs.
     """
     n_neighbors = min(n_neighbors, len(reference))
-    if len(reference) * len(query) <= EXACT_PAIRS:
+    if exact if exact is not None else len(reference) * len(query) <= EXACT_PAIRS:
         from sklearn.neighbors import NearestNeighbors
 
         distances, indices = NearestNeighbors(n_neighbors=n_neighbors).fit(reference).kneighbors(query)

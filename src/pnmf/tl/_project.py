@@ -89,9 +89,10 @@ def project(
     warning; above ``max_missing`` of the reference's genes missing, nothing is written.
 
     Each ``tl.leiden`` clustering of the reference is transferred by a vote of the
-    ``n_neighbors`` nearest reference cells; when the reference's levels nest, labels are
-    chosen coarse to fine among the children of the coarser label, so the query's levels
-    nest too. UMAPs of ``tl.umap`` are placed at the distance-weighted mean of the
+    ``n_neighbors`` nearest reference cells in the finest scale's embedding (where
+    ``tl.leiden`` finds its clusters); when the reference's levels nest, labels are chosen
+    coarse to fine among the children of the coarser label, so the query's levels nest
+    too. UMAPs of ``tl.umap`` are placed at the distance-weighted mean of the same
     neighbours' positions (where UMAP's own ``transform`` starts).
 
     Parameters
@@ -195,9 +196,13 @@ def project(
     if not all(np.isfinite(U).all() for U in cells.embeddings):
         msg = "the projection produced non-finite values; nothing was written. Please report this with your data's shape and dtype."
         raise FloatingPointError(msg)
+    clock = perf_counter()
+    # clusters were found in the finest embedding: votes and UMAP positions come from neighbours there
+    similar = find_neighbours(ref.embeddings[0], cells.embeddings[0], n_neighbors, seed)
+    timings["transfer"] = perf_counter() - clock
 
     keys = Keys(key_added)
-    results = _assemble(keys, adata, ref, Matched(genes, positions, loadings, X.dtype), cells, neighbours)
+    results = _assemble(keys, adata, ref, Matched(genes, positions, loadings, X.dtype), cells, similar)
     manifest = results.uns[keys.uns]
     manifest[Manifest.TIMINGS] = timings
     manifest[Manifest.PROJECTION] = Projection(
