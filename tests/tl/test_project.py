@@ -170,3 +170,14 @@ def test_writing_a_reference_without_a_result_writes_nothing(pbmc, tmp_path):
     with pytest.raises(PnmfKeyError, match=r"no pnmf result"):
         pnmf.io.write_reference(pbmc, tmp_path / "reference.h5ad")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_representation_pnmf_cannot_compute_needs_the_query_coordinates(split):
+    _, reference, new = split
+    without_loadings = reference.copy()
+    del without_loadings.varm["PCs"]
+    query = new.copy()
+    with pytest.raises(PnmfValueError, match=r"pass use_rep='<key>'"):
+        pnmf.tl.project(query, without_loadings)
+    pnmf.tl.project(query, without_loadings, use_rep="X_pca")  # the query's coordinates in the same PCA
+    assert query.uns["pnmf"]["projection"]["representation"] == "adata.obsm['X_pca']"
