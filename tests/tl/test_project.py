@@ -82,6 +82,9 @@ def test_projection_is_written_like_a_fit(split, projected):
     assert projected.obsm["X_pnmf_umap_0"].shape == (projected.n_obs, 2)
     fig = pnmf.pl.cluster_tree(projected, show=False, return_fig=True)
     assert_drawn(fig)
+    assert_drawn(pnmf.pl.scales(projected, "pnmf_leiden_2", basis="umap", show=False, return_fig=True))
+    with pytest.raises(PnmfValueError, match=r"projection onto a reference"):
+        pnmf.pl.convergence(projected, show=False)
     nodes, edges = pnmf.get.cluster_tree(projected)
     assert nodes["n_cells"].sum() == projected.n_obs * len(manifest["obsm_keys"])
     assert (edges["in_prop"] == 1.0).all()  # every child has one parent: a tree

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from .. import get
 from .._docs import doc_params
+from .._errors import PnmfValueError
 from .._keys import DEFAULT_KEY
 from .._validation import check_choice
 from ._utils import check_plot_options, finish, new_axes
@@ -60,6 +61,12 @@ def convergence(
     check_plot_options(show=show, return_fig=return_fig, ax=ax)
     kind = check_choice("kind", kind, ("both", "path", "sweeps"))
     history = get.history(adata, key=key)
+    if len(history) and (history["phase"] == "projection").all():
+        msg = (
+            f"The result {key!r} is a projection onto a reference (pnmf.tl.project): its cells were embedded with the "
+            "reference's loadings fixed, there was no fit to converge; plot the reference's convergence instead."
+        )
+        raise PnmfValueError(msg)
     table = get.scales(adata, key=key)
     panels = ["path", "sweeps"] if kind == "both" else [kind]
     fig, axes = new_axes(ax, len(panels), panel_size=(4.3, 3.4))
