@@ -9,8 +9,14 @@ bimodality bound of an equal mixture of two Gaussians is ``δ = 2σ``). Judging 
 along its own line makes the rule free of units and of the number of factors, so the same
 threshold means the same at every scale and on every dataset.
 
-By construction the clusterings nest (every cluster of scale t lies inside one cluster of
-scale t + 1) and the number of clusters never rises from fine to coarse.
+The merges form a tree over the finest clusters (every group of scale t lies inside one
+group of scale t + 1), so the number of clusters never rises from fine to coarse. Merges
+cannot split a finest cluster, though, and the finest scale's embedding separates the
+populations least: cells that the finest clusters put on the wrong side of a boundary would
+stay there at every scale. So at every coarser scale each cell may also move, once, to the
+cluster that holds most of its neighbours in *that scale's* kNN graph (:func:`vote`),
+starting from its cluster at the previous scale carried up the tree. A move never creates a
+cluster, so the count still never rises; the levels stay nested up to the cells that moved.
 """
 
 from __future__ import annotations
@@ -18,8 +24,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import sparse
 
-__all__ = ["BAR_GROWTH", "SEPARATION", "by_size", "merge_across_scales", "merge_clusters", "nesting", "pair_separation"]
+__all__ = [
+    "BAR_GROWTH",
+    "SEPARATION",
+    "by_size",
+    "merge_across_scales",
+    "merge_clusters",
+    "nesting",
+    "pair_separation",
+    "vote",
+]
 
 #: Two clusters stay apart while their centroid distance exceeds this many pooled standard
 #: deviations along the line joining them (2: the bimodality bound of two equal Gaussians).
@@ -125,23 +141,96 @@ def merge_across_scales(
     finest_labels: np.ndarray,
     thresholds: Sequence[float] | None = None,
     separation: float = SEPARATION,
+    graphs: Sequence[sparse.spmatrix | sparse.sparray | None] | None = None,
 ) -> list[np.ndarray]:
-    """Nested clusterings of every scale, fine to coarse, from clusters of the finest scale.
+    """Clusterings of every scale, fine to coarse, from clusters of the finest scale.
 
     Scale 0 keeps ``finest_labels`` merged in its own embedding; every coarser scale merges
-    the clusters of the previous one in its own embedding. With the scales' persistence
-    ``thresholds`` ε_t, the separation needed to stay apart grows with the scale as
+    the groups of the previous one in its own embedding (:func:`merge_clusters`, judged
+    through the finest clusters). With the scales' persistence ``thresholds`` ε_t, the
+    separation needed to stay apart grows with the scale as
     ``separation · (ε_t / ε_0) ** BAR_GROWTH``: a coarser view keeps apart only populations
     that are better separated.
+
+    With ``graphs`` (one cells × cells adjacency per scale, or ``None`` for a scale), every
+    cell starts at scale t in the group that its cluster at scale t − 1 merged into, then
+    takes the cluster holding most of its neighbours in scale t's graph (:func:`vote`). The
+    labels of a scale are then no longer a union of finest clusters, but they never hold
+    more clusters than the scale before.
+
+    Parameters
+    ----------
+    embeddings
+        One cells × factors array per scale, finest first.
+    finest_labels
+        Cluster of every cell at the finest scale (any integer or string labels).
+    thresholds
+        The scales' persistence thresholds ε_t; ``None``: the same bar at every scale.
+    separation
+        Separation below which two clusters merge at the finest scale.
+    graphs
+        Neighbour graph of every scale's embedding (``None`` anywhere: no vote at that
+        scale); ``None``: no votes, the levels are the merge tree's and nest exactly.
+
+    Returns
+    -------
+    The labels of every scale, integers numbered by decreasing size.
     """
     _, labels = np.unique(np.asarray(finest_labels), return_inverse=True)
     factors = np.ones(len(embeddings)) if thresholds is None else (np.asarray(thresholds) / thresholds[0]) ** BAR_GROWTH
-    groups = None
+    graphs = [None] * len(embeddings) if graphs is None else list(graphs)
+    if len(graphs) != len(embeddings):
+        msg = f"got {len(graphs)} graphs for {len(embeddings)} embeddings."
+        raise ValueError(msg)
+    groups: np.ndarray | None = None
+    previous: np.ndarray | None = None  # every cell's group id at the scale before, after its vote
     result = []
-    for points, factor in zip(embeddings, factors, strict=True):
-        groups = merge_clusters(np.asarray(points, dtype=np.float64), labels, groups, separation * factor)
-        result.append(groups[labels])
+    for points, factor, graph in zip(embeddings, factors, graphs, strict=True):
+        merged = merge_clusters(np.asarray(points, dtype=np.float64), labels, groups, separation * factor)
+        if groups is None or previous is None:
+            cells = merged[labels]
+        else:
+            # the groups of the scale before are unions of finest clusters and merge whole, so
+            # each maps to exactly one new group; cells carry their (voted) group up the tree
+            parent = np.empty(int(groups.max()) + 1, dtype=np.int64)
+            parent[groups] = merged
+            cells = parent[previous]
+        if graph is not None:
+            cells = vote(graph, cells)
+        groups, previous = merged, cells
+        result.append(by_size(cells))
     return result
+
+
+def vote(graph: sparse.spmatrix | sparse.sparray, labels: np.ndarray) -> np.ndarray:
+    """Move every cell to the cluster that holds most of its neighbours' weight, once.
+
+    A cell moves only when another cluster's weight among its neighbours is strictly
+    larger than its own cluster's; cells without neighbours stay. All cells move at once
+    (one synchronous sweep), so the result does not depend on the order of the cells.
+    No cluster is created, so the number of clusters never rises. Memory is linear in the
+    graph's edges: the weights are summed per (cell, neighbouring cluster) pair only.
+
+    Parameters
+    ----------
+    graph
+        Cells × cells nonnegative adjacency (e.g. kNN connectivities).
+    labels
+        Integer cluster of every cell, ``0 … G-1``.
+
+    Returns
+    -------
+    The new cluster of every cell (the same numbering).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    n_cells = len(labels)
+    n_clusters = int(labels.max()) + 1 if n_cells else 0
+    membership = sparse.csr_matrix((np.ones(n_cells), (np.arange(n_cells), labels)), shape=(n_cells, n_clusters))
+    weight = sparse.csr_matrix(graph) @ membership  # cells × clusters, at most one entry per edge
+    best = np.asarray(weight.argmax(axis=1)).ravel()
+    strongest = np.asarray(weight.max(axis=1).todense()).ravel()
+    own = np.asarray(weight.multiply(membership).sum(axis=1)).ravel()
+    return np.where(strongest > own, best, labels)
 
 
 def by_size(labels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:

@@ -42,6 +42,7 @@ def leiden(
     key: str = DEFAULT_KEY,
     method: Literal["nested", "independent"] = "nested",
     separation: float = SEPARATION,
+    reassign: bool = True,
     n_neighbors: int = 15,
     n_iterations: int = 2,
     random_state: int | np.random.RandomState | None = 0,
@@ -59,8 +60,13 @@ def leiden(
     bound at which two equal Gaussian populations form two modes), a bar that grows with
     the scale as ``(ε_t / ε_0) ** 1.5`` (a coarser view keeps apart only populations that
     are better separated; the exponent was chosen on the evaluation panel). Merged groups are judged by average linkage of their finest
-    clusters. The clusterings nest and their number never rises from fine to coarse, so
-    they form a tree; ``resolution`` sets only the finest level.
+    clusters. The merges form a tree and the number of clusters never rises from fine to
+    coarse; ``resolution`` sets only the finest level. With ``reassign=True`` (default),
+    every cell then starts at each coarser scale in the cluster its previous cluster merged
+    into and moves, once, to the cluster that holds most of its neighbours in *that scale's*
+    kNN graph: cells that the finest clustering put on the wrong side of a boundary are
+    moved where a coarser scale separates the populations better. That never adds a
+    cluster; the levels nest up to the cells that moved (``nesting`` in the summary).
 
     ``method='independent'``: Leiden on every scale's embedding separately (the same
     resolution everywhere). Leiden's kNN graph is rank-based and does not see the
@@ -82,6 +88,9 @@ def leiden(
     separation
         With ``method='nested'``: pooled standard deviations between two clusters' centroids
         below which they merge at the finest scale (scaled by ``(ε_t / ε_0) ** 1.5`` at scale t).
+    reassign
+        With ``method='nested'``: let cells move to the cluster of most of their neighbours
+        at every coarser scale (``False``: the merge tree alone, levels nest exactly).
     n_neighbors
         Neighbours of the kNN graph built on each embedding.
     n_iterations
@@ -124,6 +133,7 @@ def leiden(
     resolution = check_real("resolution", resolution, strict=True)
     method = check_choice("method", method, ("nested", "independent"))
     separation = check_real("separation", separation)
+    reassign = check_bool("reassign", reassign)
     n_neighbors = check_int("n_neighbors", n_neighbors, minimum=2, maximum=max(adata.n_obs - 1, 2))
     n_iterations = check_int("n_iterations", n_iterations, minimum=-1)
     random_state = seed_from(check_random_state("random_state", random_state))
@@ -135,7 +145,13 @@ def leiden(
     if method == "nested":
         finest = _leiden_of(embeddings[0], resolution, n_neighbors, n_iterations, random_state)
         thresholds = cast(Sequence[float], np.asarray(manifest[Manifest.THRESHOLDS]))
-        levels = merge_across_scales(embeddings, finest, thresholds, separation)
+        # the finest scale keeps Leiden's clusters; each coarser scale votes in its own kNN graph
+        graphs = (
+            [None] + [scratch_neighbors(E, n_neighbors, random_state).obsp["connectivities"] for E in embeddings[1:]]
+            if reassign
+            else None
+        )
+        levels = merge_across_scales(embeddings, finest, thresholds, separation, graphs)
     else:
         levels = [_leiden_of(E, resolution, n_neighbors, n_iterations, random_state) for E in embeddings]
     labels = [_categorical(level) for level in levels]
@@ -150,6 +166,7 @@ def leiden(
             "method": method,
             "resolution": resolution,
             "separation": separation,
+            "reassign": reassign,
             "n_neighbors": n_neighbors,
             "n_iterations": n_iterations,
             **({"random_state": random_state} if random_state is not None else {}),
