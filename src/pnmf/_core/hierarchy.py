@@ -153,10 +153,13 @@ def merge_across_scales(
     that are better separated.
 
     With ``graphs`` (one cells × cells adjacency per scale, or ``None`` for a scale), every
-    cell starts at scale t in the group that its cluster at scale t − 1 merged into, then
-    takes the cluster holding most of its neighbours in scale t's graph (:func:`vote`). The
-    labels of a scale are then no longer a union of finest clusters, but they never hold
-    more clusters than the scale before.
+    cell starts at scale t ≥ 1 in the group that its cluster at scale t − 1 merged into, then
+    takes the cluster holding most of its neighbours in scale t's graph (:func:`vote`). A
+    cell that moved is then moved at every finer scale too, into the child of its new
+    cluster that holds most of its neighbours there (the nearest centroid among the children
+    where none does, or where that scale has no graph), so the levels still nest exactly.
+    The levels are then no longer unions of the finest clusters, and a cluster left empty
+    disappears; the number of clusters still never rises from fine to coarse.
 
     Parameters
     ----------
@@ -170,7 +173,8 @@ def merge_across_scales(
         Separation below which two clusters merge at the finest scale.
     graphs
         Neighbour graph of every scale's embedding (``None`` anywhere: no vote at that
-        scale); ``None``: no votes, the levels are the merge tree's and nest exactly.
+        scale); the finest scale's graph is used only to place moved cells. ``None``: no
+        votes, the levels are the merge tree's.
 
     Returns
     -------
@@ -183,23 +187,78 @@ def merge_across_scales(
         msg = f"got {len(graphs)} graphs for {len(embeddings)} embeddings."
         raise ValueError(msg)
     groups: np.ndarray | None = None
-    previous: np.ndarray | None = None  # every cell's group id at the scale before, after its vote
-    result = []
-    for points, factor, graph in zip(embeddings, factors, graphs, strict=True):
+    cells: list[np.ndarray] = []  # every cell's group id per scale (the merge tree's ids)
+    parents: list[np.ndarray] = []  # the group of scale t + 1 that holds each group of scale t
+    for t, (points, factor) in enumerate(zip(embeddings, factors, strict=True)):
         merged = merge_clusters(np.asarray(points, dtype=np.float64), labels, groups, separation * factor)
-        if groups is None or previous is None:
-            cells = merged[labels]
+        if groups is None:
+            carried = merged[labels]
         else:
             # the groups of the scale before are unions of finest clusters and merge whole, so
             # each maps to exactly one new group; cells carry their (voted) group up the tree
             parent = np.empty(int(groups.max()) + 1, dtype=np.int64)
             parent[groups] = merged
-            cells = parent[previous]
-        if graph is not None:
-            cells = vote(graph, cells)
-        groups, previous = merged, cells
-        result.append(by_size(cells))
-    return result
+            parents.append(parent)
+            carried = parent[cells[-1]]
+        graph = graphs[t]
+        # the finest scale's clusters are the input; coarser scales vote in their own graph
+        cells.append(vote(graph, carried) if graph is not None and t > 0 else carried)
+        groups = merged
+    # a cell that moved at a coarser scale moves at the finer ones too, into a child of its
+    # new cluster, so that every level lies inside the next
+    for t in range(len(cells) - 2, -1, -1):
+        outside = parents[t][cells[t]] != cells[t + 1]
+        if outside.any():
+            cells[t] = cells[t].copy()
+            cells[t][outside] = _closest_child(
+                np.asarray(embeddings[t], dtype=np.float64), graphs[t], cells[t], outside, cells[t + 1], parents[t]
+            )
+    return [by_size(level) for level in cells]
+
+
+def _closest_child(
+    points: np.ndarray,
+    graph: sparse.spmatrix | sparse.sparray | None,
+    labels: np.ndarray,
+    outside: np.ndarray,
+    targets: np.ndarray,
+    parent: np.ndarray,
+) -> np.ndarray:
+    """For the ``outside`` cells, the cluster among the children of their coarser cluster that suits them best.
+
+    Best is the child holding most of the cell's neighbours' weight in ``graph``; where no
+    neighbour lies in a child (or there is no graph), the child with the nearest centroid.
+    Children are the clusters of ``labels`` whose ``parent`` is the cell's coarser cluster
+    ``targets``; only clusters with cells count.
+    """
+    rows = np.flatnonzero(outside)
+    wanted = targets[rows]
+    n_clusters = len(parent)
+    sizes = np.bincount(labels, minlength=n_clusters)
+    choice = np.full(len(rows), -1, dtype=np.int64)
+    if graph is not None:
+        membership = sparse.csr_matrix(
+            (np.ones(len(labels)), (np.arange(len(labels)), labels)), shape=(len(labels), n_clusters)
+        )
+        weight = (sparse.csr_matrix(graph)[rows] @ membership).tocoo()
+        allowed = parent[weight.col] == wanted[weight.row]
+        row, col, value = weight.row[allowed], weight.col[allowed], weight.data[allowed]
+        # the heaviest allowed cluster per row: sort by row, then weight, keep each row's last
+        order = np.lexsort((value, row))
+        last = np.r_[row[order][1:] != row[order][:-1], True] if len(order) else np.zeros(0, dtype=bool)
+        choice[row[order][last]] = col[order][last]
+    missing = np.flatnonzero(choice < 0)
+    if len(missing):
+        sums = np.zeros((n_clusters, points.shape[1]))
+        np.add.at(sums, labels, points)
+        centroids = sums / np.maximum(sizes, 1)[:, None]
+        for start in range(0, len(missing), 65_536):  # bounded memory: cells × clusters per block
+            block = missing[start : start + 65_536]
+            cell = points[rows[block]]
+            distance = (centroids**2).sum(axis=1)[None, :] - 2 * cell @ centroids.T  # + |cell|², the same per row
+            distance[(parent[None, :] != wanted[block, None]) | (sizes[None, :] == 0)] = np.inf
+            choice[block] = distance.argmin(axis=1)
+    return choice
 
 
 def vote(graph: sparse.spmatrix | sparse.sparray, labels: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import pandas as pd
 import scanpy as sc
 from anndata import AnnData
 from scanpy import logging as logg
+from scipy import sparse
 from sklearn.metrics import adjusted_rand_score
 
 from .._core.hierarchy import SEPARATION, by_size, merge_across_scales, nesting
@@ -143,17 +144,18 @@ def leiden(
 
     embeddings = [np.asarray(adata.obsm[str(obsm_key)], dtype=np.float64) for obsm_key in manifest[Manifest.OBSM_KEYS]]
     if method == "nested":
-        finest = _leiden_of(embeddings[0], resolution, n_neighbors, n_iterations, random_state)
+        finest, finest_graph = _leiden_of(embeddings[0], resolution, n_neighbors, n_iterations, random_state)
         thresholds = cast(Sequence[float], np.asarray(manifest[Manifest.THRESHOLDS]))
-        # the finest scale keeps Leiden's clusters; each coarser scale votes in its own kNN graph
+        # each coarser scale votes in its own kNN graph; the finest one's places moved cells
         graphs = (
-            [None] + [scratch_neighbors(E, n_neighbors, random_state).obsp["connectivities"] for E in embeddings[1:]]
+            [finest_graph]
+            + [scratch_neighbors(E, n_neighbors, random_state).obsp["connectivities"] for E in embeddings[1:]]
             if reassign
             else None
         )
         levels = merge_across_scales(embeddings, finest, thresholds, separation, graphs)
     else:
-        levels = [_leiden_of(E, resolution, n_neighbors, n_iterations, random_state) for E in embeddings]
+        levels = [_leiden_of(E, resolution, n_neighbors, n_iterations, random_state)[0] for E in embeddings]
     labels = [_categorical(level) for level in levels]
     obs_keys = [keys.clusters(t, key_added) for t in range(len(labels))]
     ari = np.array([adjusted_rand_score(a, b) for a, b in pairwise(levels)])
@@ -189,8 +191,8 @@ def leiden(
 
 def _leiden_of(
     embedding: np.ndarray, resolution: float, n_neighbors: int, n_iterations: int, random_state: int | None
-) -> np.ndarray:
-    """Leiden labels of one embedding as integers, numbered by cluster size."""
+) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """Leiden labels of one embedding as integers numbered by cluster size, and the kNN connectivities used."""
     scratch = scratch_neighbors(embedding, n_neighbors, random_state)
     sc.tl.leiden(
         scratch,
@@ -200,7 +202,7 @@ def _leiden_of(
         directed=False,
         random_state=random_state,
     )
-    return by_size(scratch.obs["leiden"].to_numpy().astype(int))
+    return by_size(scratch.obs["leiden"].to_numpy().astype(int)), sparse.csr_matrix(scratch.obsp["connectivities"])
 
 
 def _categorical(labels: np.ndarray) -> pd.Categorical:
