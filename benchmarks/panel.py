@@ -131,6 +131,11 @@ def evolution(levels: list[np.ndarray], dataset: Dataset) -> dict:
         row[f"best ARI {level}"] = float(max(scores))
         row[f"at scale ({level})"] = int(np.argmax(scores))
         row[f"ARI per scale ({level})"] = " ".join(f"{score:.2f}" for score in scores)
+        if level == "coarse":
+            # share of cells in a cluster whose majority coarse label is theirs: it falls when
+            # a merge joins different coarse populations (T-cell subsets merging keeps it)
+            purity = [pd.crosstab(cells, labels).max(axis=1).sum() / len(labels) for cells in levels]
+            row["coarse purity per scale"] = " ".join(f"{share:.2f}" for share in purity)
     return row
 
 

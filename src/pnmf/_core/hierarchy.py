@@ -15,8 +15,9 @@ cannot split a finest cluster, though, and the finest scale's embedding separate
 populations least: cells that the finest clusters put on the wrong side of a boundary would
 stay there at every scale. So at every coarser scale each cell may also move, once, to the
 cluster that holds most of its neighbours in *that scale's* kNN graph (:func:`vote`),
-starting from its cluster at the previous scale carried up the tree. A move never creates a
-cluster, so the count still never rises; the levels stay nested up to the cells that moved.
+starting from its cluster at the previous scale carried up the tree; a cell that moved is
+then placed at every finer scale into a child of its new cluster, so the levels still nest
+exactly. A move never creates a cluster, so the count still never rises.
 """
 
 from __future__ import annotations

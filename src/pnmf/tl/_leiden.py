@@ -65,9 +65,11 @@ def leiden(
     coarse; ``resolution`` sets only the finest level. With ``reassign=True`` (default),
     every cell then starts at each coarser scale in the cluster its previous cluster merged
     into and moves, once, to the cluster that holds most of its neighbours in *that scale's*
-    kNN graph: cells that the finest clustering put on the wrong side of a boundary are
-    moved where a coarser scale separates the populations better. That never adds a
-    cluster; the levels nest up to the cells that moved (``nesting`` in the summary).
+    kNN graph, so cells that the finest clustering put on the wrong side of a boundary move
+    where a coarser scale separates the populations better; a cell that moved is placed at
+    every finer scale into the child of its new cluster that holds most of its neighbours
+    there (the nearest centroid among the children where none does). The levels nest
+    exactly and never gain a cluster; the finest level is Leiden's up to the moved cells.
 
     ``method='independent'``: Leiden on every scale's embedding separately (the same
     resolution everywhere). Leiden's kNN graph is rank-based and does not see the
@@ -91,7 +93,8 @@ def leiden(
         below which they merge at the finest scale (scaled by ``(ε_t / ε_0) ** 1.5`` at scale t).
     reassign
         With ``method='nested'``: let cells move to the cluster of most of their neighbours
-        at every coarser scale (``False``: the merge tree alone, levels nest exactly).
+        at every coarser scale (``False``: the merge tree alone, the finest level exactly
+        Leiden's).
     n_neighbors
         Neighbours of the kNN graph built on each embedding.
     n_iterations
