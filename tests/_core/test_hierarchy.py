@@ -4,8 +4,20 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import sparse
+from sklearn.metrics import adjusted_rand_score
+from sklearn.neighbors import kneighbors_graph
 
-from pnmf._core.hierarchy import BAR_GROWTH, by_size, merge_across_scales, merge_clusters, nesting, pair_separation
+from pnmf._core.hierarchy import (
+    BAR_GROWTH,
+    _closest_child,
+    by_size,
+    merge_across_scales,
+    merge_clusters,
+    nesting,
+    pair_separation,
+    vote,
+)
 
 
 def test_pair_separation_is_the_centroid_distance_in_pooled_standard_deviations(rng):
@@ -84,3 +96,102 @@ def test_nesting_counts_cells_outside_their_main_parent():
 
 def test_by_size_numbers_the_largest_cluster_zero():
     assert by_size(np.array([7, 3, 3, 3, 7, 5])).tolist() == [1, 0, 0, 0, 1, 2]
+
+
+def test_vote_moves_a_cell_to_the_cluster_of_most_of_its_neighbours():
+    # cell 0 (cluster 1) has two neighbours in cluster 0 and one in cluster 1;
+    # cell 3 is tied between its own cluster and another; cell 5 has no neighbours
+    edges = [(0, 1, 1.0), (0, 2, 1.0), (0, 4, 1.0), (3, 1, 1.0), (3, 4, 1.0)]
+    rows, cols, weights = zip(*edges, strict=True)
+    graph = sparse.coo_matrix((weights, (rows, cols)), shape=(6, 6)).tocsr()
+    graph = graph + graph.T
+    labels = np.array([1, 0, 0, 1, 1, 2])
+    moved = vote(graph, labels)
+    assert moved.tolist()[0] == 0
+    assert moved[3] == 1  # a tie keeps the cell where it is
+    assert moved[5] == 2  # no neighbours: stays, and its cluster survives
+    # every cell moves at once: cell 4 votes with the labels before the sweep
+    assert moved[4] == 1
+
+
+def test_vote_weighs_the_edges():
+    graph = sparse.csr_matrix(np.array([[0, 3.0, 1.0, 1.0], [3.0, 0, 0, 0], [1.0, 0, 0, 0], [1.0, 0, 0, 0]]))
+    assert vote(graph, np.array([2, 0, 1, 1]))[0] == 0
+
+
+def _two_populations(rng, n=400):
+    population = np.repeat([0, 1], n // 2)
+    # scale 0 barely separates the populations, scale 1 separates them well
+    fine_view = population[:, None] * np.array([1.5, 0.0]) + rng.normal(size=(n, 2))
+    coarse_view = population[:, None] * np.array([8.0, 0.0]) + rng.normal(size=(n, 2))
+    return population, fine_view, coarse_view
+
+
+def test_a_coarser_scale_moves_cells_that_the_finest_clusters_misplaced(rng):
+    population, fine_view, coarse_view = _two_populations(rng)
+    # the finest clusters cut the populations at the wrong place for 10 % of the cells
+    finest = population.copy()
+    wrong = rng.choice(len(population), 40, replace=False)
+    finest[wrong] = 1 - finest[wrong]
+    assert adjusted_rand_score(population, finest) < 0.7
+    graphs = [None, kneighbors_graph(coarse_view, 10, include_self=False)]
+    levels = merge_across_scales([fine_view, coarse_view], finest, separation=0.5, graphs=graphs)
+    # scale 1 moves them; the finest level follows, so the levels still nest
+    assert adjusted_rand_score(population, levels[1]) == 1.0
+    assert adjusted_rand_score(population, levels[0]) == 1.0
+    # without graphs the merge tree alone cannot undo the finest clusters' mistakes
+    tree = merge_across_scales([fine_view, coarse_view], finest, separation=0.5)
+    assert adjusted_rand_score(finest, tree[1]) == 1.0
+
+
+def test_cells_carry_their_voted_cluster_up_the_tree(rng):
+    population, _, coarse_view = _two_populations(rng)
+    finest = population * 2 + rng.integers(0, 2, len(population))  # each population split in two
+    finest[:20] = 2  # 20 cells of population 0 put into a cluster of population 1
+    graph = kneighbors_graph(coarse_view, 10, include_self=False)
+    # the halves of each population merge at once; only scale 1 votes
+    levels = merge_across_scales([coarse_view] * 3, finest, thresholds=[1.0] * 3, graphs=[None, graph, None])
+    assert [len(np.unique(level)) for level in levels] == [2, 2, 2]
+    # scale 2 does not vote, yet keeps the misplaced cells where scale 1 moved them
+    for level in levels:
+        assert adjusted_rand_score(population, level) == 1.0
+
+
+def test_a_moved_cell_joins_the_child_holding_its_neighbours(rng):
+    # finer clusters 0 and 1 lie in coarser cluster 0, finer cluster 2 in coarser cluster 1
+    parent = np.array([0, 0, 1])
+    points = np.array([[0.0], [0.1], [10.0], [10.1], [20.0], [5.0]])
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    # the last cell moved to coarser cluster 0; it lies nearest cluster 0's centroid but its
+    # neighbours are in cluster 1
+    graph = sparse.csr_matrix(([1.0, 1.0], ([5, 5], [2, 3])), shape=(6, 6))
+    outside = np.array([False] * 5 + [True])
+    targets = np.array([0, 0, 0, 0, 1, 0])
+    assert _closest_child(points, graph, labels, outside, targets, parent).tolist() == [1]
+    # without a graph (or without neighbours among the children): the nearest centroid
+    assert _closest_child(points, None, labels, outside, targets, parent).tolist() == [0]
+    assert _closest_child(points, sparse.csr_matrix((6, 6)), labels, outside, targets, parent).tolist() == [0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n_scales=st.integers(1, 5), n_fine=st.integers(1, 12))
+def test_votes_never_add_clusters(seed, n_scales, n_fine):
+    generator = np.random.default_rng(seed)
+    embeddings = [generator.normal(size=(80, 3)) * generator.uniform(0.1, 2.0) for _ in range(n_scales)]
+    graphs = [sparse.random(80, 80, density=0.1, random_state=seed + t, format="csr") for t in range(n_scales)]
+    fine = generator.integers(0, n_fine, 80)
+    thresholds = np.sort(generator.uniform(1.0, 3.0, n_scales))
+    levels = merge_across_scales(embeddings, fine, thresholds, generator.uniform(0.5, 3.0), graphs=graphs)
+    counts = [len(np.unique(level)) for level in levels]
+    assert counts[0] <= len(np.unique(fine))
+    assert all(b <= a for a, b in itertools.pairwise(counts))
+    for level in levels:
+        assert np.bincount(level).argmax() == 0
+    for finer, coarser in itertools.pairwise(levels):
+        assert nesting(finer, coarser) == 1.0
+
+
+def test_one_graph_per_scale_is_required(rng):
+    points = rng.normal(size=(30, 2))
+    with pytest.raises(ValueError, match="got 1 graphs for 2 embeddings"):
+        merge_across_scales([points, points], np.arange(30) % 3, graphs=[None])

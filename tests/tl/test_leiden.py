@@ -2,6 +2,7 @@ from itertools import pairwise
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
@@ -82,16 +83,40 @@ def test_leiden_errors_leave_adata_untouched(fitted, kwargs, error, match):
 
 
 def test_nested_clusterings_form_a_tree_that_coarsens(fitted):
-    adata = pnmf.tl.leiden(fitted, 2.0, copy=True)
+    adata = pnmf.tl.leiden(fitted, 2.0, reassign=False, copy=True)
     summary = adata.uns["pnmf"]["clusters"]["leiden"]
     assert summary["params"]["method"] == "nested"
+    assert not summary["params"]["reassign"]
     counts = summary["n_clusters"]
     assert all(b <= a for a, b in pairwise(counts))
+    assert counts[-1] < counts[0]
     np.testing.assert_array_equal(summary["nesting"], 1.0)
     _, edges = pnmf.get.cluster_tree(adata)
     # every finer cluster has exactly one parent
     assert edges.groupby("child").size().max() == 1
     np.testing.assert_allclose(edges["in_prop"], 1.0)
+
+
+def test_reassigned_cells_find_the_types_that_coarse_scales_separate(fitted):
+    tree = pnmf.tl.leiden(fitted, 2.0, reassign=False, copy=True)
+    voted = pnmf.tl.leiden(fitted, 2.0, copy=True)
+    summary = voted.uns["pnmf"]["clusters"]["leiden"]
+    tree_summary = tree.uns["pnmf"]["clusters"]["leiden"]
+    assert summary["params"]["reassign"]
+    # the moved cells are moved at every finer scale too: the levels still form a tree
+    np.testing.assert_array_equal(summary["nesting"], 1.0)
+    _, edges = pnmf.get.cluster_tree(voted)
+    np.testing.assert_allclose(edges["in_prop"], 1.0)
+    assert all(b <= a for a, b in pairwise(summary["n_clusters"]))
+    assert (summary["n_clusters"] <= tree_summary["n_clusters"]).all()
+    # few cells moved, and toward the cell types at the coarsest scale
+    finest = summary["obs_keys"][0]
+    kept = pd.crosstab(tree.obs[finest], voted.obs[finest]).max(axis=1).sum() / fitted.n_obs
+    assert 0.8 < kept < 1.0
+    coarsest = summary["obs_keys"][-1]
+    assert adjusted_rand_score(fitted.obs["cell_type"], voted.obs[coarsest]) > adjusted_rand_score(
+        fitted.obs["cell_type"], tree.obs[coarsest]
+    )
 
 
 def test_nested_clusters_are_numbered_by_size_in_numeric_order(fitted):
@@ -130,6 +155,7 @@ def test_unknown_method_is_refused(fitted):
         ({"copy": "yes"}, TypeError, "copy must be True or False"),
         ({"random_state": -1}, ValueError, "random_state=-1 is out of range"),
         ({"separation": -1.0}, ValueError, "separation"),
+        ({"reassign": "no"}, TypeError, "reassign must be True or False"),
     ],
 )
 def test_leiden_checks_its_options(fitted, kwargs, error, match):

@@ -9,8 +9,15 @@ bimodality bound of an equal mixture of two Gaussians is ``δ = 2σ``). Judging 
 along its own line makes the rule free of units and of the number of factors, so the same
 threshold means the same at every scale and on every dataset.
 
-By construction the clusterings nest (every cluster of scale t lies inside one cluster of
-scale t + 1) and the number of clusters never rises from fine to coarse.
+The merges form a tree over the finest clusters (every group of scale t lies inside one
+group of scale t + 1), so the number of clusters never rises from fine to coarse. Merges
+cannot split a finest cluster, though, and the finest scale's embedding separates the
+populations least: cells that the finest clusters put on the wrong side of a boundary would
+stay there at every scale. So at every coarser scale each cell may also move, once, to the
+cluster that holds most of its neighbours in *that scale's* kNN graph (:func:`vote`),
+starting from its cluster at the previous scale carried up the tree; a cell that moved is
+then placed at every finer scale into a child of its new cluster, so the levels still nest
+exactly. A move never creates a cluster, so the count still never rises.
 """
 
 from __future__ import annotations
@@ -18,8 +25,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import sparse
 
-__all__ = ["BAR_GROWTH", "SEPARATION", "by_size", "merge_across_scales", "merge_clusters", "nesting", "pair_separation"]
+__all__ = [
+    "BAR_GROWTH",
+    "SEPARATION",
+    "by_size",
+    "merge_across_scales",
+    "merge_clusters",
+    "nesting",
+    "pair_separation",
+    "vote",
+]
 
 #: Two clusters stay apart while their centroid distance exceeds this many pooled standard
 #: deviations along the line joining them (2: the bimodality bound of two equal Gaussians).
@@ -125,23 +142,155 @@ def merge_across_scales(
     finest_labels: np.ndarray,
     thresholds: Sequence[float] | None = None,
     separation: float = SEPARATION,
+    graphs: Sequence[sparse.spmatrix | sparse.sparray | None] | None = None,
 ) -> list[np.ndarray]:
-    """Nested clusterings of every scale, fine to coarse, from clusters of the finest scale.
+    """Clusterings of every scale, fine to coarse, from clusters of the finest scale.
 
     Scale 0 keeps ``finest_labels`` merged in its own embedding; every coarser scale merges
-    the clusters of the previous one in its own embedding. With the scales' persistence
-    ``thresholds`` ε_t, the separation needed to stay apart grows with the scale as
+    the groups of the previous one in its own embedding (:func:`merge_clusters`, judged
+    through the finest clusters). With the scales' persistence ``thresholds`` ε_t, the
+    separation needed to stay apart grows with the scale as
     ``separation · (ε_t / ε_0) ** BAR_GROWTH``: a coarser view keeps apart only populations
     that are better separated.
+
+    With ``graphs`` (one cells × cells adjacency per scale, or ``None`` for a scale), every
+    cell starts at scale t ≥ 1 in the group that its cluster at scale t − 1 merged into, then
+    takes the cluster holding most of its neighbours in scale t's graph (:func:`vote`). A
+    cell that moved is then moved at every finer scale too, into the child of its new
+    cluster that holds most of its neighbours there (the nearest centroid among the children
+    where none does, or where that scale has no graph), so the levels still nest exactly.
+    The levels are then no longer unions of the finest clusters, and a cluster left empty
+    disappears; the number of clusters still never rises from fine to coarse.
+
+    Parameters
+    ----------
+    embeddings
+        One cells × factors array per scale, finest first.
+    finest_labels
+        Cluster of every cell at the finest scale (any integer or string labels).
+    thresholds
+        The scales' persistence thresholds ε_t; ``None``: the same bar at every scale.
+    separation
+        Separation below which two clusters merge at the finest scale.
+    graphs
+        Neighbour graph of every scale's embedding (``None`` anywhere: no vote at that
+        scale); the finest scale's graph is used only to place moved cells. ``None``: no
+        votes, the levels are the merge tree's.
+
+    Returns
+    -------
+    The labels of every scale, integers numbered by decreasing size.
     """
     _, labels = np.unique(np.asarray(finest_labels), return_inverse=True)
     factors = np.ones(len(embeddings)) if thresholds is None else (np.asarray(thresholds) / thresholds[0]) ** BAR_GROWTH
-    groups = None
-    result = []
-    for points, factor in zip(embeddings, factors, strict=True):
-        groups = merge_clusters(np.asarray(points, dtype=np.float64), labels, groups, separation * factor)
-        result.append(groups[labels])
-    return result
+    graphs = [None] * len(embeddings) if graphs is None else list(graphs)
+    if len(graphs) != len(embeddings):
+        msg = f"got {len(graphs)} graphs for {len(embeddings)} embeddings."
+        raise ValueError(msg)
+    groups: np.ndarray | None = None
+    cells: list[np.ndarray] = []  # every cell's group id per scale (the merge tree's ids)
+    parents: list[np.ndarray] = []  # the group of scale t + 1 that holds each group of scale t
+    for t, (points, factor) in enumerate(zip(embeddings, factors, strict=True)):
+        merged = merge_clusters(np.asarray(points, dtype=np.float64), labels, groups, separation * factor)
+        if groups is None:
+            carried = merged[labels]
+        else:
+            # the groups of the scale before are unions of finest clusters and merge whole, so
+            # each maps to exactly one new group; cells carry their (voted) group up the tree
+            parent = np.empty(int(groups.max()) + 1, dtype=np.int64)
+            parent[groups] = merged
+            parents.append(parent)
+            carried = parent[cells[-1]]
+        graph = graphs[t]
+        # the finest scale's clusters are the input; coarser scales vote in their own graph
+        cells.append(vote(graph, carried) if graph is not None and t > 0 else carried)
+        groups = merged
+    # a cell that moved at a coarser scale moves at the finer ones too, into a child of its
+    # new cluster, so that every level lies inside the next
+    for t in range(len(cells) - 2, -1, -1):
+        outside = parents[t][cells[t]] != cells[t + 1]
+        if outside.any():
+            cells[t] = cells[t].copy()
+            cells[t][outside] = _closest_child(
+                np.asarray(embeddings[t], dtype=np.float64), graphs[t], cells[t], outside, cells[t + 1], parents[t]
+            )
+    return [by_size(level) for level in cells]
+
+
+def _closest_child(
+    points: np.ndarray,
+    graph: sparse.spmatrix | sparse.sparray | None,
+    labels: np.ndarray,
+    outside: np.ndarray,
+    targets: np.ndarray,
+    parent: np.ndarray,
+) -> np.ndarray:
+    """For the ``outside`` cells, the cluster among the children of their coarser cluster that suits them best.
+
+    Best is the child holding most of the cell's neighbours' weight in ``graph``; where no
+    neighbour lies in a child (or there is no graph), the child with the nearest centroid.
+    Children are the clusters of ``labels`` whose ``parent`` is the cell's coarser cluster
+    ``targets``; only clusters with cells count.
+    """
+    rows = np.flatnonzero(outside)
+    wanted = targets[rows]
+    n_clusters = len(parent)
+    sizes = np.bincount(labels, minlength=n_clusters)
+    choice = np.full(len(rows), -1, dtype=np.int64)
+    if graph is not None:
+        membership = sparse.csr_matrix(
+            (np.ones(len(labels)), (np.arange(len(labels)), labels)), shape=(len(labels), n_clusters)
+        )
+        weight = (sparse.csr_matrix(graph)[rows] @ membership).tocoo()
+        allowed = parent[weight.col] == wanted[weight.row]
+        row, col, value = weight.row[allowed], weight.col[allowed], weight.data[allowed]
+        # the heaviest allowed cluster per row: sort by row, then weight, keep each row's last
+        order = np.lexsort((value, row))
+        last = np.r_[row[order][1:] != row[order][:-1], True] if len(order) else np.zeros(0, dtype=bool)
+        choice[row[order][last]] = col[order][last]
+    missing = np.flatnonzero(choice < 0)
+    if len(missing):
+        sums = np.zeros((n_clusters, points.shape[1]))
+        np.add.at(sums, labels, points)
+        centroids = sums / np.maximum(sizes, 1)[:, None]
+        for start in range(0, len(missing), 65_536):  # bounded memory: cells × clusters per block
+            block = missing[start : start + 65_536]
+            cell = points[rows[block]]
+            distance = (centroids**2).sum(axis=1)[None, :] - 2 * cell @ centroids.T  # + |cell|², the same per row
+            distance[(parent[None, :] != wanted[block, None]) | (sizes[None, :] == 0)] = np.inf
+            choice[block] = distance.argmin(axis=1)
+    return choice
+
+
+def vote(graph: sparse.spmatrix | sparse.sparray, labels: np.ndarray) -> np.ndarray:
+    """Move every cell to the cluster that holds most of its neighbours' weight, once.
+
+    A cell moves only when another cluster's weight among its neighbours is strictly
+    larger than its own cluster's; cells without neighbours stay. All cells move at once
+    (one synchronous sweep), so the result does not depend on the order of the cells.
+    No cluster is created, so the number of clusters never rises. Memory is linear in the
+    graph's edges: the weights are summed per (cell, neighbouring cluster) pair only.
+
+    Parameters
+    ----------
+    graph
+        Cells × cells nonnegative adjacency (e.g. kNN connectivities).
+    labels
+        Integer cluster of every cell, ``0 … G-1``.
+
+    Returns
+    -------
+    The new cluster of every cell (the same numbering).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    n_cells = len(labels)
+    n_clusters = int(labels.max()) + 1 if n_cells else 0
+    membership = sparse.csr_matrix((np.ones(n_cells), (np.arange(n_cells), labels)), shape=(n_cells, n_clusters))
+    weight = sparse.csr_matrix(graph) @ membership  # cells × clusters, at most one entry per edge
+    best = np.asarray(weight.argmax(axis=1)).ravel()
+    strongest = np.asarray(weight.max(axis=1).todense()).ravel()
+    own = np.asarray(weight.multiply(membership).sum(axis=1)).ravel()
+    return np.where(strongest > own, best, labels)
 
 
 def by_size(labels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:

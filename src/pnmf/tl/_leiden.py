@@ -11,6 +11,7 @@ import pandas as pd
 import scanpy as sc
 from anndata import AnnData
 from scanpy import logging as logg
+from scipy import sparse
 from sklearn.metrics import adjusted_rand_score
 
 from .._core.hierarchy import SEPARATION, by_size, merge_across_scales, nesting
@@ -42,6 +43,7 @@ def leiden(
     key: str = DEFAULT_KEY,
     method: Literal["nested", "independent"] = "nested",
     separation: float = SEPARATION,
+    reassign: bool = True,
     n_neighbors: int = 15,
     n_iterations: int = 2,
     random_state: int | np.random.RandomState | None = 0,
@@ -59,8 +61,15 @@ def leiden(
     bound at which two equal Gaussian populations form two modes), a bar that grows with
     the scale as ``(ε_t / ε_0) ** 1.5`` (a coarser view keeps apart only populations that
     are better separated; the exponent was chosen on the evaluation panel). Merged groups are judged by average linkage of their finest
-    clusters. The clusterings nest and their number never rises from fine to coarse, so
-    they form a tree; ``resolution`` sets only the finest level.
+    clusters. The merges form a tree and the number of clusters never rises from fine to
+    coarse; ``resolution`` sets only the finest level. With ``reassign=True`` (default),
+    every cell then starts at each coarser scale in the cluster its previous cluster merged
+    into and moves, once, to the cluster that holds most of its neighbours in *that scale's*
+    kNN graph, so cells that the finest clustering put on the wrong side of a boundary move
+    where a coarser scale separates the populations better; a cell that moved is placed at
+    every finer scale into the child of its new cluster that holds most of its neighbours
+    there (the nearest centroid among the children where none does). The levels nest
+    exactly and never gain a cluster; the finest level is Leiden's up to the moved cells.
 
     ``method='independent'``: Leiden on every scale's embedding separately (the same
     resolution everywhere). Leiden's kNN graph is rank-based and does not see the
@@ -82,6 +91,10 @@ def leiden(
     separation
         With ``method='nested'``: pooled standard deviations between two clusters' centroids
         below which they merge at the finest scale (scaled by ``(ε_t / ε_0) ** 1.5`` at scale t).
+    reassign
+        With ``method='nested'``: let cells move to the cluster of most of their neighbours
+        at every coarser scale (``False``: the merge tree alone, the finest level exactly
+        Leiden's).
     n_neighbors
         Neighbours of the kNN graph built on each embedding.
     n_iterations
@@ -124,6 +137,7 @@ def leiden(
     resolution = check_real("resolution", resolution, strict=True)
     method = check_choice("method", method, ("nested", "independent"))
     separation = check_real("separation", separation)
+    reassign = check_bool("reassign", reassign)
     n_neighbors = check_int("n_neighbors", n_neighbors, minimum=2, maximum=max(adata.n_obs - 1, 2))
     n_iterations = check_int("n_iterations", n_iterations, minimum=-1)
     random_state = seed_from(check_random_state("random_state", random_state))
@@ -133,11 +147,18 @@ def leiden(
 
     embeddings = [np.asarray(adata.obsm[str(obsm_key)], dtype=np.float64) for obsm_key in manifest[Manifest.OBSM_KEYS]]
     if method == "nested":
-        finest = _leiden_of(embeddings[0], resolution, n_neighbors, n_iterations, random_state)
+        finest, finest_graph = _leiden_of(embeddings[0], resolution, n_neighbors, n_iterations, random_state)
         thresholds = cast(Sequence[float], np.asarray(manifest[Manifest.THRESHOLDS]))
-        levels = merge_across_scales(embeddings, finest, thresholds, separation)
+        # each coarser scale votes in its own kNN graph; the finest one's places moved cells
+        graphs = (
+            [finest_graph]
+            + [scratch_neighbors(E, n_neighbors, random_state).obsp["connectivities"] for E in embeddings[1:]]
+            if reassign
+            else None
+        )
+        levels = merge_across_scales(embeddings, finest, thresholds, separation, graphs)
     else:
-        levels = [_leiden_of(E, resolution, n_neighbors, n_iterations, random_state) for E in embeddings]
+        levels = [_leiden_of(E, resolution, n_neighbors, n_iterations, random_state)[0] for E in embeddings]
     labels = [_categorical(level) for level in levels]
     obs_keys = [keys.clusters(t, key_added) for t in range(len(labels))]
     ari = np.array([adjusted_rand_score(a, b) for a, b in pairwise(levels)])
@@ -150,6 +171,7 @@ def leiden(
             "method": method,
             "resolution": resolution,
             "separation": separation,
+            "reassign": reassign,
             "n_neighbors": n_neighbors,
             "n_iterations": n_iterations,
             **({"random_state": random_state} if random_state is not None else {}),
@@ -172,8 +194,8 @@ def leiden(
 
 def _leiden_of(
     embedding: np.ndarray, resolution: float, n_neighbors: int, n_iterations: int, random_state: int | None
-) -> np.ndarray:
-    """Leiden labels of one embedding as integers, numbered by cluster size."""
+) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """Leiden labels of one embedding as integers numbered by cluster size, and the kNN connectivities used."""
     scratch = scratch_neighbors(embedding, n_neighbors, random_state)
     sc.tl.leiden(
         scratch,
@@ -183,7 +205,7 @@ def _leiden_of(
         directed=False,
         random_state=random_state,
     )
-    return by_size(scratch.obs["leiden"].to_numpy().astype(int))
+    return by_size(scratch.obs["leiden"].to_numpy().astype(int)), sparse.csr_matrix(scratch.obsp["connectivities"])
 
 
 def _categorical(labels: np.ndarray) -> pd.Categorical:
