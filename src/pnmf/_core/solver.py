@@ -25,7 +25,7 @@ from itertools import pairwise
 import numpy as np
 from tqdm import tqdm
 
-from .expression import Expression
+from .expression import Factorized
 from .graphs import ScaleGraph
 from .kernels import embedding_pass
 
@@ -165,7 +165,7 @@ def total_objective(
 
 
 def _fit_step(
-    expression: Expression,
+    expression: Factorized,
     U: np.ndarray,
     W: np.ndarray,
     graph: ScaleGraph,
@@ -185,7 +185,7 @@ def _converged(previous: float, current: float, tol: float) -> bool:
 
 
 def solve(
-    expression: Expression,
+    expression: Factorized,
     graphs: Sequence[ScaleGraph],
     U0: np.ndarray,
     W0: np.ndarray,

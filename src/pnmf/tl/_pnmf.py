@@ -21,7 +21,14 @@ from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, check_result_key, stale_entries, write_results, writer
 from .._options import PnmfOptions
 from .._sections import Alignment, Bars, Convergence, History
-from .._validation import check_bool, check_in_memory, check_key_added, check_n_jobs, default_threads
+from .._validation import (
+    check_anndata,
+    check_backed_copy,
+    check_bool,
+    check_key_added,
+    check_n_jobs,
+    default_threads,
+)
 from ._inputs import Inputs, read_inputs
 
 __all__ = ["fit", "pnmf", "prepare"]
@@ -188,14 +195,15 @@ def pnmf(
     """
     arguments = dict(locals())  # before any other name is bound: the options, by their names
     start = logg.info("computing persistent NMF")
-    check_in_memory(adata)
+    check_anndata(adata)
     key_added = check_key_added(key_added)
     check_result_key(adata, key_added)
     n_jobs = check_n_jobs(n_jobs)
     copy = check_bool("copy", copy)
+    check_backed_copy(adata, copy)
     options = PnmfOptions.collect(arguments)
     with kernel_threads(n_jobs, limit=default_threads()):
-        inputs, result = fit(adata, options)
+        inputs, result = fit(adata, options, out_of_core=True)
     _hint_unconverged(result.solution, options)
     results = _assemble(Keys(key_added), inputs, result)
     if copy:
@@ -212,9 +220,12 @@ def pnmf(
     return adata if copy else None
 
 
-def prepare(adata: AnnData, options: PnmfOptions) -> tuple[Inputs, core.Problem]:
-    """Read the inputs and compute the scales and their graphs (:func:`pnmf._core.fit.prepare`); write nothing."""
-    inputs = read_inputs(adata, options)
+def prepare(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> tuple[Inputs, core.Problem]:
+    """Read the inputs and compute the scales and their graphs (:func:`pnmf._core.fit.prepare`); write nothing.
+
+    With ``out_of_core``, a backed or Dask matrix is read where it is (by blocks), not refused.
+    """
+    inputs = read_inputs(adata, options, out_of_core=out_of_core)
     problem = core.prepare(inputs.X, inputs.points, inputs.edges, options, name=inputs.source)
     if problem.n_bridges:
         logg.info(f"    the kNN graph is disconnected: joined it with {problem.n_bridges} exact closest-pair edges")
@@ -224,9 +235,9 @@ def prepare(adata: AnnData, options: PnmfOptions) -> tuple[Inputs, core.Problem]
     return inputs, problem
 
 
-def fit(adata: AnnData, options: PnmfOptions) -> tuple[Inputs, core.FitResult]:
+def fit(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> tuple[Inputs, core.FitResult]:
     """Read the inputs and fit every scale (see :func:`pnmf`); write nothing."""
-    inputs, problem = prepare(adata, options)
+    inputs, problem = prepare(adata, options, out_of_core=out_of_core)
     result = core.solve_problem(problem, options, progress=settings.verbosity >= 2)
     if result.selection is not None:
         weight, rule = result.options.graph_weight, result.graph_weight_rule
