@@ -78,8 +78,9 @@ class BlockSource:
         """The dtype the selected values are factorized in."""
         return factorized_dtype(self.stored_dtype)
 
-    def block_rows(self, block_bytes: int = BLOCK_BYTES) -> int:
-        """Rows per block, so that a block holds about ``block_bytes`` as stored."""
+    def block_rows(self, block_bytes: int | None = None) -> int:
+        """Rows per block, so that a block holds about ``block_bytes`` as stored (default :data:`BLOCK_BYTES`)."""
+        block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
         return int(max(1, min(self.n_rows, block_bytes // max(self.bytes_per_row, 1.0))))
 
 
@@ -154,7 +155,7 @@ class StreamedExpression(BlockedSVD):
         It holds the matrix as factorized, about the size of the stored matrix, and is
         removed when this object is.
     block_bytes
-        Stored size of one block of rows.
+        Stored size of one block of rows (default :data:`BLOCK_BYTES`).
     """
 
     in_memory = False
@@ -165,7 +166,7 @@ class StreamedExpression(BlockedSVD):
         *,
         normalize: bool,
         directory: str | Path | None = None,
-        block_bytes: int = BLOCK_BYTES,
+        block_bytes: int | None = None,
     ) -> None:
         self.shape = source.shape
         self.dtype = source.dtype

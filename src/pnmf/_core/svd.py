@@ -25,6 +25,9 @@ __all__ = ["SVD_OVERSAMPLES", "SVD_POWER_ITERATIONS", "randomized_svd"]
 SVD_OVERSAMPLES = 10
 SVD_POWER_ITERATIONS = 7
 
+#: Entries of a singular vector below this fraction of its largest are rounding noise.
+NOISE = 1e-12
+
 Product = Callable[[np.ndarray], np.ndarray]
 
 
@@ -65,6 +68,18 @@ def randomized_svd(
     U = Q @ Uhat
     if transpose:
         U, Vt = svd_flip(U, Vt, u_based_decision=False)
-        return Vt[:n_comps].T, s[:n_comps], U[:, :n_comps].T
-    U, Vt = svd_flip(U, Vt)
-    return U[:, :n_comps], s[:n_comps], Vt[:n_comps]
+        left, right_t = Vt[:n_comps].T, U[:, :n_comps].T
+    else:
+        U, Vt = svd_flip(U, Vt)
+        left, right_t = U[:, :n_comps], Vt[:n_comps]
+    return _without_noise(left, axis=0), s[:n_comps], _without_noise(right_t, axis=1)
+
+
+def _without_noise(vectors: np.ndarray, axis: int) -> np.ndarray:
+    """Set to zero the entries at rounding level of their singular vector (an empty cell's, e.g.).
+
+    NNDSVDa fills the zeros of its start; whether an empty cell's entry comes out as 0 or as
+    1e-17 depends on the order of summation, and must not decide its starting value.
+    """
+    scale = np.abs(vectors).max(axis=axis, keepdims=True)
+    return np.where(np.abs(vectors) <= NOISE * scale, 0.0, vectors)
