@@ -8,13 +8,22 @@ so the finite deaths are the weights of a minimum spanning forest of the graph.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import gudhi
 import numpy as np
-from scipy.sparse import coo_array
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse import coo_array, csr_array
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+from scipy.spatial import cKDTree
 
-__all__ = ["EdgeList", "Persistence", "bridge_components", "graph_persistence", "rips_persistence"]
+__all__ = [
+    "EdgeList",
+    "Persistence",
+    "bridge_components",
+    "graph_persistence",
+    "graph_persistence_gudhi",
+    "rips_persistence",
+]
 
 
 @dataclass(frozen=True)
@@ -85,10 +94,39 @@ class Persistence:
 
 
 def graph_persistence(edges: EdgeList) -> Persistence:
-    """H0 persistence of the filtration of a weighted graph, computed with gudhi.
+    """H0 persistence of the filtration of a weighted graph: the weights of its minimum spanning forest.
 
-    Vertices enter at 0 and each edge at its length. Zero-length edges (duplicate cells)
-    give bars that die at 0; they are kept, unlike in a sparse minimum spanning tree.
+    Vertices enter at 0 and each edge at its length; a bar dies at the length of the edge
+    that merges its component (Kruskal's order), so the finite deaths are the weights of
+    a minimum spanning forest and the bars that never die are its trees. SciPy's sparse
+    minimum spanning tree computes them seven times faster than gudhi's simplex tree, in
+    less memory (1M cells, 14.9M edges: 11.5 s and 1.5 GB against 81 s and 2.4 GB);
+    :func:`graph_persistence_gudhi` gives the same bars. A sparse graph has no zero-length
+    edges (a zero is no edge), so edges of length zero (duplicate cells) are contracted
+    first: each merge they make is a bar that dies at 0.
+    """
+    n = edges.n_nodes
+    zero = edges.lengths == 0
+    n_merged, labels = connected_components(
+        coo_array((np.ones(int(zero.sum())), (edges.rows[zero], edges.cols[zero])), shape=(n, n)), directed=False
+    )
+    rows, cols, lengths = labels[edges.rows[~zero]], labels[edges.cols[~zero]], edges.lengths[~zero]
+    between = rows != cols
+    rows, cols, lengths = rows[between], cols[between], lengths[between]
+    # keep the shortest of parallel edges: a sparse matrix would add them up
+    order = np.lexsort((lengths, cols, rows))
+    first = np.r_[True, (np.diff(rows[order]) != 0) | (np.diff(cols[order]) != 0)] if len(order) else order
+    keep = order[first.astype(bool)] if len(order) else order
+    graph = csr_array((lengths[keep], (rows[keep], cols[keep])), shape=(n_merged, n_merged))
+    forest = minimum_spanning_tree(graph).data
+    deaths = np.sort(np.concatenate([np.zeros(n - n_merged), forest]))
+    return Persistence(n, deaths, n_merged - len(forest))
+
+
+def graph_persistence_gudhi(edges: EdgeList) -> Persistence:
+    """H0 persistence of the filtration of a weighted graph, computed with gudhi's simplex tree.
+
+    The same bars as :func:`graph_persistence`, which is faster; kept to cross-check it.
     """
     tree = gudhi.SimplexTree()
     tree.insert_batch(np.arange(edges.n_nodes, dtype=np.int64)[None, :], np.zeros(edges.n_nodes))
@@ -120,14 +158,20 @@ def _persistence_of(tree: gudhi.SimplexTree, n_cells: int) -> Persistence:
     return Persistence(n_cells, np.sort(deaths[finite]), int((~finite).sum()))
 
 
-def bridge_components(points: np.ndarray, edges: EdgeList, block_bytes: int = 1 << 27) -> EdgeList:
+def bridge_components(
+    points: np.ndarray,
+    edges: EdgeList,
+    block_bytes: int = 1 << 27,
+    *,
+    method: Literal["tree", "brute"] = "tree",
+) -> EdgeList:
     """Edges that join the connected components of a graph along their exact closest pairs.
 
     Borůvka's rule on the components: every component other than the largest finds its
-    nearest point outside itself, by exact Euclidean distance over all points; those
-    edges all belong to a minimum spanning tree of the complete graph on the points, so the
-    deaths of the bridged filtration are the single-linkage merge heights of the
-    components. Rounds repeat until one component remains.
+    nearest point outside itself, by exact Euclidean distance; those edges all belong to
+    a minimum spanning tree of the complete graph on the points, so the deaths of the
+    bridged filtration are the single-linkage merge heights of the components. Rounds
+    repeat until one component remains (at most log2 of the number of components).
 
     Parameters
     ----------
@@ -136,7 +180,14 @@ def bridge_components(points: np.ndarray, edges: EdgeList, block_bytes: int = 1 
     edges
         The graph to bridge.
     block_bytes
-        Memory for one block of query-to-all distances.
+        Memory for one block of query-to-all distances (``method='brute'``).
+    method
+        How each point outside the largest component finds its nearest point in another
+        component, both exactly. ``'tree'``: k-d trees, one on the largest component and
+        one on the other points, searched no farther than the nearest point of the
+        largest component; the cost grows with the points outside the largest component
+        times a logarithm, so millions of them take minutes. ``'brute'``: distances to
+        every point, by blocks; its cost grows with their product (days for millions).
 
     Returns
     -------
@@ -147,11 +198,15 @@ def bridge_components(points: np.ndarray, edges: EdgeList, block_bytes: int = 1 
     n_comp, labels = connected_components(graph, directed=False)
     points64 = np.asarray(points, dtype=np.float64)
     sq_norms = np.einsum("ij,ij->i", points64, points64)
-    rows, cols = [], []
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
     while n_comp > 1:
         giant = np.bincount(labels).argmax()
         query = np.flatnonzero(labels != giant)
-        partner, dist = _nearest_outside(points64, sq_norms, labels, query, block_bytes)
+        if method == "brute":
+            partner, dist = _nearest_outside(points64, sq_norms, labels, query, block_bytes)
+        else:
+            partner, dist = _nearest_outside_tree(points64, labels, giant, query)
         # one candidate per component: its point with the nearest outside partner
         order = np.lexsort((dist, labels[query]))
         first = np.r_[True, np.diff(labels[query][order]) != 0]
@@ -170,6 +225,44 @@ def bridge_components(points: np.ndarray, edges: EdgeList, block_bytes: int = 1 
         empty = np.empty(0, dtype=np.int64)
         return EdgeList(n, empty, empty, np.empty(0))
     return EdgeList.from_pairs(n, np.concatenate(rows), np.concatenate(cols), points64)
+
+
+def _nearest_outside_tree(
+    points: np.ndarray, labels: np.ndarray, giant: int, query: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each query point (all points outside ``giant``), its nearest point in another component, exactly.
+
+    The nearest point of the largest component comes from a k-d tree on it. A nearer one in
+    another small component can only lie within that distance: a k-d tree on the query
+    points is searched within it, for 2, 8, 32, … neighbours, until one of another
+    component is found or every point within the distance has been seen.
+    """
+    inside = np.flatnonzero(labels == giant)
+    dist, nearest = cKDTree(points[inside]).query(points[query], k=1, workers=-1)
+    partner = inside[nearest]
+    own = labels[query]
+    if len(np.unique(own)) > 1:
+        tree = cKDTree(points[query])
+        pending = np.arange(len(query))
+        k = 2
+        while len(pending):
+            k = min(k, len(query))
+            bound = dist[pending]
+            found_dist, found = tree.query(points[query[pending]], k=k, distance_upper_bound=bound.max(), workers=-1)
+            found_dist, found = found_dist.reshape(len(pending), k), found.reshape(len(pending), k)
+            # cKDTree marks missing neighbours with len(query); only those within the point's own bound matter
+            within = (found < len(query)) & (found_dist < bound[:, None])
+            other = within & (own[np.minimum(found, len(query) - 1)] != own[pending, None])
+            hit = other.any(axis=1)
+            column = other.argmax(axis=1)  # neighbours come sorted by distance: the first is the nearest
+            rows_hit = np.flatnonzero(hit)
+            dist[pending[rows_hit]] = found_dist[rows_hit, column[rows_hit]]
+            partner[pending[rows_hit]] = query[found[rows_hit, column[rows_hit]]]
+            # settled: another component found, or every point within the bound seen
+            settled = hit | ~within.all(axis=1) | (k >= len(query))
+            pending = pending[~settled]
+            k *= 4
+    return partner, dist**2
 
 
 def _nearest_outside(
