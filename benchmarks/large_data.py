@@ -85,6 +85,7 @@ def worker_fit(n_cells: int, cache: Path, mode: str, save: Path | None, kwargs: 
         "graph_weight": float(manifest["params"]["graph_weight"]),
     }
     if client is not None:
+
         def worker_peak() -> float:
             import resource
 

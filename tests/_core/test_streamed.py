@@ -12,7 +12,9 @@ from pnmf._core.streamed import BlockSource, StreamedExpression, prepare_block
 
 def source_of(X, columns=None, where="X"):
     bytes_per_row = (X.nnz * 8 if sparse.issparse(X) else X.size * X.itemsize) / X.shape[0]
-    return BlockSource(lambda start, stop: X[start:stop], X.shape[0], X.shape[1], X.dtype, bytes_per_row, where, columns)
+    return BlockSource(
+        lambda start, stop: X[start:stop], X.shape[0], X.shape[1], X.dtype, bytes_per_row, where, columns
+    )
 
 
 def matrix(kind, dtype, rng, shape=(203, 37), density=0.2):
@@ -43,7 +45,9 @@ def test_blocks_give_the_products_of_the_matrix_in_memory(kind, dtype, normalize
     cells = np.array([0, 7, 8, 100, 202])
     rows = blocks.rows(cells)
     expected = memory.rows(cells)
-    np.testing.assert_array_equal(rows.toarray() if sparse.issparse(rows) else rows, expected.toarray() if sparse.issparse(expected) else expected)
+    np.testing.assert_array_equal(
+        rows.toarray() if sparse.issparse(rows) else rows, expected.toarray() if sparse.issparse(expected) else expected
+    )
 
 
 def test_the_streamed_start_is_the_in_memory_start(rng):

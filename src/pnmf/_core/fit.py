@@ -25,7 +25,7 @@ from .dask_expression import DaskExpression, DaskSource
 from .expression import Expression, Factorized, normalize_cells
 from .geometry import filtration_persistence, thresholds, top_threshold
 from .graph_weight import MAX_CELLS, WeightSelection, cross_validate_graph_weight
-from .graphs import ScaleGraph, scale_graph
+from .graphs import ScaleGraph, scale_graph, scale_graphs
 from .init import nndsvda
 from .persistence import EdgeList, Persistence
 from .scales import recommend_scale
@@ -142,7 +142,7 @@ def prepare(
         chosen = thresholds(options.scales, options.n_scales, persistence, top)
         n_connected = persistence.n_connected(chosen)
     with stage(timings, "graphs"):
-        graphs = [scale_graph(edges, threshold) for threshold in chosen]
+        graphs = scale_graphs(edges, chosen)
     return Problem(expression, edges, persistence, top, chosen, n_connected, graphs, n_bridges, timings)
 
 

@@ -245,7 +245,10 @@ def solve(
     for sweep in range(1, max_sweeps + 1):
         for t in range(n_scales):
             adjacent = [embeddings[s] for s in (t - 1, t + 1) if 0 <= s < n_scales]
-            neighbours_sum = np.sum(adjacent, axis=0) if adjacent else None
+            # a + b, not np.sum(adjacent, axis=0), which would first stack them into a new array
+            neighbours_sum = (
+                (adjacent[0] + adjacent[1] if len(adjacent) == 2 else adjacent[0].copy()) if adjacent else None
+            )
             errors[t] = _fit_step(
                 expression, embeddings[t], loadings[t], graphs[t], weights, neighbours_sum, len(adjacent)
             )

@@ -7,6 +7,7 @@ The AnnData side only: read the inputs (:mod:`._inputs`), fit on plain arrays
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -238,6 +239,8 @@ def prepare(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) 
 def fit(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> tuple[Inputs, core.FitResult]:
     """Read the inputs and fit every scale (see :func:`pnmf`); write nothing."""
     inputs, problem = prepare(adata, options, out_of_core=out_of_core)
+    # the coordinates have given their edges; a float64 copy of them (400 MB for 1M cells × 50) need not outlive that
+    inputs = replace(inputs, points=np.empty((0, inputs.points.shape[1])))
     result = core.solve_problem(problem, options, progress=settings.verbosity >= 2)
     if result.selection is not None:
         weight, rule = result.options.graph_weight, result.graph_weight_rule
