@@ -201,7 +201,7 @@ def bridge_components(
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     while n_comp > 1:
-        giant = np.bincount(labels).argmax()
+        giant = int(np.bincount(labels).argmax())
         query = np.flatnonzero(labels != giant)
         if method == "brute":
             partner, dist = _nearest_outside(points64, sq_norms, labels, query, block_bytes)
