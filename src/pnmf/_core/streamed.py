@@ -8,9 +8,9 @@ block of rows by block of rows, turns each block into what the solver factorizes
 selected, float, checked, cells normalized: exactly what the in-memory path does, row by
 row) and spills it to a private temporary folder in NumPy's own format. Every product then
 reads the blocks back in order, one at a time (the next one is read while the current one
-is multiplied), through the same compiled kernels as an in-memory matrix. Memory holds one
-or two blocks, never the matrix; the operating system's file cache, not the process,
-keeps the spilled blocks when they fit.
+is multiplied), memory-mapped, through the same compiled kernels as an in-memory matrix.
+The process maps one or two blocks at a time, never the matrix; the operating system's
+file cache keeps the spilled blocks when they fit, and pages them from disk otherwise.
 
 The initialization's randomized SVD (:mod:`.svd`) needs the two products only, so a
 streamed matrix starts from the same factors as the same matrix in memory.
@@ -209,11 +209,15 @@ class StreamedExpression(BlockedSVD):
             np.save(self._folder / f"{i}.dense.npy", block)
 
     def _load(self, i: int) -> Block:
+        # memory-mapped, not copied: the kernels read the file cache's pages in place
         if not self.sparse:
-            return np.load(self._folder / f"{i}.dense.npy")
-        data, indices, indptr = (np.load(self._folder / f"{i}.{name}.npy") for name in ("data", "indices", "indptr"))
+            return self._mapped(i, "dense")
+        data, indices, indptr = (self._mapped(i, name) for name in ("data", "indices", "indptr"))
         shape = (int(self.stops[i] - self.starts[i]), self.shape[1])
         return sparse.csr_matrix((data, indices, indptr), shape=shape, copy=False)
+
+    def _mapped(self, i: int, name: str) -> np.ndarray:
+        return np.asarray(np.load(self._folder / f"{i}.{name}.npy", mmap_mode="r"))
 
     def blocks(self, which: np.ndarray | None = None) -> Iterator[tuple[int, int, Block]]:
         """Yield ``(start, stop, block)`` in order, reading the next block while the caller works on this one."""
