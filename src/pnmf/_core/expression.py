@@ -91,31 +91,66 @@ def transpose_times(X: np.ndarray | sparse.csr_matrix, factors: np.ndarray) -> n
     )
 
 
+#: Values normalized at a time: the float64 temporaries of a chunk take a few times this × 8 bytes,
+#: not a few times the whole matrix (200M nonzeros would need ~10 GB at once).
+NORMALIZE_CHUNK = 1 << 22
+
+
 def normalize_cells(X: np.ndarray | sparse.spmatrix) -> np.ndarray | sparse.csr_matrix:
     """Divide every cell (row) by its L2 norm; all-zero cells stay zero. Returns a new matrix.
 
     Each row is first divided by its largest absolute value, so that no square overflows or
     underflows (values from denormal to ~1e308 keep their proportions); the result keeps the
-    input's float dtype.
+    input's float dtype. Rows are normalized a chunk at a time (each row's result depends
+    on that row alone, so the chunks change nothing but the memory used).
     """
     if sparse.issparse(X) or isinstance(X, sparse.sparray):
         X = canonical_csr(X).copy()
-        counts = np.diff(X.indptr)
-        nonempty = counts > 0
-        starts = X.indptr[:-1][nonempty]  # reduceat needs starts < nnz: skip empty rows, even trailing ones
-        data = np.abs(X.data.astype(np.float64))
-        peak = np.zeros(X.shape[0])
-        if len(starts):
-            peak[nonempty] = np.maximum.reduceat(data, starts)
-        rows = np.repeat(np.arange(X.shape[0]), counts)
-        scaled = data / np.where(peak > 0, peak, 1.0)[rows]
-        sq = np.zeros(X.shape[0])
-        if len(starts):
-            sq[nonempty] = np.add.reduceat(scaled**2, starts)
-        norms = np.sqrt(sq)
-        X.data = np.divide(scaled, norms[rows], out=np.zeros_like(scaled), where=norms[rows] > 0).astype(X.dtype)
+        for first, last in _row_chunks(X.indptr, NORMALIZE_CHUNK):
+            start, stop = X.indptr[first], X.indptr[last]
+            X.data[start:stop] = _normalized_csr_rows(X.data[start:stop], X.indptr[first : last + 1] - start)
         return X
     X = np.asarray(X)
+    out = np.empty(X.shape, dtype=X.dtype)
+    step = max(1, NORMALIZE_CHUNK // max(X.shape[1], 1))
+    for first in range(0, X.shape[0], step):
+        out[first : first + step] = _normalized_dense_rows(X[first : first + step])
+    return out
+
+
+def _row_chunks(indptr: np.ndarray, max_values: int) -> list[tuple[int, int]]:
+    """Consecutive row ranges ``[first, last)`` holding at most ``max_values`` values each (or one row)."""
+    n_rows = len(indptr) - 1
+    chunks, first = [], 0
+    while first < n_rows:
+        last = int(np.searchsorted(indptr, indptr[first] + max_values, side="right")) - 1
+        last = min(max(last, first + 1), n_rows)
+        chunks.append((first, last))
+        first = last
+    return chunks
+
+
+def _normalized_csr_rows(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """Return the stored values of some CSR rows (``indptr`` from 0), each row divided by its L2 norm."""
+    n_rows = len(indptr) - 1
+    counts = np.diff(indptr)
+    nonempty = counts > 0
+    starts = indptr[:-1][nonempty]  # reduceat needs starts < nnz: skip empty rows, even trailing ones
+    data = np.abs(values.astype(np.float64))
+    peak = np.zeros(n_rows)
+    if len(starts):
+        peak[nonempty] = np.maximum.reduceat(data, starts)
+    rows = np.repeat(np.arange(n_rows), counts)
+    scaled = data / np.where(peak > 0, peak, 1.0)[rows]
+    sq = np.zeros(n_rows)
+    if len(starts):
+        sq[nonempty] = np.add.reduceat(scaled**2, starts)
+    norms = np.sqrt(sq)
+    return np.divide(scaled, norms[rows], out=np.zeros_like(scaled), where=norms[rows] > 0).astype(values.dtype)
+
+
+def _normalized_dense_rows(X: np.ndarray) -> np.ndarray:
+    """Return dense rows, each divided by its L2 norm."""
     values = np.abs(X.astype(np.float64))
     peak = values.max(axis=1, initial=0.0)
     scaled = X.astype(np.float64) / np.where(peak > 0, peak, 1.0)[:, None]

@@ -46,8 +46,9 @@ from .svd import randomized_svd
 __all__ = ["BLOCK_BYTES", "BlockSource", "BlockedSVD", "StreamedExpression", "prepare_block"]
 
 #: Bytes of one block of rows as stored (nonzeros and their indices, or dense values): a few of
-#: them are in memory at once, and each is large enough that reading it costs more than a call.
-BLOCK_BYTES = 1 << 27
+#: them are in memory at once (with float64 temporaries several times larger while a block is
+#: prepared), and each is large enough that reading it costs far more than a call.
+BLOCK_BYTES = 1 << 25
 
 Block: TypeAlias = np.ndarray | sparse.csr_matrix
 
