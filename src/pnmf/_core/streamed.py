@@ -18,6 +18,7 @@ streamed matrix starts from the same factors as the same matrix in memory.
 
 from __future__ import annotations
 
+import mmap
 import shutil
 import tempfile
 import weakref
@@ -218,10 +219,14 @@ class StreamedExpression(BlockedSVD):
         return sparse.csr_matrix((data, indices, indptr), shape=shape, copy=False)
 
     def _mapped(self, i: int, name: str) -> np.ndarray:
-        return np.asarray(np.load(self._folder / f"{i}.{name}.npy", mmap_mode="r"))
+        mapped = np.load(self._folder / f"{i}.{name}.npy", mmap_mode="r")
+        region = getattr(mapped, "_mmap", None)
+        if region is not None and hasattr(mmap, "MADV_WILLNEED"):
+            region.madvise(mmap.MADV_WILLNEED)  # the system reads the block ahead, while the previous one is used
+        return np.asarray(mapped)
 
     def blocks(self, which: np.ndarray | None = None) -> Iterator[tuple[int, int, Block]]:
-        """Yield ``(start, stop, block)`` in order, reading the next block while the caller works on this one."""
+        """Yield ``(start, stop, block)`` in order, mapping the next block (read ahead) while the caller works on this one."""
         order = np.arange(self.n_blocks) if which is None else which
         if len(order) == 0:
             return
