@@ -93,7 +93,12 @@ def pnmf(
     Parameters
     ----------
     adata
-        Annotated data matrix with nonnegative expression (e.g. log-normalized counts).
+        Annotated data matrix with nonnegative expression (e.g. log-normalized counts). The
+        matrix may stay where it is: in the file of a backed AnnData
+        (``anndata.read_h5ad(path, backed='r')``, CSR or dense), read by blocks of cells and
+        never loaded; or a Dask array chunked along cells, whose products with the factors
+        run on the Dask workers (``pip install 'persistent-nmf[dask]'``). Both need
+        ``use_rep`` in ``adata.obsm`` and give the in-memory result.
     n_comps
         Number of factors k at every scale.
     n_scales
@@ -159,7 +164,8 @@ def pnmf(
         and the manifest ``adata.uns[key_added]``. A previous result under this key is
         replaced, its per-scale entries removed.
     copy
-        Return a new AnnData instead of writing into ``adata``.
+        Return a new AnnData instead of writing into ``adata`` (refused for a backed AnnData,
+        whose copy would load its matrix).
 
     Returns
     -------
