@@ -200,13 +200,16 @@ def bridge_components(
     sq_norms = np.einsum("ij,ij->i", points64, points64)
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
+    # the largest component at the start stays out of the queries in every round (any one component may)
+    anchor = int(np.flatnonzero(labels == np.bincount(labels).argmax())[0]) if n_comp > 1 else 0
+    search = _TreeSearch(points64, labels) if method == "tree" and n_comp > 1 else None
     while n_comp > 1:
-        giant = int(np.bincount(labels).argmax())
+        giant = int(labels[anchor])
         query = np.flatnonzero(labels != giant)
-        if method == "brute":
+        if search is None:
             partner, dist = _nearest_outside(points64, sq_norms, labels, query, block_bytes)
         else:
-            partner, dist = _nearest_outside_tree(points64, labels, giant, query)
+            partner, dist = search.nearest(labels, query)
         # one candidate per component: its point with the nearest outside partner
         order = np.lexsort((dist, labels[query]))
         first = np.r_[True, np.diff(labels[query][order]) != 0]
@@ -227,42 +230,56 @@ def bridge_components(
     return EdgeList.from_pairs(n, np.concatenate(rows), np.concatenate(cols), points64)
 
 
-def _nearest_outside_tree(
-    points: np.ndarray, labels: np.ndarray, giant: int, query: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each query point (all points outside ``giant``), its nearest point in another component, exactly.
+class _TreeSearch:
+    """Exact nearest points in other components, from two k-d trees built once for all rounds.
 
-    The nearest point of the largest component comes from a k-d tree on it. A nearer one in
-    another small component can only lie within that distance: a k-d tree on the query
-    points is searched within it, for 2, 8, 32, … neighbours, until one of another
-    component is found or every point within the distance has been seen.
+    ``core`` is the largest component at the start; it stays inside the component that is
+    never queried, so every point of it is outside any queried point's component. Its
+    nearest core point is found once per point. The other points (``others``) get a tree
+    of their own, searched in each round no farther than the nearest core point: a nearer
+    point of another component (or one merged into the core's since) can only lie there.
     """
-    inside = np.flatnonzero(labels == giant)
-    dist, nearest = cKDTree(points[inside]).query(points[query], k=1, workers=-1)
-    partner = inside[nearest]
-    own = labels[query]
-    if len(np.unique(own)) > 1:
-        tree = cKDTree(points[query])
+
+    def __init__(self, points: np.ndarray, labels: np.ndarray) -> None:
+        giant = np.bincount(labels).argmax()
+        core = np.flatnonzero(labels == giant)
+        self.points = points
+        self.others = np.flatnonzero(labels != giant)
+        self.position = np.full(len(points), -1, dtype=np.int64)
+        self.position[self.others] = np.arange(len(self.others))
+        dist, nearest = cKDTree(points[core]).query(points[self.others], k=1, workers=-1)
+        self.core_dist, self.core_partner = np.asarray(dist), core[nearest]
+        self.tree = cKDTree(points[self.others])
+
+    def nearest(self, labels: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each query point (outside the core's component), its nearest point in another component."""
+        at = self.position[query]
+        dist, partner = self.core_dist[at].copy(), self.core_partner[at].copy()
+        own = labels[query]
+        n_others = len(self.others)
         pending = np.arange(len(query))
         k = 2
         while len(pending):
-            k = min(k, len(query))
+            k = min(k, n_others)
             bound = dist[pending]
-            found_dist, found = tree.query(points[query[pending]], k=k, distance_upper_bound=bound.max(), workers=-1)
+            found_dist, found = self.tree.query(
+                self.points[query[pending]], k=k, distance_upper_bound=bound.max(), workers=-1
+            )
             found_dist, found = found_dist.reshape(len(pending), k), found.reshape(len(pending), k)
-            # cKDTree marks missing neighbours with len(query); only those within the point's own bound matter
-            within = (found < len(query)) & (found_dist < bound[:, None])
-            other = within & (own[np.minimum(found, len(query) - 1)] != own[pending, None])
+            # cKDTree marks missing neighbours with n_others; only those within the point's own bound matter
+            within = (found < n_others) & (found_dist < bound[:, None])
+            found_labels = labels[self.others[np.minimum(found, n_others - 1)]]
+            other = within & (found_labels != own[pending, None])
             hit = other.any(axis=1)
             column = other.argmax(axis=1)  # neighbours come sorted by distance: the first is the nearest
             rows_hit = np.flatnonzero(hit)
             dist[pending[rows_hit]] = found_dist[rows_hit, column[rows_hit]]
-            partner[pending[rows_hit]] = query[found[rows_hit, column[rows_hit]]]
+            partner[pending[rows_hit]] = self.others[found[rows_hit, column[rows_hit]]]
             # settled: another component found, or every point within the bound seen
-            settled = hit | ~within.all(axis=1) | (k >= len(query))
+            settled = hit | ~within.all(axis=1) | (k >= n_others)
             pending = pending[~settled]
             k *= 4
-    return partner, dist**2
+        return partner, dist**2
 
 
 def _nearest_outside(
