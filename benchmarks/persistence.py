@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/persistence.py                                  # 1M nodes; bridging at 100k and 1M
-    python benchmarks/persistence.py --nodes 300000 --bridge 100000 --out /tmp/persistence.md
+    python benchmarks/persistence.py --nodes 1000000 --bridge 20000 --dims 5 10 50
+    python benchmarks/persistence.py --no-deaths --bridge 100000 --dims 10 --out /tmp/bridging.md
 
 * **Deaths.** A graph of ``--nodes`` nodes with 15 random neighbours each (lengths drawn
   at random; the H0 computation does not look at geometry): ``graph_persistence`` (SciPy's
@@ -48,7 +48,7 @@ def random_graph(n_nodes: int, seed: int = 0):
     return EdgeList(n_nodes, lo, hi, rng.random(len(lo)))
 
 
-def clustered_points(n_giant: int, n_outside: int, seed: int = 0):
+def clustered_points(n_giant: int, n_outside: int, dims: int = 50, seed: int = 0):
     """A giant blob with a 10-NN graph, and small chains of 2 to 10 cells around it (separate components)."""
     from scipy.spatial import cKDTree
 
@@ -56,13 +56,13 @@ def clustered_points(n_giant: int, n_outside: int, seed: int = 0):
 
     rng = np.random.default_rng(seed)
     # like PCA coordinates: the spread falls from the first axis to the last
-    spread = np.geomspace(1.0, 0.02, 50)
-    giant = rng.normal(size=(n_giant, 50)) * spread
+    spread = np.geomspace(1.0, 0.02, dims)
+    giant = rng.normal(size=(n_giant, dims)) * spread
     sizes = []
     while sum(sizes) < n_outside:
         sizes.append(int(rng.integers(2, 11)))
-    centres = rng.normal(size=(len(sizes), 50)) * spread * 3.0
-    small = np.vstack([c + 0.05 * rng.normal(size=(s, 50)) * spread for c, s in zip(centres, sizes, strict=True)])
+    centres = rng.normal(size=(len(sizes), dims)) * spread * 3.0
+    small = np.vstack([c + 0.05 * rng.normal(size=(s, dims)) * spread for c, s in zip(centres, sizes, strict=True)])
     points = np.vstack([giant, small])
     _, neighbours = cKDTree(giant).query(giant, k=11, workers=-1)
     rows = [np.repeat(np.arange(n_giant), 10)]
@@ -76,7 +76,7 @@ def clustered_points(n_giant: int, n_outside: int, seed: int = 0):
     return points, edges, len(sizes)
 
 
-def worker(kind: str, size: int, extra: int) -> dict:
+def worker(kind: str, size: int, extra: int, dims: int = 50) -> dict:
     from pnmf._core.persistence import bridge_components, graph_persistence, graph_persistence_gudhi
 
     if kind in ("scipy", "gudhi"):
@@ -95,7 +95,7 @@ def worker(kind: str, size: int, extra: int) -> dict:
             "n_essential": persistence.n_essential,
             "digest": digest,
         }
-    points, edges, n_clusters = clustered_points(size, extra)
+    points, edges, n_clusters = clustered_points(size, extra, dims)
     start = time.perf_counter()
     bridges = bridge_components(points, edges, method=kind)
     wall = time.perf_counter() - start
@@ -108,8 +108,9 @@ def worker(kind: str, size: int, extra: int) -> dict:
     }
 
 
-def run(kind: str, size: int, extra: int = 0) -> dict:
+def run(kind: str, size: int, extra: int = 0, dims: int = 50) -> dict:
     command = [sys.executable, __file__, "--worker", kind, "--size", str(size), "--extra", str(extra)]
+    command += ["--dims", str(dims)]
     process = subprocess.run(command, capture_output=True, text=True, check=False)
     if process.returncode != 0:
         sys.stderr.write(process.stderr[-3000:])
@@ -130,13 +131,14 @@ def main() -> None:
     parser.add_argument("--outside", type=float, default=0.1, help="cells outside the giant, per giant cell")
     parser.add_argument("--brute-max", type=int, default=100_000, help="largest giant size brute force runs on")
     parser.add_argument("--no-deaths", action="store_true", help="only the bridging table")
+    parser.add_argument("--dims", type=int, nargs="*", default=[50], help="dimensions of the bridging points")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "persistence.md")
     parser.add_argument("--worker", choices=("scipy", "gudhi", "tree", "brute"), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--extra", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.size, args.extra)))
+        print(json.dumps(worker(args.worker, args.size, args.extra, args.dims[0])))
         return
 
     lines = [
@@ -159,23 +161,23 @@ def main() -> None:
         print(lines[-1], file=sys.stderr, flush=True)
     lines += [
         "",
-        "## Bridging a disconnected kNN graph (exact closest pairs between components, 50 dimensions)",
+        "## Bridging a disconnected kNN graph (exact closest pairs between components)",
         "",
-        "| cells in the giant component | cells outside | small components | method | wall (s) | bridges | same bridges | load average before |",
-        "|---:|---:|---:|---|---:|---:|---|---|",
+        "| dimensions | cells in the giant component | cells outside | small components | method | wall (s) | bridges | same bridges | load average before |",
+        "|---:|---:|---:|---:|---|---:|---:|---|---|",
     ]
-    for giant in args.bridge:
+    for dims, giant in ((d, g) for d in args.dims for g in args.bridge):
         outside = int(giant * args.outside)
         tree = None
         for method in ("tree", "brute"):
             if method == "brute" and giant > args.brute_max:
                 continue
             load = load_average()
-            fit = run(method, giant, outside)
+            fit = run(method, giant, outside, dims)
             tree = fit if method == "tree" else tree
             same = "reference" if method == "tree" else str(np.isclose(fit["lengths"], tree["lengths"], rtol=1e-12))
             lines.append(
-                f"| {giant:,} | {outside:,} | {fit['n_clusters']:,} | {method} | {fit['wall_s']:.1f} | {fit['n_bridges']:,} "
+                f"| {dims} | {giant:,} | {outside:,} | {fit['n_clusters']:,} | {method} | {fit['wall_s']:.1f} | {fit['n_bridges']:,} "
                 f"| {same} | {load} |"
             )
             print(lines[-1], file=sys.stderr, flush=True)

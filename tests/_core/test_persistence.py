@@ -149,7 +149,7 @@ def test_bridging_many_components_by_trees_is_exact(rng):
     points = np.vstack([giant, *small])
     edges = knn_edges(points, 3)
     edges = EdgeList(edges.n_nodes, edges.rows, edges.cols, edges.lengths)
-    tree = bridge_components(points, edges)
+    tree = bridge_components(points, edges, method="tree")
     brute = bridge_components(points, edges, method="brute")
     assert len(tree) == len(brute) > 100
     np.testing.assert_allclose(np.sort(tree.lengths), np.sort(brute.lengths), rtol=1e-12)
