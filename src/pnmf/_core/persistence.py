@@ -187,10 +187,10 @@ def bridge_components(
         BLAS; its cost grows with the points outside times all points (days when millions
         of cells are outside). ``'tree'``: two k-d trees built once (one on the largest
         component, one on the other points, searched no farther than the nearest point of
-        the largest component); it pays off only where the coordinates have few effective
-        dimensions: on 50 PCA-like coordinates (spread falling from 1 to 0.02) it took 9.7 s
-        where brute force took 3.4 s (20,000 cells, 340 small components), see
-        ``benchmarks/persistence.py``.
+        the largest component); it pays off where the coordinates have few effective
+        dimensions. On PCA-like coordinates (spread falling from 1 to 0.02; 20,000 cells in
+        the largest component, 2,000 in 322–340 small ones; ``benchmarks/persistence.py``):
+        10 dimensions, 0.2 s against 1.6 s by brute force; 50 dimensions, 2.2 s against 1.1 s.
 
     Returns
     -------
