@@ -30,6 +30,7 @@ __all__ = [
     "knn_edges",
     "read_expression",
     "read_inputs",
+    "read_matrix",
     "read_representation",
     "scratch_neighbors",
 ]
@@ -77,7 +78,7 @@ def read_inputs(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = Fal
     timings: dict[str, float] = {}
     with stage(timings, "inputs"):
         genes = gene_mask(adata, options.mask_var)
-        X, source = read_expression(adata, options.layer, genes, out_of_core=out_of_core)
+        X, source = read_matrix(adata, options.layer, genes, out_of_core=out_of_core)
         check_n_comps(options.n_comps, X)
         points, representation = read_representation(adata, options.use_rep, options.n_pcs, X, options.random_state)
     with stage(timings, "neighbors"):
@@ -129,16 +130,29 @@ def _bool_columns(frame: pd.DataFrame) -> list[str]:
     return [str(c) for c in frame.columns if frame[c].dtype == bool]
 
 
-def read_expression(
-    adata: AnnData, layer: str | None, mask: np.ndarray, *, out_of_core: bool = False
-) -> tuple[Matrix, str]:
-    """Read the cells × selected-genes matrix as float (CSR when sparse), checked, never densified.
+def read_matrix(adata: AnnData, layer: str | None, mask: np.ndarray, *, out_of_core: bool) -> tuple[Matrix, str]:
+    """Read the cells × selected-genes matrix (:func:`read_expression`), or describe it where it is.
 
     With ``out_of_core``, the matrix of a backed AnnData (``read_h5ad(..., backed='r')``) is
     returned as a :class:`~pnmf._core.streamed.BlockSource` and a Dask array as a
     :class:`~pnmf._core.dask_expression.DaskSource`: neither is loaded; their values are
-    checked as the fit reads them. Returns the matrix and a name for it to use in messages.
+    checked as the fit reads them.
     """
+    X, where = _stored_matrix(adata, layer)
+    columns = None if mask.all() else np.flatnonzero(mask)
+    if out_of_core and is_dask_array(X):
+        import_dask()
+        check_row_chunks(X, where)
+        source = DaskSource(X, where, columns)
+        _check_dtype(source.dtype, where)
+        return source, where
+    if out_of_core and _is_backed_matrix(X):
+        return _backed_source(X, where, columns), where
+    return read_expression(adata, layer, mask, out_of_core=out_of_core)
+
+
+def _stored_matrix(adata: AnnData, layer: str | None) -> tuple[Any, str]:
+    """Return the matrix of ``layer`` (``None``: X) as stored, and its name in messages."""
     if layer is None:
         X, where = adata.X, "adata.X"
         if X is None:
@@ -149,15 +163,19 @@ def read_expression(
             msg = f"layer={layer!r} is not in adata.layers (available: {list(adata.layers)}); pass layer=None to use adata.X."
             raise PnmfKeyError(msg)
         X, where = adata.layers[layer], f"adata.layers[{layer!r}]"
+    return X, where
+
+
+def read_expression(
+    adata: AnnData, layer: str | None, mask: np.ndarray, *, out_of_core: bool = False
+) -> tuple[np.ndarray | sparse.csr_matrix, str]:
+    """Read the cells × selected-genes matrix into memory as float (CSR when sparse), checked, never densified.
+
+    Returns the matrix and a name for it to use in messages. ``out_of_core`` only words the
+    refusal of a matrix that is not in memory (see :func:`read_matrix`).
+    """
+    X, where = _stored_matrix(adata, layer)
     columns = None if mask.all() else np.flatnonzero(mask)
-    if out_of_core and is_dask_array(X):
-        import_dask()
-        check_row_chunks(X, where)
-        source = DaskSource(X, where, columns)
-        _check_dtype(source.dtype, where)
-        return source, where
-    if out_of_core and _is_backed_matrix(X):
-        return _backed_source(X, where, columns), where
     if sparse.issparse(X) or isinstance(X, sparse.sparray):
         X = canonical_csr(X)  # duplicate entries are summed (in a copy), as they mean
     elif isinstance(X, np.ndarray):
