@@ -126,3 +126,19 @@ def test_a_large_sparse_matrix_is_never_densified(rng, monkeypatch, tmp_path):
     assert blocks.n_blocks > 3
     # the factors (n × 5 and m × 5 in float64: 6 MB) and a few 4 MB blocks; dense would be 20 GB
     assert peak < 100 * 2**20
+
+
+def test_the_cross_validation_reads_only_its_sampled_rows(rng):
+    # above MAX_CELLS cells, the cross-validation of λ1 indexes a matrix that is not in memory
+    from pnmf._core.fit import _cross_validation_matrix
+    from pnmf._core.graph_weight import MAX_CELLS
+
+    X = sparse.random(MAX_CELLS + 7, 6, density=0.5, random_state=rng, format="csr", dtype=np.float64)
+    blocks = StreamedExpression(source_of(X), normalize=False, block_bytes=1 << 15)
+    seen = _cross_validation_matrix(blocks)
+    assert seen.shape == X.shape
+    assert not sparse.issparse(seen)  # a view that reads rows on demand, not the matrix
+    cells = np.sort(rng.choice(X.shape[0], size=50, replace=False))
+    np.testing.assert_array_equal(seen[cells].toarray(), X[cells].toarray())
+    small = StreamedExpression(source_of(X[:100]), normalize=False)
+    np.testing.assert_array_equal(_cross_validation_matrix(small).toarray(), X[:100].toarray())
