@@ -112,7 +112,8 @@ def block_statistics(block: Block) -> tuple[float, float, float]:
     values = np.asarray(block if isinstance(block, np.ndarray) else block.data).ravel().astype(np.float64)
     if values.size == 0:
         return 0.0, 0.0, 0.0
-    return float(np.dot(values, values)), float(values.sum()), float(np.abs(values).max())
+    with np.errstate(over="ignore"):  # an infinite square norm is refused with its fix by check_scale
+        return float(np.dot(values, values)), float(values.sum()), float(np.abs(values).max())
 
 
 class BlockedSVD:
