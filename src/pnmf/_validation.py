@@ -21,6 +21,8 @@ from ._errors import PnmfTypeError, PnmfValueError
 T = TypeVar("T")
 
 __all__ = [
+    "check_anndata",
+    "check_backed_copy",
     "check_bool",
     "check_choice",
     "check_in_memory",
@@ -79,6 +81,26 @@ def check_choice(name: str, value: T, choices: Collection[str]) -> T:
         msg = f"{name}={value!r} is not supported; choose one of {options}."
         raise PnmfValueError(msg)
     return value
+
+
+def check_anndata(adata: object) -> None:
+    """Refuse anything but an AnnData object (in memory or backed)."""
+    from anndata import AnnData
+
+    if not isinstance(adata, AnnData):
+        msg = f"Expected an AnnData object, got {type(adata).__name__}."
+        raise PnmfTypeError(msg)
+
+
+def check_backed_copy(adata: AnnData, copy: bool) -> None:
+    """Refuse ``copy=True`` on a backed AnnData: copying it would load its matrix into memory."""
+    if copy and adata.isbacked:
+        msg = (
+            f"adata is backed by {adata.filename!s}; copy=True would load its whole matrix into memory. "
+            "Pass copy=False: the results go to adata.obsm, adata.varm and adata.uns, which a backed AnnData "
+            "holds in memory (save them with adata.write_h5ad(new_path) or adata.to_memory())."
+        )
+        raise PnmfValueError(msg)
 
 
 def check_in_memory(adata: AnnData) -> None:

@@ -47,3 +47,26 @@ def test_float32_products_stay_float32_inside(matrix, rng):
     assert expression.matrix.dtype == np.float32
     W = rng.random((15, 3))
     np.testing.assert_allclose(expression.times(W), matrix @ W, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_cells_are_normalized_the_same_in_chunks(dense, monkeypatch):
+    from pnmf._core import expression
+
+    X = sparse.random(500, 40, density=0.2, format="csr", random_state=3, dtype=np.float64) * 7
+    X = X.tolil()
+    X[3] = 0  # an empty cell, and one at the end
+    X[499] = 0
+    X = X.tocsr()
+    if dense:
+        X = X.toarray()
+    whole = expression.normalize_cells(X)
+    monkeypatch.setattr(expression, "NORMALIZE_CHUNK", 37)
+    chunked = expression.normalize_cells(X)
+    if dense:
+        np.testing.assert_array_equal(chunked, whole)
+    else:
+        np.testing.assert_array_equal(chunked.toarray(), whole.toarray())
+    norms = np.sqrt(np.asarray((chunked.multiply(chunked) if not dense else chunked**2).sum(axis=1))).ravel()
+    np.testing.assert_allclose(norms[[0, 1, 250]], 1.0)
+    assert norms[3] == norms[499] == 0

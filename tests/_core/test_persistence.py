@@ -8,7 +8,13 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import pdist, squareform
 from sklearn.neighbors import NearestNeighbors
 
-from pnmf._core.persistence import EdgeList, bridge_components, graph_persistence, rips_persistence
+from pnmf._core.persistence import (
+    EdgeList,
+    bridge_components,
+    graph_persistence,
+    graph_persistence_gudhi,
+    rips_persistence,
+)
 
 
 def knn_edges(points, k):
@@ -109,6 +115,45 @@ def test_deaths_are_mst_weights_on_random_graphs(n, density, seed):
 def test_bridging_is_independent_of_block_size(rng, block_bytes):
     points = np.vstack([rng.normal(size=(40, 2)) + offset for offset in (0, 30, 70)])
     edges = knn_edges(points, 3)
-    bridges = bridge_components(points, edges, block_bytes=block_bytes)
+    bridges = bridge_components(points, edges, block_bytes=block_bytes, method="brute")
     reference = bridge_components(points, edges)
     np.testing.assert_allclose(np.sort(bridges.lengths), np.sort(reference.lengths))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    density=st.floats(0.0, 1.0),
+    zeros=st.floats(0.0, 0.5),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_spanning_forest_deaths_are_gudhis(n, density, zeros, seed):
+    # scipy's minimum spanning tree against gudhi's simplex tree, with ties, zero-length and parallel edges
+    generator = np.random.default_rng(seed)
+    rows, cols = np.triu_indices(n, k=1)
+    keep = generator.random(len(rows)) < density
+    rows, cols = rows[keep].astype(np.int64), cols[keep].astype(np.int64)
+    lengths = np.round(generator.random(len(rows)), 1)  # ties
+    lengths[generator.random(len(rows)) < zeros] = 0.0
+    edges = EdgeList(n, rows, cols, lengths)
+    edges = edges.concat(EdgeList(n, rows, cols, lengths + 0.05))  # parallel, longer: must not count
+    ours, theirs = graph_persistence(edges), graph_persistence_gudhi(edges)
+    np.testing.assert_array_equal(ours.deaths, theirs.deaths)
+    assert ours.n_essential == theirs.n_essential
+
+
+def test_bridging_many_components_by_trees_is_exact(rng):
+    # a giant blob and 400 small clusters of 1 to 6 cells, scattered: hundreds of bridges in several rounds
+    giant = rng.normal(size=(1500, 4))
+    small = [rng.normal(size=(1 + i % 6, 4)) * 0.05 + rng.uniform(-12, 12, size=4) for i in range(400)]
+    points = np.vstack([giant, *small])
+    edges = knn_edges(points, 3)
+    edges = EdgeList(edges.n_nodes, edges.rows, edges.cols, edges.lengths)
+    tree = bridge_components(points, edges, method="tree")
+    brute = bridge_components(points, edges, method="brute")
+    assert len(tree) == len(brute) > 100
+    np.testing.assert_allclose(np.sort(tree.lengths), np.sort(brute.lengths), rtol=1e-12)
+    bridged_tree = graph_persistence(edges.concat(tree))
+    bridged_brute = graph_persistence(edges.concat(brute))
+    assert bridged_tree.n_essential == bridged_brute.n_essential == 1
+    np.testing.assert_allclose(bridged_tree.deaths, bridged_brute.deaths, rtol=1e-12)

@@ -259,12 +259,14 @@ def test_rips_refuses_large_data(rng):
         pnmf.tl.pnmf(adata, 2, filtration="rips")
 
 
-def test_backed_adata_is_refused(populations, tmp_path):
+def test_backed_adata_is_fitted_where_it_is(populations, tmp_path):
+    # more in test_pnmf_large_data.py
     path = tmp_path / "backed.h5ad"
     populations.write_h5ad(path)
     backed = ad.read_h5ad(path, backed="r")
-    with pytest.raises(ValueError, match="to_memory"):
-        pnmf.tl.pnmf(backed, 4)
+    pnmf.tl.pnmf(backed, 4, n_scales=2, max_iter=20, max_sweeps=1)
+    assert backed.isbacked
+    assert backed.obsm[backed.uns["pnmf"]["obsm_keys"][0]].shape == (populations.n_obs, 4)
     backed.file.close()
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from time import perf_counter
+from typing import TypeAlias
 
 import numpy as np
 from scipy import sparse
@@ -20,16 +21,21 @@ from scipy import sparse
 from .._errors import PnmfValueError
 from .._options import PnmfOptions
 from .alignment import align_factors, consecutive_similarity
-from .expression import Expression, normalize_cells
+from .dask_expression import DaskExpression, DaskSource
+from .expression import Expression, Factorized, normalize_cells
 from .geometry import filtration_persistence, thresholds, top_threshold
-from .graph_weight import WeightSelection, cross_validate_graph_weight
-from .graphs import ScaleGraph, scale_graph
+from .graph_weight import MAX_CELLS, WeightSelection, cross_validate_graph_weight
+from .graphs import ScaleGraph, scale_graph, scale_graphs
 from .init import nndsvda
 from .persistence import EdgeList, Persistence
 from .scales import recommend_scale
 from .solver import Fit, Weights, solve
+from .streamed import BlockSource, StreamedExpression
 
-__all__ = ["FitResult", "Problem", "choose_graph_weight", "fit", "prepare", "solve_problem"]
+__all__ = ["FitResult", "Matrix", "Problem", "choose_graph_weight", "factorized", "fit", "prepare", "solve_problem"]
+
+#: A cells × genes matrix to factorize: in memory, read by blocks from a file, or a Dask array.
+Matrix: TypeAlias = np.ndarray | sparse.spmatrix | BlockSource | DaskSource
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ class Problem:
     ``n_connected`` (components) describe the scales, fine to coarse, one graph each.
     """
 
-    expression: Expression
+    expression: Factorized
     edges: EdgeList
     persistence: Persistence
     top: float
@@ -89,8 +95,17 @@ def stage(timings: dict[str, float], name: str) -> Iterator[None]:
     timings[name] = perf_counter() - start
 
 
+def factorized(X: Matrix, *, normalize: bool) -> Factorized:
+    """Return the matrix as the solver factorizes it (cells normalized when asked), wherever it is."""
+    if isinstance(X, BlockSource):
+        return StreamedExpression(X, normalize=normalize)
+    if isinstance(X, DaskSource):
+        return DaskExpression(X.array, X.columns, normalize=normalize, where=X.where)
+    return Expression(normalize_cells(X) if normalize else X)
+
+
 def prepare(
-    X: np.ndarray | sparse.spmatrix,
+    X: Matrix,
     points: np.ndarray,
     edges: EdgeList,
     options: PnmfOptions,
@@ -102,7 +117,9 @@ def prepare(
     Parameters
     ----------
     X
-        Cells × genes, nonnegative and finite.
+        Cells × genes, nonnegative and finite: in memory, or a description of a matrix read
+        by blocks of rows (:class:`~pnmf._core.streamed.BlockSource`, checked as it is read)
+        or of a Dask array (:class:`~pnmf._core.dask_expression.DaskSource`).
     points
         Cells × dimensions: the coordinates whose distances make the filtration.
     edges
@@ -113,18 +130,19 @@ def prepare(
         How messages call ``X``.
     """
     timings: dict[str, float] = {}
+    with stage(timings, "expression"):
+        # first: a matrix read by blocks is checked as it is read, before the slower stages
+        expression = factorized(X, normalize=options.normalize)
+        if expression.sq_norm == 0:
+            msg = f"{name} has no nonzero values in the selected genes: there is nothing to factorize."
+            raise PnmfValueError(msg)
     with stage(timings, "persistence"):
         edges, persistence, n_bridges = filtration_persistence(options.filtration, edges, points)
         top = top_threshold(edges)
         chosen = thresholds(options.scales, options.n_scales, persistence, top)
         n_connected = persistence.n_connected(chosen)
     with stage(timings, "graphs"):
-        graphs = [scale_graph(edges, threshold) for threshold in chosen]
-    with stage(timings, "expression"):
-        expression = Expression(normalize_cells(X) if options.normalize else X)
-        if expression.sq_norm == 0:
-            msg = f"{name} has no nonzero values in the selected genes: there is nothing to factorize."
-            raise PnmfValueError(msg)
+        graphs = scale_graphs(edges, chosen)
     return Problem(expression, edges, persistence, top, chosen, n_connected, graphs, n_bridges, timings)
 
 
@@ -134,7 +152,7 @@ def choose_graph_weight(
     """Cross-validate λ1 on the coarsest scale's graph from the starting factors ``start`` (see :mod:`.graph_weight`)."""
     coarsest = problem.thresholds[-1]
     return cross_validate_graph_weight(
-        problem.expression.matrix,
+        _cross_validation_matrix(problem.expression),
         problem.graphs[-1],
         start,
         anchor_weight=options.anchor_weight,
@@ -143,6 +161,30 @@ def choose_graph_weight(
         random_state=options.random_state,
         restrict=lambda cells: scale_graph(problem.edges.induced(cells), coarsest),
     )
+
+
+class _Rows:
+    """A matrix not in memory, seen by the cross-validation: ``X[cells]`` reads those rows into memory."""
+
+    def __init__(self, expression: Factorized) -> None:
+        self.expression = expression
+        self.shape = expression.shape
+
+    def __getitem__(self, cells: np.ndarray) -> np.ndarray | sparse.csr_matrix:
+        return self.expression.rows(np.asarray(cells))
+
+
+def _cross_validation_matrix(expression: Factorized) -> np.ndarray | sparse.spmatrix:
+    """Return the matrix the cross-validation reads: in memory, or its rows read on demand.
+
+    The cross-validation sees at most ``MAX_CELLS`` cells: a matrix not in memory with no
+    more cells is read whole (it is small), a larger one gives only the sampled rows.
+    """
+    if isinstance(expression, Expression):
+        return expression.matrix
+    if expression.shape[0] <= MAX_CELLS:
+        return expression.rows(np.arange(expression.shape[0]))
+    return _Rows(expression)  # duck-typed: shape and row indexing are all the cross-validation uses
 
 
 def solve_problem(problem: Problem, options: PnmfOptions, *, progress: bool = False) -> FitResult:
@@ -175,7 +217,7 @@ def solve_problem(problem: Problem, options: PnmfOptions, *, progress: bool = Fa
 
 
 def fit(
-    X: np.ndarray | sparse.spmatrix,
+    X: Matrix,
     points: np.ndarray,
     edges: EdgeList,
     options: PnmfOptions,

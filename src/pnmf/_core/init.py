@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.extmath import randomized_svd
 
-from .expression import Expression
+from .expression import Factorized
 
 __all__ = ["nndsvda"]
 
 
 def nndsvda(
-    expression: Expression, n_comps: int, random_state: int | np.random.RandomState | None
+    expression: Factorized, n_comps: int, random_state: int | np.random.RandomState | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nonnegative starting factors ``U`` (cells × k) and ``W`` (genes × k) with unit-norm columns of W.
 
     Each singular triplet is split into its positive and negative parts and the dominant
     part is kept; zeros are filled with the mean of X (the "a" variant), so that no entry
     starts at zero, where multiplicative and coordinate updates can stall. The same
-    randomized SVD serves dense and sparse input, so both start from the same point.
+    randomized SVD serves dense, sparse and streamed input, so both start from the same point.
     """
-    left, singular, right_t = randomized_svd(
-        expression.matrix, n_comps, n_oversamples=10, n_iter=7, random_state=random_state
-    )
+    left, singular, right_t = expression.truncated_svd(n_comps, random_state)
     left = left.astype(np.float64)
     right = right_t.T.astype(np.float64)
     U = np.zeros((expression.shape[0], n_comps))

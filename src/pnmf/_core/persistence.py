@@ -8,13 +8,22 @@ so the finite deaths are the weights of a minimum spanning forest of the graph.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import gudhi
 import numpy as np
-from scipy.sparse import coo_array
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse import coo_array, csr_array
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+from scipy.spatial import cKDTree
 
-__all__ = ["EdgeList", "Persistence", "bridge_components", "graph_persistence", "rips_persistence"]
+__all__ = [
+    "EdgeList",
+    "Persistence",
+    "bridge_components",
+    "graph_persistence",
+    "graph_persistence_gudhi",
+    "rips_persistence",
+]
 
 
 @dataclass(frozen=True)
@@ -85,10 +94,39 @@ class Persistence:
 
 
 def graph_persistence(edges: EdgeList) -> Persistence:
-    """H0 persistence of the filtration of a weighted graph, computed with gudhi.
+    """H0 persistence of the filtration of a weighted graph: the weights of its minimum spanning forest.
 
-    Vertices enter at 0 and each edge at its length. Zero-length edges (duplicate cells)
-    give bars that die at 0; they are kept, unlike in a sparse minimum spanning tree.
+    Vertices enter at 0 and each edge at its length; a bar dies at the length of the edge
+    that merges its component (Kruskal's order), so the finite deaths are the weights of
+    a minimum spanning forest and the bars that never die are its trees. SciPy's sparse
+    minimum spanning tree computes them faster than gudhi's simplex tree (1M nodes, 15M
+    edges: 21 s against 47 s, ``benchmarks/persistence.py``; 11.5 s against 81 s on a
+    1M-cell kNN graph), and :func:`graph_persistence_gudhi` gives the same bars. A sparse graph has no zero-length
+    edges (a zero is no edge), so edges of length zero (duplicate cells) are contracted
+    first: each merge they make is a bar that dies at 0.
+    """
+    n = edges.n_nodes
+    zero = edges.lengths == 0
+    n_merged, labels = connected_components(
+        coo_array((np.ones(int(zero.sum())), (edges.rows[zero], edges.cols[zero])), shape=(n, n)), directed=False
+    )
+    rows, cols, lengths = labels[edges.rows[~zero]], labels[edges.cols[~zero]], edges.lengths[~zero]
+    between = rows != cols
+    rows, cols, lengths = rows[between], cols[between], lengths[between]
+    # keep the shortest of parallel edges: a sparse matrix would add them up
+    order = np.lexsort((lengths, cols, rows))
+    first = np.r_[True, (np.diff(rows[order]) != 0) | (np.diff(cols[order]) != 0)] if len(order) else order
+    keep = order[first.astype(bool)] if len(order) else order
+    graph = csr_array((lengths[keep], (rows[keep], cols[keep])), shape=(n_merged, n_merged))
+    forest = minimum_spanning_tree(graph).data
+    deaths = np.sort(np.concatenate([np.zeros(n - n_merged), forest]))
+    return Persistence(n, deaths, n_merged - len(forest))
+
+
+def graph_persistence_gudhi(edges: EdgeList) -> Persistence:
+    """H0 persistence of the filtration of a weighted graph, computed with gudhi's simplex tree.
+
+    The same bars as :func:`graph_persistence`, which is faster; kept to cross-check it.
     """
     tree = gudhi.SimplexTree()
     tree.insert_batch(np.arange(edges.n_nodes, dtype=np.int64)[None, :], np.zeros(edges.n_nodes))
@@ -120,14 +158,20 @@ def _persistence_of(tree: gudhi.SimplexTree, n_cells: int) -> Persistence:
     return Persistence(n_cells, np.sort(deaths[finite]), int((~finite).sum()))
 
 
-def bridge_components(points: np.ndarray, edges: EdgeList, block_bytes: int = 1 << 27) -> EdgeList:
+def bridge_components(
+    points: np.ndarray,
+    edges: EdgeList,
+    block_bytes: int = 1 << 27,
+    *,
+    method: Literal["tree", "brute"] = "brute",
+) -> EdgeList:
     """Edges that join the connected components of a graph along their exact closest pairs.
 
     Borůvka's rule on the components: every component other than the largest finds its
-    nearest point outside itself, by exact Euclidean distance over all points; those
-    edges all belong to a minimum spanning tree of the complete graph on the points, so the
-    deaths of the bridged filtration are the single-linkage merge heights of the
-    components. Rounds repeat until one component remains.
+    nearest point outside itself, by exact Euclidean distance; those edges all belong to
+    a minimum spanning tree of the complete graph on the points, so the deaths of the
+    bridged filtration are the single-linkage merge heights of the components. Rounds
+    repeat until one component remains (at most log2 of the number of components).
 
     Parameters
     ----------
@@ -136,7 +180,17 @@ def bridge_components(points: np.ndarray, edges: EdgeList, block_bytes: int = 1 
     edges
         The graph to bridge.
     block_bytes
-        Memory for one block of query-to-all distances.
+        Memory for one block of query-to-all distances (``method='brute'``).
+    method
+        How each point outside the largest component finds its nearest point in another
+        component, both exactly. ``'brute'``: distances to every point, by blocks, with
+        BLAS; its cost grows with the points outside times all points (days when millions
+        of cells are outside). ``'tree'``: two k-d trees built once (one on the largest
+        component, one on the other points, searched no farther than the nearest point of
+        the largest component); it pays off where the coordinates have few effective
+        dimensions. On PCA-like coordinates (spread falling from 1 to 0.02; 20,000 cells in
+        the largest component, 2,000 in 322–340 small ones; ``benchmarks/persistence.py``):
+        10 dimensions, 0.2 s against 1.6 s by brute force; 50 dimensions, 2.2 s against 1.1 s.
 
     Returns
     -------
@@ -147,11 +201,18 @@ def bridge_components(points: np.ndarray, edges: EdgeList, block_bytes: int = 1 
     n_comp, labels = connected_components(graph, directed=False)
     points64 = np.asarray(points, dtype=np.float64)
     sq_norms = np.einsum("ij,ij->i", points64, points64)
-    rows, cols = [], []
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    # the largest component at the start stays out of the queries in every round (any one component may)
+    anchor = int(np.flatnonzero(labels == np.bincount(labels).argmax())[0]) if n_comp > 1 else 0
+    search = _TreeSearch(points64, labels) if method == "tree" and n_comp > 1 else None
     while n_comp > 1:
-        giant = np.bincount(labels).argmax()
+        giant = int(labels[anchor])
         query = np.flatnonzero(labels != giant)
-        partner, dist = _nearest_outside(points64, sq_norms, labels, query, block_bytes)
+        if search is None:
+            partner, dist = _nearest_outside(points64, sq_norms, labels, query, block_bytes)
+        else:
+            partner, dist = search.nearest(labels, query)
         # one candidate per component: its point with the nearest outside partner
         order = np.lexsort((dist, labels[query]))
         first = np.r_[True, np.diff(labels[query][order]) != 0]
@@ -170,6 +231,58 @@ def bridge_components(points: np.ndarray, edges: EdgeList, block_bytes: int = 1 
         empty = np.empty(0, dtype=np.int64)
         return EdgeList(n, empty, empty, np.empty(0))
     return EdgeList.from_pairs(n, np.concatenate(rows), np.concatenate(cols), points64)
+
+
+class _TreeSearch:
+    """Exact nearest points in other components, from two k-d trees built once for all rounds.
+
+    ``core`` is the largest component at the start; it stays inside the component that is
+    never queried, so every point of it is outside any queried point's component. Its
+    nearest core point is found once per point. The other points (``others``) get a tree
+    of their own, searched in each round no farther than the nearest core point: a nearer
+    point of another component (or one merged into the core's since) can only lie there.
+    """
+
+    def __init__(self, points: np.ndarray, labels: np.ndarray) -> None:
+        giant = np.bincount(labels).argmax()
+        core = np.flatnonzero(labels == giant)
+        self.points = points
+        self.others = np.flatnonzero(labels != giant)
+        self.position = np.full(len(points), -1, dtype=np.int64)
+        self.position[self.others] = np.arange(len(self.others))
+        dist, nearest = cKDTree(points[core]).query(points[self.others], k=1, workers=-1)
+        self.core_dist, self.core_partner = np.asarray(dist), core[nearest]
+        self.tree = cKDTree(points[self.others])
+
+    def nearest(self, labels: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each query point (outside the core's component), its nearest point in another component."""
+        at = self.position[query]
+        dist, partner = self.core_dist[at].copy(), self.core_partner[at].copy()
+        own = labels[query]
+        n_others = len(self.others)
+        pending = np.arange(len(query))
+        k = 2
+        while len(pending):
+            k = min(k, n_others)
+            bound = dist[pending]
+            found_dist, found = self.tree.query(
+                self.points[query[pending]], k=k, distance_upper_bound=bound.max(), workers=-1
+            )
+            found_dist, found = found_dist.reshape(len(pending), k), found.reshape(len(pending), k)
+            # cKDTree marks missing neighbours with n_others; only those within the point's own bound matter
+            within = (found < n_others) & (found_dist < bound[:, None])
+            found_labels = labels[self.others[np.minimum(found, n_others - 1)]]
+            other = within & (found_labels != own[pending, None])
+            hit = other.any(axis=1)
+            column = other.argmax(axis=1)  # neighbours come sorted by distance: the first is the nearest
+            rows_hit = np.flatnonzero(hit)
+            dist[pending[rows_hit]] = found_dist[rows_hit, column[rows_hit]]
+            partner[pending[rows_hit]] = self.others[found[rows_hit, column[rows_hit]]]
+            # settled: another component found, or every point within the bound seen
+            settled = hit | ~within.all(axis=1) | (k >= n_others)
+            pending = pending[~settled]
+            k *= 4
+        return partner, dist**2
 
 
 def _nearest_outside(

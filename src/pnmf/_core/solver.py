@@ -25,7 +25,7 @@ from itertools import pairwise
 import numpy as np
 from tqdm import tqdm
 
-from .expression import Expression
+from .expression import Factorized
 from .graphs import ScaleGraph
 from .kernels import embedding_pass
 
@@ -165,7 +165,7 @@ def total_objective(
 
 
 def _fit_step(
-    expression: Expression,
+    expression: Factorized,
     U: np.ndarray,
     W: np.ndarray,
     graph: ScaleGraph,
@@ -185,7 +185,7 @@ def _converged(previous: float, current: float, tol: float) -> bool:
 
 
 def solve(
-    expression: Expression,
+    expression: Factorized,
     graphs: Sequence[ScaleGraph],
     U0: np.ndarray,
     W0: np.ndarray,
@@ -245,7 +245,10 @@ def solve(
     for sweep in range(1, max_sweeps + 1):
         for t in range(n_scales):
             adjacent = [embeddings[s] for s in (t - 1, t + 1) if 0 <= s < n_scales]
-            neighbours_sum = np.sum(adjacent, axis=0) if adjacent else None
+            # a + b, not np.sum(adjacent, axis=0), which would first stack them into a new array
+            neighbours_sum = (
+                (adjacent[0] + adjacent[1] if len(adjacent) == 2 else adjacent[0].copy()) if adjacent else None
+            )
             errors[t] = _fit_step(
                 expression, embeddings[t], loadings[t], graphs[t], weights, neighbours_sum, len(adjacent)
             )

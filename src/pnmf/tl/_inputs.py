@@ -12,10 +12,12 @@ from anndata import AnnData
 from scanpy import logging as logg
 from scipy import sparse
 
-from .._core.expression import canonical_csr
-from .._core.fit import stage
+from .._core.dask_expression import DaskSource, check_row_chunks, import_dask, is_dask_array
+from .._core.expression import as_float, canonical_csr, factorized_dtype
+from .._core.fit import Matrix, stage
 from .._core.geometry import rips_edges
 from .._core.persistence import EdgeList
+from .._core.streamed import BlockSource
 from .._errors import PnmfKeyError, PnmfTypeError, PnmfValueError
 from .._options import HVG_IF_PRESENT, MaskVar, PnmfOptions
 from .._validation import check_int, check_nonnegative_finite
@@ -28,6 +30,7 @@ __all__ = [
     "knn_edges",
     "read_expression",
     "read_inputs",
+    "read_matrix",
     "read_representation",
     "scratch_neighbors",
 ]
@@ -41,7 +44,7 @@ MAX_DENSE_REPRESENTATION = 20_000_000  # entries; use_rep='X' densifies the sele
 class Inputs:
     """What a fit reads from an AnnData, and where each part came from (for messages and the manifest)."""
 
-    X: np.ndarray | sparse.csr_matrix
+    X: Matrix
     source: str
     genes: np.ndarray
     points: np.ndarray
@@ -60,10 +63,11 @@ class Inputs:
         }
 
 
-def read_inputs(adata: AnnData, options: PnmfOptions) -> Inputs:
+def read_inputs(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> Inputs:
     """Read and check the expression (genes of ``mask_var``), the representation and the filtration's edges.
 
     ``n_comps`` is checked against the matrix here, before any PCA or kNN graph is built.
+    With ``out_of_core``, a backed or Dask matrix is described, not read (see :func:`read_expression`).
     """
     if adata.n_obs < 3:
         msg = f"pnmf needs at least 3 cells, adata has {adata.n_obs}."
@@ -74,7 +78,7 @@ def read_inputs(adata: AnnData, options: PnmfOptions) -> Inputs:
     timings: dict[str, float] = {}
     with stage(timings, "inputs"):
         genes = gene_mask(adata, options.mask_var)
-        X, source = read_expression(adata, options.layer, genes)
+        X, source = read_matrix(adata, options.layer, genes, out_of_core=out_of_core)
         check_n_comps(options.n_comps, X)
         points, representation = read_representation(adata, options.use_rep, options.n_pcs, X, options.random_state)
     with stage(timings, "neighbors"):
@@ -85,7 +89,7 @@ def read_inputs(adata: AnnData, options: PnmfOptions) -> Inputs:
     return Inputs(X, source, genes, points, representation, edges, graph, timings)
 
 
-def check_n_comps(n_comps: int, X: np.ndarray | sparse.csr_matrix) -> int:
+def check_n_comps(n_comps: int, X: Matrix) -> int:
     """Check a number of factors against the cells × selected genes matrix it factorizes."""
     return check_int(
         "n_comps",
@@ -126,11 +130,29 @@ def _bool_columns(frame: pd.DataFrame) -> list[str]:
     return [str(c) for c in frame.columns if frame[c].dtype == bool]
 
 
-def read_expression(adata: AnnData, layer: str | None, mask: np.ndarray) -> tuple[np.ndarray | sparse.csr_matrix, str]:
-    """Read the cells × selected-genes matrix as float (CSR when sparse), checked, never densified.
+def read_matrix(adata: AnnData, layer: str | None, mask: np.ndarray, *, out_of_core: bool) -> tuple[Matrix, str]:
+    """Read the cells × selected-genes matrix (:func:`read_expression`), or describe it where it is.
 
-    Returns the matrix and a name for it to use in messages.
+    With ``out_of_core``, the matrix of a backed AnnData (``read_h5ad(..., backed='r')``) is
+    returned as a :class:`~pnmf._core.streamed.BlockSource` and a Dask array as a
+    :class:`~pnmf._core.dask_expression.DaskSource`: neither is loaded; their values are
+    checked as the fit reads them.
     """
+    X, where = _stored_matrix(adata, layer)
+    columns = None if mask.all() else np.flatnonzero(mask)
+    if out_of_core and is_dask_array(X):
+        import_dask()
+        check_row_chunks(X, where)
+        source = DaskSource(X, where, columns)
+        _check_dtype(source.dtype, where)
+        return source, where
+    if out_of_core and _is_backed_matrix(X):
+        return _backed_source(X, where, columns), where
+    return read_expression(adata, layer, mask, out_of_core=out_of_core)
+
+
+def _stored_matrix(adata: AnnData, layer: str | None) -> tuple[Any, str]:
+    """Return the matrix of ``layer`` (``None``: X) as stored, and its name in messages."""
     if layer is None:
         X, where = adata.X, "adata.X"
         if X is None:
@@ -141,37 +163,95 @@ def read_expression(adata: AnnData, layer: str | None, mask: np.ndarray) -> tupl
             msg = f"layer={layer!r} is not in adata.layers (available: {list(adata.layers)}); pass layer=None to use adata.X."
             raise PnmfKeyError(msg)
         X, where = adata.layers[layer], f"adata.layers[{layer!r}]"
+    return X, where
+
+
+def read_expression(
+    adata: AnnData, layer: str | None, mask: np.ndarray, *, out_of_core: bool = False
+) -> tuple[np.ndarray | sparse.csr_matrix, str]:
+    """Read the cells × selected-genes matrix into memory as float (CSR when sparse), checked, never densified.
+
+    Returns the matrix and a name for it to use in messages. ``out_of_core`` only words the
+    refusal of a matrix that is not in memory (see :func:`read_matrix`).
+    """
+    X, where = _stored_matrix(adata, layer)
+    columns = None if mask.all() else np.flatnonzero(mask)
     if sparse.issparse(X) or isinstance(X, sparse.sparray):
         X = canonical_csr(X)  # duplicate entries are summed (in a copy), as they mean
     elif isinstance(X, np.ndarray):
         pass
     else:
-        msg = f"{where} is a {type(X).__name__}; pnmf needs a NumPy array or a SciPy sparse matrix (load dask or backed arrays into memory first)."
+        hint = (
+            "a backed AnnData's matrix and Dask arrays are read where they are by tl.pnmf only; load it into memory first for this tool"
+            if not out_of_core
+            else "load it into memory first"
+        )
+        msg = f"{where} is a {type(X).__name__}; pnmf needs a NumPy array or a SciPy sparse matrix ({hint})."
         raise PnmfTypeError(msg)
-    if not mask.all():
-        X = X[:, np.flatnonzero(mask)]
-    if X.dtype == bool or np.issubdtype(X.dtype, np.integer) or X.dtype == np.float16:
-        X = X.astype(np.float32)
-    elif X.dtype not in (np.float32, np.float64):
-        msg = f"{where} has dtype {X.dtype}; pnmf needs real numbers (float or integer counts)."
-        raise PnmfTypeError(msg)
+    if columns is not None:
+        X = X[:, columns]
+    X = as_float(X, where)
     check_nonnegative_finite(X, where)
     return X, where
+
+
+def _check_dtype(dtype: np.dtype, where: str) -> None:
+    if dtype not in (np.float32, np.float64):
+        msg = f"{where} has dtype {dtype}; pnmf needs real numbers (float or integer counts)."
+        raise PnmfTypeError(msg)
+
+
+def _is_backed_matrix(X: object) -> bool:
+    """Whether ``X`` is the on-disk matrix of a backed AnnData (sparse dataset or HDF5/zarr array)."""
+    from anndata.abc import CSCDataset, CSRDataset
+
+    return isinstance(X, CSRDataset | CSCDataset) or type(X).__module__.split(".")[0] in {"h5py", "zarr"}
+
+
+def _backed_source(X: Any, where: str, columns: np.ndarray | None) -> BlockSource:
+    """Describe a backed matrix to read by blocks of rows; CSC on disk is refused (every block would read it whole)."""
+    from anndata.abc import CSCDataset, CSRDataset
+
+    if isinstance(X, CSCDataset):
+        msg = (
+            f"{where} is stored column by column (CSC) on disk; pnmf reads it by blocks of cells, which would read "
+            "the whole file for every block. Store it as CSR: load it (adata = adata.to_memory()), convert it "
+            "(adata.X = adata.X.tocsr()) and write it again with adata.write_h5ad(path)."
+        )
+        raise PnmfValueError(msg)
+    n_rows, n_cols = (int(n) for n in X.shape)
+    dtype = np.dtype(X.dtype)
+    if isinstance(X, CSRDataset):
+        n_stored = int(X.group["data"].shape[0])
+        bytes_per_row = n_stored * (dtype.itemsize + X.group["indices"].dtype.itemsize) / max(n_rows, 1)
+    else:
+        bytes_per_row = n_cols * dtype.itemsize
+    _check_dtype(factorized_dtype(dtype), where)
+    return BlockSource(lambda start, stop: X[start:stop], n_rows, n_cols, dtype, bytes_per_row, where, columns)
 
 
 def read_representation(
     adata: AnnData,
     use_rep: str,
     n_pcs: int | None,
-    expression: np.ndarray | sparse.csr_matrix,
+    expression: Matrix,
     random_state: int | None,
 ) -> tuple[np.ndarray, str]:
     """Read the cell coordinates that define the geometry, and say where they came from.
 
     When ``use_rep='X_pca'`` is missing, the PCA is computed on the expression matrix as
     ``sc.pp.neighbors`` would (scanpy's defaults), without writing it to ``adata``.
-    ``use_rep='X'`` uses the selected expression itself (small data only).
+    ``use_rep='X'`` uses the selected expression itself (small data only). Neither is done
+    for a matrix that is not in memory (backed or Dask): the representation must be given.
     """
+    if isinstance(expression, BlockSource | DaskSource) and use_rep not in adata.obsm:
+        kind = "a Dask array" if isinstance(expression, DaskSource) else "read from disk (backed)"
+        msg = (
+            f"use_rep={use_rep!r} is not in adata.obsm, and the expression is {kind}: pnmf does not compute a "
+            "representation from it. Compute one first, e.g. sc.pp.pca(adata) (on the data in memory or on a "
+            "Dask array), and pass use_rep='X_pca'."
+        )
+        raise PnmfValueError(msg)
     if use_rep == "X":
         if expression.shape[0] * expression.shape[1] > MAX_DENSE_REPRESENTATION:
             msg = f"use_rep='X' needs the expression as dense coordinates ({expression.shape[0]} × {expression.shape[1]}), too large; run sc.pp.pca(adata) and pass use_rep='X_pca'."

@@ -7,6 +7,7 @@ The AnnData side only: read the inputs (:mod:`._inputs`), fit on plain arrays
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -21,7 +22,14 @@ from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, check_result_key, stale_entries, write_results, writer
 from .._options import PnmfOptions
 from .._sections import Alignment, Bars, Convergence, History
-from .._validation import check_bool, check_in_memory, check_key_added, check_n_jobs, default_threads
+from .._validation import (
+    check_anndata,
+    check_backed_copy,
+    check_bool,
+    check_key_added,
+    check_n_jobs,
+    default_threads,
+)
 from ._inputs import Inputs, read_inputs
 
 __all__ = ["fit", "pnmf", "prepare"]
@@ -85,7 +93,12 @@ def pnmf(
     Parameters
     ----------
     adata
-        Annotated data matrix with nonnegative expression (e.g. log-normalized counts).
+        Annotated data matrix with nonnegative expression (e.g. log-normalized counts). The
+        matrix may stay where it is: in the file of a backed AnnData
+        (``anndata.read_h5ad(path, backed='r')``, CSR or dense), read by blocks of cells and
+        never loaded; or a Dask array chunked along cells, whose products with the factors
+        run on the Dask workers (``pip install 'persistent-nmf[dask]'``). Both need
+        ``use_rep`` in ``adata.obsm`` and give the in-memory result.
     n_comps
         Number of factors k at every scale.
     n_scales
@@ -151,7 +164,8 @@ def pnmf(
         and the manifest ``adata.uns[key_added]``. A previous result under this key is
         replaced, its per-scale entries removed.
     copy
-        Return a new AnnData instead of writing into ``adata``.
+        Return a new AnnData instead of writing into ``adata`` (refused for a backed AnnData,
+        whose copy would load its matrix).
 
     Returns
     -------
@@ -188,14 +202,15 @@ def pnmf(
     """
     arguments = dict(locals())  # before any other name is bound: the options, by their names
     start = logg.info("computing persistent NMF")
-    check_in_memory(adata)
+    check_anndata(adata)
     key_added = check_key_added(key_added)
     check_result_key(adata, key_added)
     n_jobs = check_n_jobs(n_jobs)
     copy = check_bool("copy", copy)
+    check_backed_copy(adata, copy)
     options = PnmfOptions.collect(arguments)
     with kernel_threads(n_jobs, limit=default_threads()):
-        inputs, result = fit(adata, options)
+        inputs, result = fit(adata, options, out_of_core=True)
     _hint_unconverged(result.solution, options)
     results = _assemble(Keys(key_added), inputs, result)
     if copy:
@@ -212,9 +227,12 @@ def pnmf(
     return adata if copy else None
 
 
-def prepare(adata: AnnData, options: PnmfOptions) -> tuple[Inputs, core.Problem]:
-    """Read the inputs and compute the scales and their graphs (:func:`pnmf._core.fit.prepare`); write nothing."""
-    inputs = read_inputs(adata, options)
+def prepare(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> tuple[Inputs, core.Problem]:
+    """Read the inputs and compute the scales and their graphs (:func:`pnmf._core.fit.prepare`); write nothing.
+
+    With ``out_of_core``, a backed or Dask matrix is read where it is (by blocks), not refused.
+    """
+    inputs = read_inputs(adata, options, out_of_core=out_of_core)
     problem = core.prepare(inputs.X, inputs.points, inputs.edges, options, name=inputs.source)
     if problem.n_bridges:
         logg.info(f"    the kNN graph is disconnected: joined it with {problem.n_bridges} exact closest-pair edges")
@@ -224,9 +242,11 @@ def prepare(adata: AnnData, options: PnmfOptions) -> tuple[Inputs, core.Problem]
     return inputs, problem
 
 
-def fit(adata: AnnData, options: PnmfOptions) -> tuple[Inputs, core.FitResult]:
+def fit(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> tuple[Inputs, core.FitResult]:
     """Read the inputs and fit every scale (see :func:`pnmf`); write nothing."""
-    inputs, problem = prepare(adata, options)
+    inputs, problem = prepare(adata, options, out_of_core=out_of_core)
+    # the coordinates have given their edges; a float64 copy of them (400 MB for 1M cells × 50) need not outlive that
+    inputs = replace(inputs, points=np.empty((0, inputs.points.shape[1])))
     result = core.solve_problem(problem, options, progress=settings.verbosity >= 2)
     if result.selection is not None:
         weight, rule = result.options.graph_weight, result.graph_weight_rule
