@@ -99,6 +99,12 @@ def test_plots_read_from_getters_and_only_draw(name, found):
         assert not within(found, other), f"{name} imports {other}"
 
 
+def test_files_use_tools_but_never_plots():
+    found = MODULES["pnmf.io"]
+    for other in ("pnmf.pl", "pnmf._core", "matplotlib"):
+        assert not within(found, other), f"pnmf.io imports {other}"
+
+
 @pytest.mark.parametrize(("name", "found"), layer("pnmf.datasets").items())
 def test_datasets_stand_alone(name, found):
     above = within(found, "pnmf") - within(found, "pnmf.datasets") - SHARED
