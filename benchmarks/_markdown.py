@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from pathlib import Path
 
 import pandas as pd
 
@@ -27,3 +28,10 @@ def markdown_table(frame: pd.DataFrame, *, index: bool = True, digits: int = 3) 
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def publish(report: str, out: Path) -> None:
+    """Print a benchmark's report and write it to ``out`` (its folder made if needed)."""
+    print(report)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report)

@@ -34,6 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _markdown import publish  # noqa: E402
 from scaling import N_COMPS, N_GENES, cache_path, n_cores, peak_rss_gb, rss_gb  # noqa: E402
 
 DASK_BLOCK = 10_000  # cells per Dask block
@@ -179,9 +180,7 @@ def main() -> None:
         + table(args.sizes, args.dask, args.modes, args.cache)
         + "\n"
     )
-    print(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
+    publish(report, args.out)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scanpy as sc
-from _markdown import markdown_table
+from _markdown import markdown_table, publish
 from _panel_data import Dataset, panel
 from gudhi.clustering.tomato import Tomato
 from scipy import sparse
@@ -257,9 +257,7 @@ def main() -> None:
         )
         + "\n"
     )
-    print(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
+    publish(report, args.out)
 
 
 if __name__ == "__main__":

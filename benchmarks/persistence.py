@@ -30,6 +30,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _markdown import publish  # noqa: E402
 from scaling import n_cores, peak_rss_gb  # noqa: E402
 
 DEGREE = 15
@@ -182,9 +183,7 @@ def main() -> None:
             )
             print(lines[-1], file=sys.stderr, flush=True)
     report = "\n".join(lines) + "\n"
-    print(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
+    publish(report, args.out)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ from sklearn.neighbors import KNeighborsClassifier
 import pnmf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _markdown import markdown_table
+from _markdown import markdown_table, publish
 from _panel_data import DATA, REAL
 
 HERE = Path(__file__).resolve().parent
@@ -226,9 +226,7 @@ def main() -> None:
         load = f"load average {start_load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
         parts.append(f"## {args.timing_cells:,} cells onto {args.timing_cells:,} ({load})\n\n" + table(rows))
     text = "\n\n".join(parts) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ import time
 import warnings
 from pathlib import Path
 
+from _markdown import publish
+
 HERE = Path(__file__).resolve().parent
 N_GENES = 2000
 N_COMPS = 20
@@ -240,9 +242,7 @@ def main() -> None:
     if args.exact:
         sections.append("## The paper's exact construction vs the default\n\n" + exact_table(args.exact, args.cache))
     report = "\n\n".join(sections) + "\n"
-    print(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
+    publish(report, args.out)
 
 
 if __name__ == "__main__":
