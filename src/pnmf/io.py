@@ -1,4 +1,4 @@
-"""Files for other tools and other sessions: gene programs as GMT gene sets, references to ship.
+"""Files for other tools and later analyses: gene programs as GMT gene sets, references to ship.
 
 Every writer writes under a temporary name in the target's folder and renames the file when
 it is complete, so a path holds either its previous file or the whole new one.
