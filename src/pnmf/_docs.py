@@ -17,6 +17,9 @@ adata
     "key": """\
 key
     ``key_added`` of the ``tl.pnmf`` result.""",
+    "scale": """\
+scale
+    Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.""",
     "show_return": """\
 show
     Show the figure; by default follows ``scanpy.settings.autoshow``.

@@ -32,8 +32,7 @@ def top_genes(
     Parameters
     ----------
     {adata}
-    scale
-        Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
+    {scale}
     n_genes
         Genes per factor.
     by

@@ -80,8 +80,7 @@ def embedding(adata: AnnData, scale: int | str = "recommended", *, key: str = DE
     Parameters
     ----------
     {adata}
-    scale
-        Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
+    {scale}
     {key}
 
     Returns
@@ -98,8 +97,7 @@ def loadings(adata: AnnData, scale: int | str = "recommended", *, key: str = DEF
     Parameters
     ----------
     {adata}
-    scale
-        Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
+    {scale}
     {key}
 
     Returns
@@ -116,8 +114,7 @@ def gene_scores(adata: AnnData, scale: int | str = "recommended", *, key: str = 
     Parameters
     ----------
     {adata}
-    scale
-        Scale index (0 finest; negative counts from the coarsest) or ``'recommended'``.
+    {scale}
     {key}
 
     Returns
