@@ -127,8 +127,7 @@ def gene_scores(adata: AnnData, scale: int | str = "recommended", *, key: str = 
     names = read_section(manifest, GeneScores, missing=missing).varm_keys
     if t >= len(names) or names[t] not in adata.varm:
         raise PnmfKeyError(missing)
-    values = np.array(adata.varm[names[t]], copy=True)
-    return pd.DataFrame(values, index=adata.var_names, columns=[f"factor_{j}" for j in range(values.shape[1])])
+    return _factor_frame(adata.varm[names[t]], adata.var_names)
 
 
 def _per_scale_frame(adata: AnnData, scale: int | str, key: str, attr: Literal["obsm", "varm"]) -> pd.DataFrame:
@@ -141,8 +140,12 @@ def _per_scale_frame(adata: AnnData, scale: int | str, key: str, attr: Literal["
     if name not in stored:  # read_manifest checks the embeddings; loadings go when genes are subset
         msg = f"adata.{attr} has no {name!r} (it was dropped, e.g. by subsetting genes); rerun pnmf.tl.pnmf."
         raise PnmfKeyError(msg)
-    values = np.array(stored[name], copy=True)  # editing it leaves adata alone
-    index = adata.obs_names if attr == "obsm" else adata.var_names
+    return _factor_frame(stored[name], adata.obs_names if attr == "obsm" else adata.var_names)
+
+
+def _factor_frame(values: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """Return a copy of a cells or genes × factors array as a table (editing it leaves adata alone)."""
+    values = np.array(values, copy=True)
     return pd.DataFrame(values, index=index, columns=[f"factor_{j}" for j in range(values.shape[1])])
 
 
