@@ -70,3 +70,35 @@ def test_cells_are_normalized_the_same_in_chunks(dense, monkeypatch):
     norms = np.sqrt(np.asarray((chunked.multiply(chunked) if not dense else chunked**2).sum(axis=1))).ravel()
     np.testing.assert_allclose(norms[[0, 1, 250]], 1.0)
     assert norms[3] == norms[499] == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_cells_are_scaled_as_read_with_the_results_of_a_normalized_copy(matrix, rng, dtype, monkeypatch):
+    from pnmf._core import expression as module
+
+    X = sparse.csr_matrix((matrix * rng.lognormal(0, 3, (40, 1))).astype(dtype))  # cells of very different sizes
+    monkeypatch.setattr(module, "NORMALIZE_CHUNK", 23)  # statistics over several chunks of rows
+    scaled = Expression(X, normalize=True)
+    copied = Expression(normalize_cells(X))
+    assert scaled.cell_scale is not None
+    assert np.shares_memory(scaled.stored.data, X.data)  # no copy of the values
+    W, U = rng.random((15, 4)), rng.random((40, 4))
+    np.testing.assert_array_equal(scaled.times(W), copied.times(W))
+    np.testing.assert_array_equal(scaled.transpose_times(U), copied.transpose_times(U))
+    assert scaled.dtype == copied.dtype
+    assert scaled.sq_norm == pytest.approx(copied.sq_norm, rel=1e-14)  # summed in other groups
+    assert scaled.mean == pytest.approx(copied.mean, rel=1e-14)
+    np.testing.assert_array_equal(scaled.matrix.toarray(), copied.matrix.toarray())
+    cells = np.array([0, 3, 17, 39])
+    np.testing.assert_array_equal(scaled.rows(cells).toarray(), copied.rows(cells).toarray())
+
+
+def test_cells_whose_scale_is_not_a_float_are_normalized_in_a_copy(matrix, rng):
+    X = sparse.csr_matrix(matrix)
+    X.data[X.indptr[5] : X.indptr[6]] *= 1e-310  # a cell of subnormal values: 1 / its norm overflows
+    expression = Expression(X, normalize=True)
+    assert expression.cell_scale is None
+    dense = expression.matrix.toarray()
+    expected = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-300)
+    np.testing.assert_allclose(dense, expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(expression.times(np.eye(15)), expected, rtol=1e-9, atol=1e-12)

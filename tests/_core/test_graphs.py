@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pnmf._core.graphs import scale_graph
+from pnmf._core.graphs import scale_graph, scale_graphs
 from pnmf._core.persistence import EdgeList
 
 
@@ -67,3 +67,23 @@ def test_below_every_edge_only_the_nearest_neighbour_edges_remain(edges):
     graph = scale_graph(edges, float(edges.lengths.min()))
     assert graph.n_edges == len(nearest_edges(edges))
     assert (graph.degree > 0).all()
+
+
+def test_scales_share_one_edge_array_and_match_graphs_built_alone(edges):
+    thresholds = np.append(np.quantile(edges.lengths, [0.0, 0.05, 0.3]), 1.01 * edges.lengths.max())
+    graphs = scale_graphs(edges, thresholds)
+    assert all(graph.edges is graphs[0].edges for graph in graphs)
+    assert len(graphs[0].edges.indices) == 2 * len(edges)  # every edge stored once per direction, not once per scale
+    for graph, threshold in zip(graphs, thresholds, strict=True):
+        alone = scale_graph(edges, float(threshold))
+        np.testing.assert_allclose(graph.adjacency.toarray(), alone.adjacency.toarray(), rtol=1e-14)
+        assert graph.n_edges == alone.n_edges
+    counts = [graph.n_edges for graph in graphs]
+    assert counts == sorted(counts)
+    assert counts[0] < counts[-1] == len(edges)
+
+
+def test_a_zero_threshold_gives_an_empty_laplacian(edges, rng):
+    graph = scale_graph(edges, 0.0)
+    assert not graph.degree.any()
+    assert graph.quadratic_form(rng.random((60, 3))) == 0.0

@@ -30,14 +30,15 @@ def ring_graph(n):
 def run_pass(graph, U, rng, min_work):
     k = U.shape[1]
     linear, gram = rng.random((U.shape[0], k)), np.eye(k) + 0.1
-    A, moved = graph.adjacency, np.zeros(U.shape[0])
+    moved = np.zeros(U.shape[0])
     kernels._embedding_pass(
         U,
         linear,
         gram,
-        A.indptr,
-        A.indices,
-        A.data,
+        graph.starts,
+        graph.stops,
+        graph.edges.indices,
+        graph.edge_weights(),
         graph.degree,
         3.0,
         0.5,
@@ -50,11 +51,12 @@ def run_pass(graph, U, rng, min_work):
     return moved
 
 
-def products(X, dense_w, dense_u, min_work):
+def products(X, dense_w, dense_u, min_work, scale=kernels._NO_SCALE):
     product = np.zeros((X.shape[0], dense_w.shape[1]))
-    kernels._csr_times_dense(X.indptr, X.indices, X.data, dense_w, product, min_work)
+    round32 = X.dtype == np.float32
+    kernels._csr_times_dense(X.indptr, X.indices, X.data, scale, round32, dense_w, product, min_work)
     partial = np.zeros((kernels.TRANSPOSE_CHUNKS, X.shape[1], dense_u.shape[1]))
-    kernels._csr_transpose_times_dense(X.indptr, X.indices, X.data, dense_u, partial, min_work)
+    kernels._csr_transpose_times_dense(X.indptr, X.indices, X.data, scale, round32, dense_u, partial, min_work)
     return product, partial
 
 
@@ -71,7 +73,8 @@ def test_kernels_give_the_same_bits_for_any_thread_count(min_work):
                 U = np.random.default_rng(2).random((20_000, 10))
                 moved = run_pass(graph, U, np.random.default_rng(3), min_work)
                 product, partial = products(X, dense_w, dense_u, min_work)
-        outputs.append((U, moved, product, partial))
+                scaled = products(X, dense_w, dense_u, min_work, scale=np.linspace(0.5, 2.0, X.shape[0]))
+        outputs.append((U, moved, product, partial, *scaled))
     for other in outputs[1:]:
         for a, b in zip(outputs[0], other, strict=True):
             np.testing.assert_array_equal(a, b)
@@ -231,7 +234,7 @@ def test_greedy_colouring_is_proper_and_uses_at_most_max_degree_plus_one_colours
     A = sparse.csr_matrix(((A + A.T) > 0).astype(np.float64))
     A.setdiag(0)
     A.eliminate_zeros()
-    colors = kernels.greedy_coloring(A.indptr, A.indices)
+    colors = kernels.greedy_coloring(A.indptr[:-1], A.indptr[1:], A.indices)
     coo = A.tocoo()
     assert (colors[coo.row] != colors[coo.col]).all()
     assert colors.max() + 1 <= np.diff(A.indptr).max() + 1
@@ -256,14 +259,14 @@ def test_embedding_pass_is_sequential_coordinate_descent():
                 + graph_weight * A[i] @ expected[:, j]
             )
             expected[i, j] = max(numerator / (gram[j, j] + diagonal + graph_weight * graph.degree[i]), 0.0)
-    A_csr = graph.adjacency
     moved = kernels.embedding_pass(
         U,
         linear,
         gram,
-        A_csr.indptr,
-        A_csr.indices,
-        A_csr.data,
+        graph.starts,
+        graph.stops,
+        graph.edges.indices,
+        graph.edge_weights(),
         graph.degree,
         graph_weight,
         diagonal,

@@ -22,7 +22,7 @@ from .._errors import PnmfValueError
 from .._options import PnmfOptions
 from .alignment import align_factors, consecutive_similarity
 from .dask_expression import DaskExpression, DaskSource
-from .expression import Expression, Factorized, normalize_cells
+from .expression import Expression, Factorized
 from .geometry import filtration_persistence, thresholds, top_threshold
 from .graph_weight import MAX_CELLS, WeightSelection, cross_validate_graph_weight
 from .graphs import ScaleGraph, scale_graph, scale_graphs
@@ -101,7 +101,7 @@ def factorized(X: Matrix, *, normalize: bool) -> Factorized:
         return StreamedExpression(X, normalize=normalize)
     if isinstance(X, DaskSource):
         return DaskExpression(X.array, X.columns, normalize=normalize, where=X.where)
-    return Expression(normalize_cells(X) if normalize else X)
+    return Expression(X, normalize=normalize)
 
 
 def prepare(
@@ -177,10 +177,10 @@ class _Rows:
 def _cross_validation_matrix(expression: Factorized) -> np.ndarray | sparse.spmatrix:
     """Return the matrix the cross-validation reads: in memory, or its rows read on demand.
 
-    The cross-validation sees at most ``MAX_CELLS`` cells: a matrix not in memory with no
-    more cells is read whole (it is small), a larger one gives only the sampled rows.
+    The cross-validation sees at most ``MAX_CELLS`` cells: a matrix with no more cells is
+    read whole (it is small), a larger one gives only the sampled rows.
     """
-    if isinstance(expression, Expression):
+    if isinstance(expression, Expression) and expression.cell_scale is None:
         return expression.matrix
     if expression.shape[0] <= MAX_CELLS:
         return expression.rows(np.arange(expression.shape[0]))

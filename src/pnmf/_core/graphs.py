@@ -1,4 +1,4 @@
-"""Sparse per-scale graphs and their Laplacians."""
+"""Per-scale graphs: one array of edges for every scale, each scale's weights computed as they are read."""
 
 from __future__ import annotations
 
@@ -7,48 +7,115 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_array
 
-from .kernels import csr_times_dense, greedy_coloring
+from .kernels import fill_edge_weights, graph_roughness, graph_times_dense, greedy_coloring, row_stops
 from .persistence import EdgeList
 
-__all__ = ["ScaleGraph", "scale_graph", "scale_graphs"]
+__all__ = ["NestedEdges", "ScaleGraph", "scale_graph", "scale_graphs"]
+
+
+@dataclass(frozen=True)
+class NestedEdges:
+    """The filtration's edges stored once for all scales, in the order in which they enter.
+
+    A symmetric CSR layout: row i lists cell i's edges (``indices``, ``lengths``) from
+    ``indptr[i]``, the edges that every scale keeps first, then by length. Scale t keeps
+    a prefix of every row, so a scale needs only where its prefixes stop: the graphs of
+    all scales take about the memory of the coarsest one (a fifth of separate graphs).
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def build(cls, edges: EdgeList) -> tuple[NestedEdges, np.ndarray]:
+        """Return the nested layout of ``edges`` and each entry's key: when it enters (−1: at every scale).
+
+        An entry enters once the threshold exceeds its length, except every cell's shortest
+        edge, which every scale keeps (see :func:`scale_graph`).
+        """
+        n = edges.n_nodes
+        keys = edges.lengths.copy()
+        if len(edges):
+            keys[_nearest_edges(edges)] = -1.0
+        index = np.int32 if max(n, 2 * len(edges)) < np.iinfo(np.int32).max else np.int64
+        rows = np.concatenate([edges.rows, edges.cols]).astype(index)
+        cols = np.concatenate([edges.cols, edges.rows]).astype(index)
+        keys = np.concatenate([keys, keys])
+        order = np.lexsort((keys, rows))  # by row, then by key; ties keep the edge list's order
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        lengths = np.concatenate([edges.lengths, edges.lengths])[order]
+        return cls(indptr, cols[order], lengths), keys[order]
 
 
 @dataclass(frozen=True)
 class ScaleGraph:
-    """Weighted graph at one scale, stored as its normalized adjacency and degrees.
+    """Weighted graph at one scale: which edges of the shared :class:`NestedEdges` it keeps, and their weights.
 
-    The Laplacian is ``diag(degree) - adjacency`` with symmetrically normalized weights, so
-    that the graph penalty per cell is of the order of the reconstruction error per cell
-    whatever the neighbourhood size (see :func:`scale_graph`).
-    ``order`` and ``color_starts`` group the cells into classes without internal edges, for
-    parallel coordinate descent.
+    Row i's edges are ``edges.indices[starts[i]:stops[i]]``. The weight of an edge of
+    length d between cells i and j is ``exp(-(d · inv_width)²) · scaling[i] · scaling[j]``
+    (``inv_width`` = 1/ε, ``scaling`` = 1/√(raw degree)), computed where it is used. The
+    Laplacian is ``diag(degree) − adjacency``. ``order`` and ``color_starts`` group the
+    cells into classes without internal edges, for parallel coordinate descent.
     """
 
-    adjacency: csr_array
+    edges: NestedEdges
+    stops: np.ndarray
+    inv_width: float
+    scaling: np.ndarray
     degree: np.ndarray
     n_edges: int
     order: np.ndarray
     color_starts: np.ndarray
 
-    def laplacian_times(self, U: np.ndarray) -> np.ndarray:
-        """``L @ U`` without forming L."""
-        A = self.adjacency
-        return self.degree[:, None] * U - csr_times_dense(
-            A.indptr, A.indices, A.data, np.ascontiguousarray(U, dtype=np.float64)
+    @property
+    def starts(self) -> np.ndarray:
+        """Where every row starts (a view of the shared row pointers)."""
+        return self.edges.indptr[:-1]
+
+    @property
+    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
+        """``(starts, stops, indices, lengths, inv_width, scaling)``, as the compiled kernels read the graph."""
+        return self.starts, self.stops, self.edges.indices, self.edges.lengths, self.inv_width, self.scaling
+
+    def edge_weights(self, out: np.ndarray | None = None) -> np.ndarray:
+        """Return this scale's weight of every entry of the shared edges, written to ``out`` when given.
+
+        Entries this scale does not keep are not written: read ``starts[i]:stops[i]`` only.
+        Filling them once per update of the embedding, not at every pass over the cells,
+        keeps the passes as fast as with stored weights.
+        """
+        if out is None:
+            out = np.empty(len(self.edges.indices))
+        return fill_edge_weights(*self.kernel_arrays, out)
+
+    @property
+    def adjacency(self) -> csr_array:
+        """The weighted adjacency as a sparse matrix, formed on demand (to inspect it; the solver never forms it)."""
+        counts = (self.stops - self.starts).astype(np.int64)
+        rows = np.repeat(np.arange(len(counts)), counts)
+        first = np.cumsum(counts) - counts  # each row's first entry among the kept ones
+        positions = self.starts[rows] + np.arange(int(counts.sum())) - first[rows]
+        cols = self.edges.indices[positions]
+        weights = (
+            np.exp(-((self.edges.lengths[positions] * self.inv_width) ** 2)) * self.scaling[rows] * self.scaling[cols]
         )
+        n = len(counts)
+        return csr_array((weights, (rows, cols)), shape=(n, n))
 
     def quadratic_form(self, U: np.ndarray) -> float:
         """``tr(Uᵀ L U)``, the graph roughness of the columns of ``U``."""
-        return float(np.einsum("ij,ij->", U, self.laplacian_times(U)))
+        return graph_roughness(*self.kernel_arrays, self.degree, U)
 
 
 def scale_graphs(edges: EdgeList, thresholds: np.ndarray) -> list[ScaleGraph]:
-    """Return the graph of every threshold (see :func:`scale_graph`); every cell's shortest edge is found once."""
-    nearest = _nearest_edges(edges) if len(edges) else np.empty(0, dtype=np.int64)
-    return [scale_graph(edges, float(threshold), nearest=nearest) for threshold in thresholds]
+    """Return the graph of every threshold (see :func:`scale_graph`), all sharing one array of edges."""
+    nested, keys = NestedEdges.build(edges)
+    return [_scale_graph(nested, keys, float(threshold)) for threshold in thresholds]
 
 
-def scale_graph(edges: EdgeList, threshold: float, *, nearest: np.ndarray | None = None) -> ScaleGraph:
+def scale_graph(edges: EdgeList, threshold: float) -> ScaleGraph:
     """Graph of the edges strictly shorter than ``threshold``, plus every cell's shortest edge.
 
     Edge weights are ``exp(-(d / threshold)**2)``: a kernel whose width follows the scale,
@@ -67,28 +134,29 @@ def scale_graph(edges: EdgeList, threshold: float, *, nearest: np.ndarray | None
       Laplacian's weights), so the pull of a cell's neighbourhood is of order 1 per cell
       whether it has one neighbour or fifty; the graph weight λ1 then means the same in
       dense and sparse regions, at every scale and on every dataset.
-
-    ``nearest`` (the index of every cell's shortest edge) is computed when not given. The
-    adjacency's indices are 32-bit when the cells and edges allow it: half the memory of
-    64-bit indices for the largest arrays of a fit.
     """
-    n = edges.n_nodes
-    keep = edges.lengths < threshold
-    if len(edges):
-        keep[_nearest_edges(edges) if nearest is None else nearest] = True
-    index = np.int32 if max(n, 2 * int(keep.sum())) < np.iinfo(np.int32).max else np.int64
-    rows, cols, lengths = edges.rows[keep].astype(index), edges.cols[keep].astype(index), edges.lengths[keep]
-    weights = np.exp(-((lengths / threshold) ** 2)) if threshold > 0 else np.zeros(len(rows))
-    degree = np.bincount(rows, weights, minlength=n) + np.bincount(cols, weights, minlength=n)
-    positive = weights > 0
-    weights = np.where(positive, weights / np.sqrt(np.maximum(degree[rows] * degree[cols], np.finfo(float).tiny)), 0.0)
-    degree = np.bincount(rows, weights, minlength=n) + np.bincount(cols, weights, minlength=n)
-    adjacency = csr_array(
-        (np.concatenate([weights, weights]), (np.concatenate([rows, cols]), np.concatenate([cols, rows]))),
-        shape=(n, n),
-    )
-    order, color_starts = _color_classes(adjacency)
-    return ScaleGraph(adjacency, degree, int(keep.sum()), order, color_starts)
+    return scale_graphs(edges, np.array([threshold]))[0]
+
+
+def _scale_graph(nested: NestedEdges, keys: np.ndarray, threshold: float) -> ScaleGraph:
+    """Build the graph of one threshold on the shared edges (``keys`` from :meth:`NestedEdges.build`)."""
+    n = len(nested.indptr) - 1
+    starts = nested.indptr[:-1]
+    stops = np.empty(n, dtype=np.int32 if len(nested.indices) < np.iinfo(np.int32).max else np.int64)
+    row_stops(nested.indptr, keys, threshold, stops)
+    inv_width = 1.0 / threshold if threshold > 0 else 0.0
+    arrays = (starts, stops, nested.indices, nested.lengths, inv_width)
+    raw_degree = graph_times_dense(*arrays, np.ones(n), np.ones((n, 1)))[:, 0]
+    # a zero threshold gives every edge weight zero (the scale is the data's own points)
+    positive = (raw_degree > 0) & (threshold > 0)
+    scaling = np.zeros(n)
+    scaling[positive] = 1.0 / np.sqrt(raw_degree[positive])
+    degree = graph_times_dense(*arrays, scaling, np.ones((n, 1)))[:, 0]
+    n_edges = int((stops - starts).sum()) // 2
+    colors = greedy_coloring(starts, stops, nested.indices)
+    order = np.argsort(colors, kind="stable").astype(np.int32 if n < np.iinfo(np.int32).max else np.int64)
+    color_starts = np.searchsorted(colors[order], np.arange(colors.max() + 2 if len(colors) else 1))
+    return ScaleGraph(nested, stops, inv_width, scaling, degree, n_edges, order, color_starts)
 
 
 def _nearest_edges(edges: EdgeList) -> np.ndarray:
@@ -98,11 +166,3 @@ def _nearest_edges(edges: EdgeList) -> np.ndarray:
     positions = np.repeat(order, 2)
     _, first = np.unique(ends, return_index=True)
     return positions[first]
-
-
-def _color_classes(adjacency: csr_array) -> tuple[np.ndarray, np.ndarray]:
-    """Cells grouped by a greedy colouring: ``order[starts[c]:starts[c + 1]]`` share no edge."""
-    colors = greedy_coloring(adjacency.indptr, adjacency.indices)
-    order = np.argsort(colors, kind="stable")
-    starts = np.searchsorted(colors[order], np.arange(colors.max() + 2 if len(colors) else 1))
-    return order, starts

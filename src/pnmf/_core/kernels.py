@@ -31,10 +31,14 @@ __all__ = [
     "csr_times_dense",
     "csr_transpose_times_dense",
     "embedding_pass",
+    "fill_edge_weights",
+    "graph_roughness",
+    "graph_times_dense",
     "greedy_coloring",
     "kernel_threads",
     "max_threads",
     "resolve_threads",
+    "row_stops",
 ]
 
 #: Row chunks of a transposed product. Fixed, not the thread count, so that the partial sums,
@@ -56,72 +60,105 @@ _LAYER: list[str] = []
 
 
 @njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def _csr_times_dense(
-    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, out: np.ndarray, min_work: int
-) -> None:
+def _csr_times_dense(indptr, indices, data, scale, round32, dense, out, min_work) -> None:
     n_rows = len(indptr) - 1
     if len(data) * dense.shape[1] >= min_work:
         for i in prange(n_rows):
-            _row_times_dense(i, indptr, indices, data, dense, out)
+            _row_times_dense(i, indptr, indices, data, scale, round32, dense, out)
     else:
         for i in range(n_rows):
-            _row_times_dense(i, indptr, indices, data, dense, out)
+            _row_times_dense(i, indptr, indices, data, scale, round32, dense, out)
 
 
 @njit(inline="always", nogil=True, fastmath=True)
-def _row_times_dense(i, indptr, indices, data, dense, out) -> None:
+def _scaled_value(value, i, scale, round32) -> float:
+    """Return a stored value times its row's factor (none when ``scale`` is empty), rounded to float32 if asked.
+
+    The rounding makes the value the one a scaled copy in float32 would hold, so that a
+    matrix scaled here and one scaled in a copy give the same products.
+    """
+    if len(scale) == 0:
+        return np.float64(value)
+    scaled = np.float64(value) * scale[i]
+    if round32:
+        return np.float64(np.float32(scaled))
+    return scaled
+
+
+@njit(inline="always", nogil=True, fastmath=True)
+def _row_times_dense(i, indptr, indices, data, scale, round32, dense, out) -> None:
     k = dense.shape[1]
     for p in range(indptr[i], indptr[i + 1]):
-        value = data[p]
+        value = _scaled_value(data[p], i, scale, round32)
         row = indices[p]
         for j in range(k):
             out[i, j] += value * dense[row, j]
 
 
 @njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def _csr_transpose_times_dense(
-    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, partial: np.ndarray, min_work: int
-) -> None:
+def _csr_transpose_times_dense(indptr, indices, data, scale, round32, dense, partial, min_work) -> None:
     n_rows = len(indptr) - 1
     n_chunks = partial.shape[0]
     step = (n_rows + n_chunks - 1) // n_chunks
     if len(data) * dense.shape[1] >= min_work:
         for chunk in prange(n_chunks):
-            _chunk_transpose_times_dense(chunk, step, indptr, indices, data, dense, partial[chunk])
+            _chunk_transpose_times_dense(chunk, step, indptr, indices, data, scale, round32, dense, partial[chunk])
     else:
         for chunk in range(n_chunks):
-            _chunk_transpose_times_dense(chunk, step, indptr, indices, data, dense, partial[chunk])
+            _chunk_transpose_times_dense(chunk, step, indptr, indices, data, scale, round32, dense, partial[chunk])
 
 
 @njit(inline="always", nogil=True, fastmath=True)
-def _chunk_transpose_times_dense(chunk, step, indptr, indices, data, dense, out) -> None:
+def _chunk_transpose_times_dense(chunk, step, indptr, indices, data, scale, round32, dense, out) -> None:
     n_rows = len(indptr) - 1
     k = dense.shape[1]
     for i in range(chunk * step, min((chunk + 1) * step, n_rows)):
         source = dense[i]
         for p in range(indptr[i], indptr[i + 1]):
-            value = data[p]
+            value = _scaled_value(data[p], i, scale, round32)
             target = out[indices[p]]
             for j in range(k):
                 target[j] += value * source[j]
 
 
-def csr_times_dense(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray) -> np.ndarray:
+#: ``scale`` of an unscaled matrix.
+_NO_SCALE = np.empty(0)
+
+
+def csr_times_dense(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, scale: np.ndarray | None = None
+) -> np.ndarray:
     """Multiply a CSR matrix ``A``, given by its arrays, by a dense matrix, accumulating in float64.
 
     Rows are independent, so they are split across threads (when the product is large
-    enough to be worth a parallel region); each reads its nonzeros once.
+    enough to be worth a parallel region); each reads its nonzeros once. With ``scale``,
+    row i of A is multiplied by ``scale[i]`` as it is read (in float32 when ``data`` is:
+    the product is that of the scaled matrix stored in ``data``'s dtype).
     """
     out = np.zeros((len(indptr) - 1, dense.shape[1]))
     with _parallel():
-        _csr_times_dense(indptr, indices, data, dense, out, PARALLEL_MIN_WORK)
+        _csr_times_dense(
+            indptr,
+            indices,
+            data,
+            _NO_SCALE if scale is None else scale,
+            data.dtype == np.float32,
+            dense,
+            out,
+            PARALLEL_MIN_WORK,
+        )
     return out
 
 
 def csr_transpose_times_dense(
-    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, n_cols: int
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    dense: np.ndarray,
+    n_cols: int,
+    scale: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Compute ``Aᵀ @ dense`` for a CSR matrix ``A`` (rows × n_cols) without transposing it.
+    """Compute ``Aᵀ @ dense`` for a CSR matrix ``A`` (rows × n_cols) without transposing it; ``scale`` as in :func:`csr_times_dense`.
 
     Streams over the rows of A and of ``dense`` in order and accumulates into a small
     n_cols × k output, which stays in cache; reading ``dense`` through a transposed CSR
@@ -131,7 +168,16 @@ def csr_transpose_times_dense(
     """
     partial = np.zeros((TRANSPOSE_CHUNKS, n_cols, dense.shape[1]))
     with _parallel():
-        _csr_transpose_times_dense(indptr, indices, data, dense, partial, PARALLEL_MIN_WORK)
+        _csr_transpose_times_dense(
+            indptr,
+            indices,
+            data,
+            _NO_SCALE if scale is None else scale,
+            data.dtype == np.float32,
+            dense,
+            partial,
+            PARALLEL_MIN_WORK,
+        )
     result = np.zeros((n_cols, dense.shape[1]))
     for chunk in partial:  # in a fixed order
         result += chunk
@@ -139,17 +185,18 @@ def csr_transpose_times_dense(
 
 
 @njit(cache=True)
-def greedy_coloring(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+def greedy_coloring(starts: np.ndarray, stops: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """Colour the nodes of a graph so that no edge joins two nodes of the same colour.
 
-    Greedy in node order: each node takes the smallest colour none of its coloured
-    neighbours has. Uses at most max degree + 1 colours.
+    Node i's neighbours are ``indices[starts[i]:stops[i]]``. Greedy in node order: each
+    node takes the smallest colour none of its coloured neighbours has. Uses at most max
+    degree + 1 colours.
     """
-    n = len(indptr) - 1
+    n = len(starts)
     colors = np.full(n, -1, dtype=np.int64)
     seen = np.full(n + 1, -1, dtype=np.int64)  # seen[c] == i: colour c is taken around node i
     for i in range(n):
-        for p in range(indptr[i], indptr[i + 1]):
+        for p in range(starts[i], stops[i]):
             c = colors[indices[p]]
             if c >= 0:
                 seen[c] = i
@@ -160,15 +207,176 @@ def greedy_coloring(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return colors
 
 
+@njit(cache=True)
+def row_stops(indptr: np.ndarray, keys: np.ndarray, threshold: float, out: np.ndarray) -> None:
+    """``out[i]``: the end of row i's entries with ``keys < threshold`` (each row's keys sorted ascending)."""
+    for i in range(len(indptr) - 1):
+        lo, hi = indptr[i], indptr[i + 1]
+        while lo < hi:  # bisection: the first entry of the row at or above the threshold
+            mid = (lo + hi) // 2
+            if keys[mid] < threshold:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[i] = lo
+
+
+@njit(inline="always", nogil=True, fastmath=True)
+def _edge_weight(p, i, indices, lengths, inv_width, scaling):
+    """Return the weight of entry p (row i) of a scale's graph: ``exp(-(length / ε)²) / sqrt(D_i D_j)``."""
+    x = lengths[p] * inv_width
+    return np.exp(-x * x) * scaling[i] * scaling[indices[p]]
+
+
+@njit(cache=True, parallel=True, nogil=True, fastmath=True)
+def _fill_edge_weights(starts, stops, indices, lengths, inv_width, scaling, out, min_work) -> None:
+    n_rows = len(starts)
+    if len(lengths) >= min_work:
+        for i in prange(n_rows):
+            for p in range(starts[i], stops[i]):
+                out[p] = _edge_weight(p, i, indices, lengths, inv_width, scaling)
+    else:
+        for i in range(n_rows):
+            for p in range(starts[i], stops[i]):
+                out[p] = _edge_weight(p, i, indices, lengths, inv_width, scaling)
+
+
+def fill_edge_weights(
+    starts: np.ndarray,
+    stops: np.ndarray,
+    indices: np.ndarray,
+    lengths: np.ndarray,
+    inv_width: float,
+    scaling: np.ndarray,
+    out: np.ndarray,
+) -> np.ndarray:
+    """Write the weight of every kept entry (see :func:`graph_times_dense`) into ``out[p]``; return ``out``.
+
+    Entries past a row's stop are left as they are: no kernel reads them.
+    """
+    with _parallel():
+        _fill_edge_weights(starts, stops, indices, lengths, float(inv_width), scaling, out, PARALLEL_MIN_WORK)
+    return out
+
+
+@njit(cache=True, parallel=True, nogil=True, fastmath=True)
+def _graph_roughness_rows(starts, stops, indices, lengths, inv_width, scaling, degree, dense, out, min_work) -> None:
+    n_rows = len(starts)
+    if len(lengths) * dense.shape[1] >= min_work:
+        for i in prange(n_rows):
+            out[i] = _graph_row_roughness(i, starts, stops, indices, lengths, inv_width, scaling, degree, dense)
+    else:
+        for i in range(n_rows):
+            out[i] = _graph_row_roughness(i, starts, stops, indices, lengths, inv_width, scaling, degree, dense)
+
+
+@njit(inline="always", nogil=True, fastmath=True)
+def _graph_row_roughness(i, starts, stops, indices, lengths, inv_width, scaling, degree, dense) -> float:
+    k = dense.shape[1]
+    own = 0.0
+    for j in range(k):
+        own += dense[i, j] * dense[i, j]
+    cross = 0.0
+    for p in range(starts[i], stops[i]):
+        row = indices[p]
+        dot = 0.0
+        for j in range(k):
+            dot += dense[i, j] * dense[row, j]
+        cross += _edge_weight(p, i, indices, lengths, inv_width, scaling) * dot
+    return degree[i] * own - cross
+
+
+def graph_roughness(
+    starts: np.ndarray,
+    stops: np.ndarray,
+    indices: np.ndarray,
+    lengths: np.ndarray,
+    inv_width: float,
+    scaling: np.ndarray,
+    degree: np.ndarray,
+    dense: np.ndarray,
+) -> float:
+    """Compute ``tr(denseᵀ L dense)`` for a scale's Laplacian ``L = diag(degree) − A`` (see :func:`graph_times_dense`).
+
+    Row by row, with no temporary the size of ``dense``; the rows' terms are added in a fixed order.
+    """
+    out = np.zeros(len(starts))
+    with _parallel():
+        _graph_roughness_rows(
+            starts,
+            stops,
+            indices,
+            lengths,
+            float(inv_width),
+            scaling,
+            degree,
+            np.ascontiguousarray(dense, dtype=np.float64),
+            out,
+            PARALLEL_MIN_WORK,
+        )
+    return float(out.sum())
+
+
+@njit(cache=True, parallel=True, nogil=True, fastmath=True)
+def _graph_times_dense(starts, stops, indices, lengths, inv_width, scaling, dense, out, min_work) -> None:
+    n_rows = len(starts)
+    if len(lengths) * dense.shape[1] >= min_work:
+        for i in prange(n_rows):
+            _graph_row_times_dense(i, starts, stops, indices, lengths, inv_width, scaling, dense, out)
+    else:
+        for i in range(n_rows):
+            _graph_row_times_dense(i, starts, stops, indices, lengths, inv_width, scaling, dense, out)
+
+
+@njit(inline="always", nogil=True, fastmath=True)
+def _graph_row_times_dense(i, starts, stops, indices, lengths, inv_width, scaling, dense, out) -> None:
+    k = dense.shape[1]
+    for p in range(starts[i], stops[i]):
+        w = _edge_weight(p, i, indices, lengths, inv_width, scaling)
+        row = indices[p]
+        for j in range(k):
+            out[i, j] += w * dense[row, j]
+
+
+def graph_times_dense(
+    starts: np.ndarray,
+    stops: np.ndarray,
+    indices: np.ndarray,
+    lengths: np.ndarray,
+    inv_width: float,
+    scaling: np.ndarray,
+    dense: np.ndarray,
+) -> np.ndarray:
+    """Compute ``A @ dense`` for a scale's adjacency ``A``, its weights computed from the edge lengths as read.
+
+    Row i's entries are ``starts[i]:stops[i]`` of ``indices`` and ``lengths``; entry p
+    weighs ``exp(-(lengths[p] · inv_width)²) · scaling[i] · scaling[indices[p]]``.
+    """
+    out = np.zeros((len(starts), dense.shape[1]))
+    with _parallel():
+        _graph_times_dense(
+            starts,
+            stops,
+            indices,
+            lengths,
+            float(inv_width),
+            scaling,
+            np.ascontiguousarray(dense, dtype=np.float64),
+            out,
+            PARALLEL_MIN_WORK,
+        )
+    return out
+
+
 @njit(inline="always", nogil=True, fastmath=True)
 def _update_cell(
-    i, U, linear, gram_W, indptr, indices, weights, degree, graph_weight, diagonal, neighbour_sum
+    i, U, linear, gram_W, starts, stops, indices, weights, degree, graph_weight, diagonal, neighbour_sum
 ) -> float:
     """Minimize the objective over the k entries of cell i in turn; return the squared move."""
     k = U.shape[1]
     for j in range(k):
         neighbour_sum[j] = 0.0
-    for p in range(indptr[i], indptr[i + 1]):
+    for p in range(starts[i], stops[i]):
         w = weights[p]
         row = indices[p]
         for j in range(k):
@@ -194,7 +402,8 @@ def _embedding_pass(
     U: np.ndarray,
     linear: np.ndarray,
     gram_W: np.ndarray,
-    indptr: np.ndarray,
+    starts: np.ndarray,
+    stops: np.ndarray,
     indices: np.ndarray,
     weights: np.ndarray,
     degree: np.ndarray,
@@ -212,19 +421,19 @@ def _embedding_pass(
         work = 0
         for position in range(start, stop):
             i = order[position]
-            work += indptr[i + 1] - indptr[i] + k
+            work += stops[i] - starts[i] + k
         if work * k >= min_work:
             for position in prange(start, stop):
                 i = order[position]
                 neighbour_sum = np.empty(k)
                 moved[i] = _update_cell(
-                    i, U, linear, gram_W, indptr, indices, weights, degree, graph_weight, diagonal, neighbour_sum
+                    i, U, linear, gram_W, starts, stops, indices, weights, degree, graph_weight, diagonal, neighbour_sum
                 )
         else:
             for position in range(start, stop):
                 i = order[position]
                 moved[i] = _update_cell(
-                    i, U, linear, gram_W, indptr, indices, weights, degree, graph_weight, diagonal, scratch
+                    i, U, linear, gram_W, starts, stops, indices, weights, degree, graph_weight, diagonal, scratch
                 )
 
 
@@ -232,7 +441,8 @@ def embedding_pass(
     U: np.ndarray,
     linear: np.ndarray,
     gram_W: np.ndarray,
-    indptr: np.ndarray,
+    starts: np.ndarray,
+    stops: np.ndarray,
     indices: np.ndarray,
     weights: np.ndarray,
     degree: np.ndarray,
@@ -247,7 +457,8 @@ def embedding_pass(
 
         (G_jj + diagonal + λ1 d_i) u² − 2 u (linear_ij − Σ_{l≠j} G_jl u_il + λ1 Σ_n a_in u_nj),
 
-    minimized over u ≥ 0 in closed form. Cells are visited colour class by colour class
+    minimized over u ≥ 0 in closed form. Cell i's neighbours n and weights a_in are
+    ``indices[p]`` and ``weights[p]`` for p in ``starts[i]:stops[i]``. Cells are visited colour class by colour class
     (``order[color_starts[c]:color_starts[c + 1]]``): no edge joins two cells of one class,
     so a class is updated in parallel with exactly the result of a sequential sweep, and
     every cell sees the newest values of its neighbours (multicolour Gauss–Seidel). Classes
@@ -263,7 +474,8 @@ def embedding_pass(
             U,
             linear,
             gram_W,
-            indptr,
+            starts,
+            stops,
             indices,
             weights,
             degree,

@@ -65,12 +65,15 @@ class EdgeList:
         return len(self.rows)
 
 
-def pairwise_lengths(points: np.ndarray, rows: np.ndarray, cols: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
-    """Euclidean distances between ``points[rows[e]]`` and ``points[cols[e]]``, in float64."""
+def pairwise_lengths(points: np.ndarray, rows: np.ndarray, cols: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+    """Euclidean distances between ``points[rows[e]]`` and ``points[cols[e]]``, in float64.
+
+    By chunks of edges: each temporary is chunk × dimensions, ~26 MB in 50 dimensions.
+    """
     out = np.empty(len(rows), dtype=np.float64)
     for start in range(0, len(rows), chunk):
         stop = start + chunk
-        diff = points[rows[start:stop]].astype(np.float64) - points[cols[start:stop]]
+        diff = points[rows[start:stop]].astype(np.float64, copy=False) - points[cols[start:stop]]
         out[start:stop] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return out
 

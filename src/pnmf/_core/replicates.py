@@ -15,7 +15,7 @@ import numpy as np
 
 from .expression import Expression
 from .graphs import ScaleGraph
-from .solver import Fit, Weights, solve, total_objective, update_embedding
+from .solver import Fit, Weights, solve, squared_norm, total_objective, update_embedding
 
 __all__ = ["Refit", "fit_replicate", "random_start", "refit_embeddings", "subsample_cells"]
 
@@ -118,7 +118,7 @@ def refit_embeddings(
         ]
         own = np.array(
             [
-                e + weights.graph * g.quadratic_form(U) + weights.anchor * float(np.sum(U**2))
+                e + weights.graph * g.quadratic_form(U) + weights.anchor * squared_norm(U)
                 for e, g, U in zip(errors, graphs, embeddings, strict=True)
             ]
         )

@@ -29,7 +29,16 @@ from .expression import Factorized
 from .graphs import ScaleGraph
 from .kernels import embedding_pass
 
-__all__ = ["Fit", "Weights", "solve", "total_objective", "update_embedding", "update_loadings"]
+__all__ = [
+    "Fit",
+    "Weights",
+    "solve",
+    "squared_distance",
+    "squared_norm",
+    "total_objective",
+    "update_embedding",
+    "update_loadings",
+]
 
 # Coordinate-descent passes over U per product with X. Passes continue while one still moves
 # U by more than INNER_RATIO of the first pass's move (Gillis & Glineur's rule for
@@ -81,6 +90,7 @@ def update_embedding(
     neighbours_sum: np.ndarray | None,
     n_neighbours: int,
     max_inner: int = MAX_INNER,
+    buffer: np.ndarray | None = None,
 ) -> None:
     """Run passes of exact coordinate descent over the entries of ``U`` (in place) with ``W`` fixed.
 
@@ -102,19 +112,23 @@ def update_embedding(
         How many adjacent scales ``neighbours_sum`` adds up.
     max_inner
         Maximum number of passes.
+    buffer
+        Where to write the graph's edge weights (one float64 per entry of ``graph.edges``),
+        reused across calls; ``None``: a new array.
     """
     linear = XW if neighbours_sum is None else XW + weights.coupling * neighbours_sum
     diagonal = weights.anchor + weights.coupling * n_neighbours
-    adjacency = graph.adjacency
+    edge_weights = graph.edge_weights(buffer)
     first_move = None
     for _ in range(max_inner):
         move = embedding_pass(
             U,
             linear,
             gram_W,
-            adjacency.indptr,
-            adjacency.indices,
-            adjacency.data,
+            graph.starts,
+            graph.stops,
+            graph.edges.indices,
+            edge_weights,
             graph.degree,
             weights.graph,
             diagonal,
@@ -151,6 +165,24 @@ def reconstruction_error(sq_norm: float, XtU: np.ndarray, U: np.ndarray, W: np.n
     return max(sq_norm - 2.0 * cross + np.einsum("ij,ij->", U.T @ U, W.T @ W), 0.0)
 
 
+#: Rows per chunk of :func:`squared_distance`: temporaries of a few MB, not the size of an embedding.
+DISTANCE_CHUNK = 1 << 15
+
+
+def squared_norm(U: np.ndarray) -> float:
+    """Return ``‖U‖²``, without a temporary."""
+    return float(np.einsum("ij,ij->", U, U))
+
+
+def squared_distance(A: np.ndarray, B: np.ndarray) -> float:
+    """Return ``‖A − B‖²``, by chunks of rows: the difference is never formed whole (160 MB per million cells)."""
+    total = 0.0
+    for start in range(0, A.shape[0], DISTANCE_CHUNK):
+        difference = A[start : start + DISTANCE_CHUNK] - B[start : start + DISTANCE_CHUNK]
+        total += float(np.einsum("ij,ij->", difference, difference))
+    return total
+
+
 def total_objective(
     reconstruction: Sequence[float], embeddings: Sequence[np.ndarray], graphs: Sequence[ScaleGraph], weights: Weights
 ) -> tuple[float, dict[str, float]]:
@@ -158,8 +190,8 @@ def total_objective(
     terms = {
         "reconstruction": float(sum(reconstruction)),
         "graph": weights.graph * sum(g.quadratic_form(U) for g, U in zip(graphs, embeddings, strict=True)),
-        "coupling": weights.coupling * sum(float(np.sum((b - a) ** 2)) for a, b in pairwise(embeddings)),
-        "anchor": weights.anchor * sum(float(np.sum(U**2)) for U in embeddings),
+        "coupling": weights.coupling * sum(squared_distance(a, b) for a, b in pairwise(embeddings)),
+        "anchor": weights.anchor * sum(squared_norm(U) for U in embeddings),
     }
     return sum(terms.values()), terms
 
@@ -172,9 +204,10 @@ def _fit_step(
     weights: Weights,
     neighbours_sum: np.ndarray | None,
     n_neighbours: int,
+    buffer: np.ndarray,
 ) -> float:
     """Update one scale's embedding, then its loadings; return its reconstruction error."""
-    update_embedding(U, expression.times(W), W.T @ W, graph, weights, neighbours_sum, n_neighbours)
+    update_embedding(U, expression.times(W), W.T @ W, graph, weights, neighbours_sum, n_neighbours, buffer=buffer)
     XtU = expression.transpose_times(U)
     update_loadings(W, XtU, U.T @ U)
     return reconstruction_error(expression.sq_norm, XtU, U, W)
@@ -216,16 +249,18 @@ def solve(
     fit = Fit(embeddings, loadings, n_iter, converged, 0, False, np.nan, {})
     bar = tqdm(total=n_scales + max_sweeps, desc="pNMF", unit="step", disable=not progress, leave=False)
 
+    # one array for the edge weights of whichever scale is being updated (the scales share their edges)
+    buffer = np.empty(max((len(graph.edges.indices) for graph in graphs), default=0))
     U, W = U0.astype(np.float64, copy=True), W0.astype(np.float64, copy=True)
     for t in reversed(range(n_scales)):
         coarser = embeddings[t + 1] if t + 1 < n_scales else None
         previous = np.inf
         bar.set_postfix_str(f"scale {t}")
         for iteration in range(1, max_iter + 1):
-            error = _fit_step(expression, U, W, graphs[t], weights, coarser, int(coarser is not None))
-            value = error + weights.graph * graphs[t].quadratic_form(U) + weights.anchor * float(np.sum(U**2))
+            error = _fit_step(expression, U, W, graphs[t], weights, coarser, int(coarser is not None), buffer)
+            value = error + weights.graph * graphs[t].quadratic_form(U) + weights.anchor * squared_norm(U)
             if coarser is not None:
-                value += weights.coupling * float(np.sum((U - coarser) ** 2))
+                value += weights.coupling * squared_distance(U, coarser)
             fit.record("path", t, iteration, value)
             n_iter[t] = iteration
             if _converged(previous, value, tol):
@@ -250,7 +285,7 @@ def solve(
                 (adjacent[0] + adjacent[1] if len(adjacent) == 2 else adjacent[0].copy()) if adjacent else None
             )
             errors[t] = _fit_step(
-                expression, embeddings[t], loadings[t], graphs[t], weights, neighbours_sum, len(adjacent)
+                expression, embeddings[t], loadings[t], graphs[t], weights, neighbours_sum, len(adjacent), buffer
             )
         previous = fit.objective
         fit.objective, fit.terms = total_objective(errors, embeddings, graphs, weights)

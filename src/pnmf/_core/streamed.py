@@ -41,6 +41,7 @@ from .expression import (
     normalize_cells,
     times,
     transpose_times,
+    value_statistics,
 )
 from .svd import randomized_svd
 
@@ -109,11 +110,7 @@ def prepare_block(
 
 def block_statistics(block: Block) -> tuple[float, float, float]:
     """Squared norm, sum and largest absolute value of a block's values, in float64."""
-    values = np.asarray(block if isinstance(block, np.ndarray) else block.data).ravel().astype(np.float64)
-    if values.size == 0:
-        return 0.0, 0.0, 0.0
-    with np.errstate(over="ignore"):  # an infinite square norm is refused with its fix by check_scale
-        return float(np.dot(values, values)), float(values.sum()), float(np.abs(values).max())
+    return value_statistics(np.asarray(block if isinstance(block, np.ndarray) else block.data))
 
 
 class BlockedSVD:

@@ -14,7 +14,6 @@ from scanpy import settings
 
 from .._core.alignment import align_factors, consecutive_similarity
 from .._core.consensus import consensus_loadings, reproducibility, stability
-from .._core.expression import Expression
 from .._core.replicates import Refit, refit_embeddings
 from .._keys import DEFAULT_CONSENSUS_KEY, DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, read_manifest, stale_entries, write_results, writer
@@ -179,7 +178,7 @@ def consensus(
 
     clock = perf_counter()
     refit = refit_embeddings(
-        Expression(prepared.matrix),
+        prepared.expression,
         prepared.graphs,
         loadings,
         prepared.weights,

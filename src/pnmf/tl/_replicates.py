@@ -13,7 +13,7 @@ import numpy as np
 from anndata import AnnData
 
 from .._core.consensus import match_runs
-from .._core.expression import Expression
+from .._core.expression import Expression, Factorized
 from .._core.fit import Problem, choose_graph_weight
 from .._core.graphs import ScaleGraph, scale_graph
 from .._core.init import nndsvda
@@ -44,8 +44,8 @@ class Prepared:
     graph_weight_rule: str
 
     @property
-    def matrix(self) -> Any:
-        return self.problem.expression.matrix
+    def expression(self) -> Factorized:
+        return self.problem.expression
 
     @property
     def edges(self) -> EdgeList:
@@ -124,7 +124,7 @@ def replicate_fits(
     factors seeded by (k, r). ``scales`` (indices into the prepared scales, increasing)
     restricts every replicate to a model over those scales only; ``None`` fits them all.
     """
-    n_cells = prepared.matrix.shape[0]
+    n_cells = prepared.expression.shape[0]
     chosen = list(range(len(prepared.graphs))) if scales is None else list(scales)
     thresholds = [float(prepared.problem.thresholds[t]) for t in chosen]
     full_graphs = [prepared.graphs[t] for t in chosen]
@@ -137,11 +137,11 @@ def replicate_fits(
         cells = subsample_cells(n_cells, subsample, draw)
         cells_per_run.append(cells)
         if len(cells) < n_cells:
-            expression = Expression(prepared.matrix[cells])
+            expression = Expression(prepared.expression.rows(cells))
             edges = prepared.edges.induced(cells)
             graphs = [scale_graph(edges, threshold) for threshold in thresholds]
         else:
-            expression = Expression(prepared.matrix)
+            expression = prepared.expression
             graphs = full_graphs
         for k in n_comps:
             if progress is not None:

@@ -189,7 +189,7 @@ def select_k(
     clock = perf_counter()
     prepared = prepare(adata, options, weight_comps=int(ks[len(ks) // 2]))
     timings["prepare"] = perf_counter() - clock
-    n_cells, n_genes = prepared.matrix.shape
+    n_cells, n_genes = prepared.expression.shape
     n_seen = max(round(subsample * n_cells), 1) if subsample < 1 else n_cells
     if ks[-1] > min(n_seen, n_genes):
         msg = (
