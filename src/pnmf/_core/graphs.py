@@ -18,9 +18,10 @@ class NestedEdges:
     """The filtration's edges stored once for all scales, in the order in which they enter.
 
     A symmetric CSR layout: row i lists cell i's edges (``indices``, ``lengths``) from
-    ``indptr[i]``, the edges that every scale keeps first, then by length. Scale t keeps
-    a prefix of every row, so a scale needs only where its prefixes stop: the graphs of
-    all scales take about the memory of the coarsest one (a fifth of separate graphs).
+    ``indptr[i]``, the edges that every scale keeps first, then those entering at each
+    larger threshold. Scale t keeps a prefix of every row, so a scale needs only where its
+    prefixes stop: the graphs of all scales take about the memory of the coarsest one (a
+    fifth of separate graphs).
     """
 
     indptr: np.ndarray
@@ -28,25 +29,29 @@ class NestedEdges:
     lengths: np.ndarray
 
     @classmethod
-    def build(cls, edges: EdgeList) -> tuple[NestedEdges, np.ndarray]:
-        """Return the nested layout of ``edges`` and each entry's key: when it enters (−1: at every scale).
+    def build(cls, edges: EdgeList, thresholds: np.ndarray) -> tuple[NestedEdges, np.ndarray]:
+        """Return the nested layout of ``edges`` for ``thresholds`` and each entry's band.
 
-        An entry enters once the threshold exceeds its length, except every cell's shortest
-        edge, which every scale keeps (see :func:`scale_graph`).
+        An entry enters at the first threshold above its length, except every cell's
+        shortest edge, which every scale keeps (see :func:`scale_graph`); its band counts the
+        thresholds it is not kept at. Row i holds band 0, then band 1, …, each band by
+        column: a scale keeps a prefix of every row, and within a prefix the neighbours are
+        read in the order of the cells, which keeps the embedding updates' reads local.
         """
         n = edges.n_nodes
         keys = edges.lengths.copy()
         if len(edges):
-            keys[_nearest_edges(edges)] = -1.0
+            keys[_nearest_edges(edges)] = -np.inf
+        bands = np.searchsorted(np.sort(thresholds), keys, side="right").astype(np.int32)
         index = np.int32 if max(n, 2 * len(edges)) < np.iinfo(np.int32).max else np.int64
         rows = np.concatenate([edges.rows, edges.cols]).astype(index)
         cols = np.concatenate([edges.cols, edges.rows]).astype(index)
-        keys = np.concatenate([keys, keys])
-        order = np.lexsort((keys, rows))  # by row, then by key; ties keep the edge list's order
+        bands = np.concatenate([bands, bands])
+        order = np.lexsort((cols, bands, rows))  # by row, then band, then column
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
         lengths = np.concatenate([edges.lengths, edges.lengths])[order]
-        return cls(indptr, cols[order], lengths), keys[order]
+        return cls(indptr, cols[order], lengths), bands[order]
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,14 @@ class ScaleGraph:
 
 def scale_graphs(edges: EdgeList, thresholds: np.ndarray) -> list[ScaleGraph]:
     """Return the graph of every threshold (see :func:`scale_graph`), all sharing one array of edges."""
-    nested, keys = NestedEdges.build(edges)
-    return [_scale_graph(nested, keys, float(threshold)) for threshold in thresholds]
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    nested, bands = NestedEdges.build(edges, thresholds)
+    # scale t keeps the bands below its rank among the thresholds (the first of equal ones)
+    ranks = np.searchsorted(np.sort(thresholds), thresholds, side="left")
+    return [
+        _scale_graph(nested, bands, int(rank), float(threshold))
+        for rank, threshold in zip(ranks, thresholds, strict=True)
+    ]
 
 
 def scale_graph(edges: EdgeList, threshold: float) -> ScaleGraph:
@@ -138,12 +149,12 @@ def scale_graph(edges: EdgeList, threshold: float) -> ScaleGraph:
     return scale_graphs(edges, np.array([threshold]))[0]
 
 
-def _scale_graph(nested: NestedEdges, keys: np.ndarray, threshold: float) -> ScaleGraph:
-    """Build the graph of one threshold on the shared edges (``keys`` from :meth:`NestedEdges.build`)."""
+def _scale_graph(nested: NestedEdges, bands: np.ndarray, rank: int, threshold: float) -> ScaleGraph:
+    """Build the graph of one threshold, of rank ``rank``, on the shared edges (``bands`` from :meth:`NestedEdges.build`)."""
     n = len(nested.indptr) - 1
     starts = nested.indptr[:-1]
     stops = np.empty(n, dtype=np.int32 if len(nested.indices) < np.iinfo(np.int32).max else np.int64)
-    row_stops(nested.indptr, keys, threshold, stops)
+    row_stops(nested.indptr, bands, rank + 0.5, stops)
     inv_width = 1.0 / threshold if threshold > 0 else 0.0
     arrays = (starts, stops, nested.indices, nested.lengths, inv_width)
     raw_degree = graph_times_dense(*arrays, np.ones(n), np.ones((n, 1)))[:, 0]
