@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/large_data.py --sizes 100000 300000 --dask 100000
-    python benchmarks/large_data.py --sizes 1000000 --modes memory backed --out benchmarks/results/large_data_1m.md
+    python benchmarks/large_data.py --sizes 1000000 --kwargs '{"max_sweeps": 1}' --out benchmarks/results/large_data_1m.md
 
 The data are those of ``benchmarks/scaling.py`` (synthetic log-normalized counts, 2000
 genes, ~10 % nonzeros, scanpy's PCA and 15-NN graph), made by its ``prepare`` worker and
@@ -128,7 +128,7 @@ def load_average() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def table(sizes: list[int], dask_sizes: list[int], modes: list[str], cache: Path) -> str:
+def table(sizes: list[int], dask_sizes: list[int], modes: list[str], cache: Path, kwargs: dict) -> str:
     rows = [
         "| cells | X | wall (s) | vs memory | solve (s) | init (s) | expression (s) | peak RSS (GB) "
         "| after loading (GB) | Dask workers' peak RSS (GB) | objective | max rel. diff. of embeddings | load average before |",
@@ -142,7 +142,7 @@ def table(sizes: list[int], dask_sizes: list[int], modes: list[str], cache: Path
         reference = None
         for mode in ["memory", *[m for m in wanted if m != "memory"]]:
             load = load_average()
-            fit = run_worker(n_cells, cache, mode)
+            fit = run_worker(n_cells, cache, mode, kwargs)
             reference = fit if mode == "memory" else reference
             t = fit["timings"]
             workers = ", ".join(f"{v:.2f}" for v in fit.get("worker_peak_rss_gb", [])) or "–"
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "large_data.md")
     parser.add_argument("--worker", choices=("memory", "backed", "dask"), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--kwargs", default="{}", help=argparse.SUPPRESS)
+    parser.add_argument("--kwargs", default="{}", help='options of every fit, as JSON (e.g. \'{"max_sweeps": 1}\')')
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
 
@@ -177,7 +177,7 @@ def main() -> None:
 
     report = (
         f"## tl.pnmf in memory, backed and on Dask ({n_cores()} cores, {N_GENES} genes, k = {N_COMPS})\n\n"
-        + table(args.sizes, args.dask, args.modes, args.cache)
+        + table(args.sizes, args.dask, args.modes, args.cache, json.loads(args.kwargs))
         + "\n"
     )
     publish(report, args.out)
