@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "large_data.md")
     parser.add_argument("--worker", choices=("memory", "backed", "dask"), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--kwargs", default="{}", help='options of every fit, as JSON (e.g. \'{"max_sweeps": 1}\')')
+    parser.add_argument("--kwargs", default="{}", help="options of every fit, as JSON (e.g. '{\"max_sweeps\": 1}')")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
 
