@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_array
 
-from .kernels import fill_edge_weights, graph_roughness, graph_times_dense, greedy_coloring, row_stops
+from .kernels import GraphArrays, fill_edge_weights, graph_roughness, graph_times_dense, greedy_coloring, row_stops
 from .persistence import EdgeList
 
 __all__ = ["NestedEdges", "ScaleGraph", "scale_graph", "scale_graphs"]
@@ -80,7 +80,7 @@ class ScaleGraph:
         return self.edges.indptr[:-1]
 
     @property
-    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
+    def kernel_arrays(self) -> GraphArrays:
         """``(starts, stops, indices, lengths, inv_width, scaling)``, as the compiled kernels read the graph."""
         return self.starts, self.stops, self.edges.indices, self.edges.lengths, self.inv_width, self.scaling
 
@@ -93,7 +93,7 @@ class ScaleGraph:
         """
         if out is None:
             out = np.empty(len(self.edges.indices))
-        return fill_edge_weights(*self.kernel_arrays, out)
+        return fill_edge_weights(self.kernel_arrays, out)
 
     @property
     def adjacency(self) -> csr_array:
@@ -111,7 +111,7 @@ class ScaleGraph:
 
     def quadratic_form(self, U: np.ndarray) -> float:
         """``tr(Uᵀ L U)``, the graph roughness of the columns of ``U``."""
-        return graph_roughness(*self.kernel_arrays, self.degree, U)
+        return graph_roughness(self.kernel_arrays, self.degree, U)
 
 
 def scale_graphs(edges: EdgeList, thresholds: np.ndarray) -> list[ScaleGraph]:
@@ -156,13 +156,16 @@ def _scale_graph(nested: NestedEdges, bands: np.ndarray, rank: int, threshold: f
     stops = np.empty(n, dtype=np.int32 if len(nested.indices) < np.iinfo(np.int32).max else np.int64)
     row_stops(nested.indptr, bands, rank + 0.5, stops)
     inv_width = 1.0 / threshold if threshold > 0 else 0.0
-    arrays = (starts, stops, nested.indices, nested.lengths, inv_width)
-    raw_degree = graph_times_dense(*arrays, np.ones(n), np.ones((n, 1)))[:, 0]
+    raw_degree = graph_times_dense(
+        (starts, stops, nested.indices, nested.lengths, inv_width, np.ones(n)), np.ones((n, 1))
+    )[:, 0]
     # a zero threshold gives every edge weight zero (the scale is the data's own points)
     positive = (raw_degree > 0) & (threshold > 0)
     scaling = np.zeros(n)
     scaling[positive] = 1.0 / np.sqrt(raw_degree[positive])
-    degree = graph_times_dense(*arrays, scaling, np.ones((n, 1)))[:, 0]
+    degree = graph_times_dense((starts, stops, nested.indices, nested.lengths, inv_width, scaling), np.ones((n, 1)))[
+        :, 0
+    ]
     n_edges = int((stops - starts).sum()) // 2
     colors = greedy_coloring(starts, stops, nested.indices)
     order = np.argsort(colors, kind="stable").astype(np.int32 if n < np.iinfo(np.int32).max else np.int64)

@@ -28,6 +28,7 @@ from numba import njit, prange
 __all__ = [
     "PARALLEL_MIN_WORK",
     "TRANSPOSE_CHUNKS",
+    "GraphArrays",
     "csr_times_dense",
     "csr_transpose_times_dense",
     "embedding_pass",
@@ -121,8 +122,23 @@ def _chunk_transpose_times_dense(chunk, step, indptr, indices, data, scale, roun
                 target[j] += value * source[j]
 
 
+#: A scale's graph as the kernels read it: ``(starts, stops, indices, lengths, inv_width, scaling)``.
+GraphArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]
+
+
+def _graph_arguments(graph: GraphArrays) -> tuple:
+    """Return ``graph`` with ``inv_width`` as a float (one compiled signature)."""
+    starts, stops, indices, lengths, inv_width, scaling = graph
+    return starts, stops, indices, lengths, float(inv_width), scaling
+
+
 #: ``scale`` of an unscaled matrix.
 _NO_SCALE = np.empty(0)
+
+
+def _row_scaling(data: np.ndarray, scale: np.ndarray | None) -> tuple[np.ndarray, bool]:
+    """Return the kernels' row factors (an empty array: none) and whether scaled values round to float32."""
+    return (_NO_SCALE if scale is None else scale), data.dtype == np.float32
 
 
 def csr_times_dense(
@@ -137,16 +153,7 @@ def csr_times_dense(
     """
     out = np.zeros((len(indptr) - 1, dense.shape[1]))
     with _parallel():
-        _csr_times_dense(
-            indptr,
-            indices,
-            data,
-            _NO_SCALE if scale is None else scale,
-            data.dtype == np.float32,
-            dense,
-            out,
-            PARALLEL_MIN_WORK,
-        )
+        _csr_times_dense(indptr, indices, data, *_row_scaling(data, scale), dense, out, PARALLEL_MIN_WORK)
     return out
 
 
@@ -168,16 +175,7 @@ def csr_transpose_times_dense(
     """
     partial = np.zeros((TRANSPOSE_CHUNKS, n_cols, dense.shape[1]))
     with _parallel():
-        _csr_transpose_times_dense(
-            indptr,
-            indices,
-            data,
-            _NO_SCALE if scale is None else scale,
-            data.dtype == np.float32,
-            dense,
-            partial,
-            PARALLEL_MIN_WORK,
-        )
+        _csr_transpose_times_dense(indptr, indices, data, *_row_scaling(data, scale), dense, partial, PARALLEL_MIN_WORK)
     result = np.zeros((n_cols, dense.shape[1]))
     for chunk in partial:  # in a fixed order
         result += chunk
@@ -241,21 +239,13 @@ def _fill_edge_weights(starts, stops, indices, lengths, inv_width, scaling, out,
                 out[p] = _edge_weight(p, i, indices, lengths, inv_width, scaling)
 
 
-def fill_edge_weights(
-    starts: np.ndarray,
-    stops: np.ndarray,
-    indices: np.ndarray,
-    lengths: np.ndarray,
-    inv_width: float,
-    scaling: np.ndarray,
-    out: np.ndarray,
-) -> np.ndarray:
-    """Write the weight of every kept entry (see :func:`graph_times_dense`) into ``out[p]``; return ``out``.
+def fill_edge_weights(graph: GraphArrays, out: np.ndarray) -> np.ndarray:
+    """Write the weight of every kept entry of ``graph`` (see :func:`graph_times_dense`) into ``out[p]``; return ``out``.
 
     Entries past a row's stop are left as they are: no kernel reads them.
     """
     with _parallel():
-        _fill_edge_weights(starts, stops, indices, lengths, float(inv_width), scaling, out, PARALLEL_MIN_WORK)
+        _fill_edge_weights(*_graph_arguments(graph), out, PARALLEL_MIN_WORK)
     return out
 
 
@@ -286,33 +276,15 @@ def _graph_row_roughness(i, starts, stops, indices, lengths, inv_width, scaling,
     return degree[i] * own - cross
 
 
-def graph_roughness(
-    starts: np.ndarray,
-    stops: np.ndarray,
-    indices: np.ndarray,
-    lengths: np.ndarray,
-    inv_width: float,
-    scaling: np.ndarray,
-    degree: np.ndarray,
-    dense: np.ndarray,
-) -> float:
+def graph_roughness(graph: GraphArrays, degree: np.ndarray, dense: np.ndarray) -> float:
     """Compute ``tr(denseᵀ L dense)`` for a scale's Laplacian ``L = diag(degree) − A`` (see :func:`graph_times_dense`).
 
     Row by row, with no temporary the size of ``dense``; the rows' terms are added in a fixed order.
     """
-    out = np.zeros(len(starts))
+    out = np.zeros(len(graph[0]))
     with _parallel():
         _graph_roughness_rows(
-            starts,
-            stops,
-            indices,
-            lengths,
-            float(inv_width),
-            scaling,
-            degree,
-            np.ascontiguousarray(dense, dtype=np.float64),
-            out,
-            PARALLEL_MIN_WORK,
+            *_graph_arguments(graph), degree, np.ascontiguousarray(dense, dtype=np.float64), out, PARALLEL_MIN_WORK
         )
     return float(out.sum())
 
@@ -338,32 +310,17 @@ def _graph_row_times_dense(i, starts, stops, indices, lengths, inv_width, scalin
             out[i, j] += w * dense[row, j]
 
 
-def graph_times_dense(
-    starts: np.ndarray,
-    stops: np.ndarray,
-    indices: np.ndarray,
-    lengths: np.ndarray,
-    inv_width: float,
-    scaling: np.ndarray,
-    dense: np.ndarray,
-) -> np.ndarray:
+def graph_times_dense(graph: GraphArrays, dense: np.ndarray) -> np.ndarray:
     """Compute ``A @ dense`` for a scale's adjacency ``A``, its weights computed from the edge lengths as read.
 
-    Row i's entries are ``starts[i]:stops[i]`` of ``indices`` and ``lengths``; entry p
-    weighs ``exp(-(lengths[p] · inv_width)²) · scaling[i] · scaling[indices[p]]``.
+    ``graph`` is ``(starts, stops, indices, lengths, inv_width, scaling)``: row i's entries
+    are ``starts[i]:stops[i]`` of ``indices`` and ``lengths``, and entry p weighs
+    ``exp(-(lengths[p] · inv_width)²) · scaling[i] · scaling[indices[p]]``.
     """
-    out = np.zeros((len(starts), dense.shape[1]))
+    out = np.zeros((len(graph[0]), dense.shape[1]))
     with _parallel():
         _graph_times_dense(
-            starts,
-            stops,
-            indices,
-            lengths,
-            float(inv_width),
-            scaling,
-            np.ascontiguousarray(dense, dtype=np.float64),
-            out,
-            PARALLEL_MIN_WORK,
+            *_graph_arguments(graph), np.ascontiguousarray(dense, dtype=np.float64), out, PARALLEL_MIN_WORK
         )
     return out
 
