@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 from scipy import sparse
@@ -104,9 +104,10 @@ def normalize_cells(X: np.ndarray | sparse.spmatrix) -> np.ndarray | sparse.csr_
     A sparse result has new values but shares the index arrays of (the canonical form of)
     ``X``: neither is ever written to.
 
-    Each row is first divided by its largest absolute value, so that no square overflows or
-    underflows (values from denormal to ~1e308 keep their proportions); the result keeps the
-    input's float dtype. Rows are normalized a chunk at a time (each row's result depends
+    Each row is first brought to a largest value near 1 (sparse rows by a power of two,
+    :func:`_row_factors`; dense rows by dividing by that value), so that no square
+    overflows or underflows (values from denormal to ~1e308 keep their proportions); the
+    result keeps the input's float dtype. Rows are normalized a chunk at a time (each row's result depends
     on that row alone, so the chunks change nothing but the memory used).
     """
     if sparse.issparse(X) or isinstance(X, sparse.sparray):
@@ -294,15 +295,16 @@ class Expression:
     def _statistics(self) -> tuple[float, float, float]:
         """Squared norm, sum and largest value of the matrix as factorized (scaled a chunk of rows at a time)."""
         if not sparse.issparse(self.stored):
-            return value_statistics(self.stored)
+            return value_statistics(np.asarray(self.stored))
+        X = cast(sparse.csr_matrix, self.stored)
         if self.cell_scale is None:
-            return value_statistics(self.stored.data)
+            return value_statistics(X.data)
         sq_norm = total = peak = 0.0
-        indptr = self.stored.indptr
+        indptr = X.indptr
         for first, last in _row_chunks(indptr, NORMALIZE_CHUNK):
             start, stop = indptr[first], indptr[last]
             scales = np.repeat(self.cell_scale[first:last], np.diff(indptr[first : last + 1]))
-            values = (self.stored.data[start:stop].astype(np.float64) * scales).astype(self.dtype)
+            values = (X.data[start:stop].astype(np.float64) * scales).astype(self.dtype)
             chunk_sq, chunk_total, chunk_peak = value_statistics(values)
             sq_norm, total, peak = sq_norm + chunk_sq, total + chunk_total, max(peak, chunk_peak)
         return sq_norm, total, peak
@@ -318,7 +320,7 @@ class Expression:
         """``X @ factors`` for a genes × r matrix."""
         if self.cell_scale is None:
             return times(self.stored, factors)
-        X = self.stored
+        X = cast(sparse.csr_matrix, self.stored)
         return csr_times_dense(
             X.indptr, X.indices, X.data, np.ascontiguousarray(factors, dtype=np.float64), self.cell_scale
         )
@@ -327,7 +329,7 @@ class Expression:
         """``Xᵀ @ factors`` for a cells × r matrix."""
         if self.cell_scale is None:
             return transpose_times(self.stored, factors)
-        X = self.stored
+        X = cast(sparse.csr_matrix, self.stored)
         return csr_transpose_times_dense(
             X.indptr, X.indices, X.data, np.ascontiguousarray(factors, dtype=np.float64), X.shape[1], self.cell_scale
         )

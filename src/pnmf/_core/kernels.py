@@ -126,7 +126,7 @@ def _chunk_transpose_times_dense(chunk, step, indptr, indices, data, scale, roun
 GraphArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]
 
 
-def _graph_arguments(graph: GraphArrays) -> tuple:
+def _graph_arguments(graph: GraphArrays) -> GraphArrays:
     """Return ``graph`` with ``inv_width`` as a float (one compiled signature)."""
     starts, stops, indices, lengths, inv_width, scaling = graph
     return starts, stops, indices, lengths, float(inv_width), scaling

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .expression import Expression
+from .expression import Factorized
 from .graphs import ScaleGraph
 from .solver import Fit, Weights, solve, squared_norm, total_objective, update_embedding
 
@@ -28,7 +28,7 @@ def subsample_cells(n_cells: int, fraction: float, rng: np.random.Generator) -> 
     return np.sort(rng.choice(n_cells, size=size, replace=False))
 
 
-def random_start(expression: Expression, n_comps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def random_start(expression: Factorized, n_comps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Uniform random nonnegative factors, W with unit-norm columns, U scaled so that ``mean(U Wᵀ) = mean(X)``."""
     n_cells, n_genes = expression.shape
     W = rng.random((n_genes, n_comps)) + 1e-3
@@ -40,7 +40,7 @@ def random_start(expression: Expression, n_comps: int, rng: np.random.Generator)
 
 
 def fit_replicate(
-    expression: Expression,
+    expression: Factorized,
     graphs: Sequence[ScaleGraph],
     n_comps: int,
     rng: np.random.Generator,
@@ -88,7 +88,7 @@ class Refit:
 
 
 def refit_embeddings(
-    expression: Expression,
+    expression: Factorized,
     graphs: Sequence[ScaleGraph],
     loadings: Sequence[np.ndarray],
     weights: Weights,

@@ -136,6 +136,7 @@ def replicate_fits(
         draw = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(0, r)))
         cells = subsample_cells(n_cells, subsample, draw)
         cells_per_run.append(cells)
+        expression: Factorized
         if len(cells) < n_cells:
             expression = Expression(prepared.expression.rows(cells))
             edges = prepared.edges.induced(cells)
