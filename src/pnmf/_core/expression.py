@@ -180,6 +180,20 @@ def _row_factors(values: np.ndarray, indptr: np.ndarray) -> tuple[np.ndarray, np
     return exponent, factor
 
 
+def _single_factors(exponent: np.ndarray, factor: np.ndarray) -> np.ndarray | None:
+    """Return the rows' factors ``2⁻ᵉ · b`` as one float64 each, or ``None`` when one is not a normal float."""
+    with np.errstate(over="ignore"):
+        combined = np.ldexp(factor, -exponent)
+    if not np.isfinite(combined).all() or (combined[combined > 0] < np.finfo(np.float64).tiny).any():
+        return None
+    return combined
+
+
+def _scaled_values(values: np.ndarray, row_scales: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Return CSR values times their row's factor (``counts`` values per row), in the values' dtype."""
+    return (values.astype(np.float64) * np.repeat(row_scales, counts)).astype(values.dtype)
+
+
 def cell_scales(X: sparse.csr_matrix) -> np.ndarray | None:
     """One factor per cell such that ``X[i] · scale[i]`` is cell i at unit L2 norm, or ``None``.
 
@@ -191,12 +205,10 @@ def cell_scales(X: sparse.csr_matrix) -> np.ndarray | None:
     scales = np.empty(X.shape[0])
     for first, last in _row_chunks(X.indptr, NORMALIZE_CHUNK):
         start, stop = X.indptr[first], X.indptr[last]
-        exponent, factor = _row_factors(X.data[start:stop], X.indptr[first : last + 1] - start)
-        with np.errstate(over="ignore"):
-            scales[first:last] = np.ldexp(factor, -exponent)
-    finite = np.isfinite(scales).all()
-    if not finite or (scales[scales > 0] < np.finfo(np.float64).tiny).any():
-        return None
+        chunk = _single_factors(*_row_factors(X.data[start:stop], X.indptr[first : last + 1] - start))
+        if chunk is None:
+            return None
+        scales[first:last] = chunk
     return scales
 
 
@@ -204,13 +216,12 @@ def _normalized_csr_rows(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
     """Return the stored values of some CSR rows (``indptr`` from 0), each row divided by its L2 norm."""
     exponent, factor = _row_factors(values, indptr)
     counts = np.diff(indptr)
-    with np.errstate(over="ignore"):
-        combined = np.ldexp(factor, -exponent)
-    data = values.astype(np.float64)
-    if np.isfinite(combined).all() and not (combined[combined > 0] < np.finfo(np.float64).tiny).any():
+    combined = _single_factors(exponent, factor)
+    if combined is not None:
         # one factor per row, exactly as the products scale rows on the fly (see cell_scales)
-        return (data * np.repeat(combined, counts)).astype(values.dtype)
-    return (np.ldexp(data, -np.repeat(exponent, counts)) * np.repeat(factor, counts)).astype(values.dtype)
+        return _scaled_values(values, combined, counts)
+    data = np.ldexp(values.astype(np.float64), -np.repeat(exponent, counts))
+    return (data * np.repeat(factor, counts)).astype(values.dtype)
 
 
 def _normalized_dense_rows(X: np.ndarray) -> np.ndarray:
@@ -303,8 +314,7 @@ class Expression:
         indptr = X.indptr
         for first, last in _row_chunks(indptr, NORMALIZE_CHUNK):
             start, stop = indptr[first], indptr[last]
-            scales = np.repeat(self.cell_scale[first:last], np.diff(indptr[first : last + 1]))
-            values = (X.data[start:stop].astype(np.float64) * scales).astype(self.dtype)
+            values = _scaled_values(X.data[start:stop], self.cell_scale[first:last], np.diff(indptr[first : last + 1]))
             chunk_sq, chunk_total, chunk_peak = value_statistics(values)
             sq_norm, total, peak = sq_norm + chunk_sq, total + chunk_total, max(peak, chunk_peak)
         return sq_norm, total, peak
