@@ -51,6 +51,10 @@ def test_random_state_accepts_a_randomstate_and_records_a_seed(populations):
         ({"copy": "no"}, TypeError, "copy must be True or False"),
         ({"key": 5}, TypeError, "key must be the key_added"),
         ({"key": "nope"}, KeyError, "No pnmf result under key 'nope'"),
+        ({"which": 0}, TypeError, "which must be a sequence of scale indices"),
+        ({"which": []}, ValueError, "which is empty"),
+        ({"which": [0, 0]}, ValueError, "names a scale twice"),
+        ({"which": [99]}, IndexError, "scale=99 is out of range"),
     ],
 )
 def test_tl_umap_user_mistakes(fitted, kwargs, error, match):

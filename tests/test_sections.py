@@ -25,7 +25,7 @@ SECTIONS = [
     Clustering(
         ("pnmf_leiden_0", "pnmf_leiden_1"), np.array([3, 2]), np.array([0.5]), np.array([1.0]), {"method": "nested"}
     ),
-    Umap(("X_pnmf_umap_0",), {"n_neighbors": 15}),
+    Umap(("X_pnmf_umap_2", "X_pnmf_umap_0"), scales=(2, 0), params={"n_neighbors": 15}),
     Convergence(np.array([3, 4]), np.array([True, False]), 2, True, 1.5, {"reconstruction": 1.0, "graph": 0.5}),
     Bars(np.array([0.1, 0.2]), 1, 0.3),
     Alignment("coupling", np.ones((1, 2))),
@@ -50,6 +50,12 @@ def test_sections_survive_h5ad(section, tmp_path):
     adata.write_h5ad(tmp_path / "a.h5ad")
     manifest = ad.read_h5ad(tmp_path / "a.h5ad").uns["pnmf"]
     same(read_section(manifest, type(section), "name"), section)
+
+
+def test_umap_entry_without_scales_has_every_scale_in_order():
+    """Entries written before ``tl.umap(which=...)`` existed laid out every scale."""
+    entry = {"obsm_keys": np.array(["X_pnmf_umap_0", "X_pnmf_umap_1"]), "params": {}}
+    assert Umap.from_uns(entry).scales == (0, 1)
 
 
 def test_scores_keep_their_column_order_and_types(tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -13,6 +13,7 @@ from anndata import AnnData
 from ._errors import PnmfIndexError, PnmfKeyError, PnmfTypeError, PnmfValueError
 from ._keys import Keys, Manifest
 from ._sections import Clustering, GeneScores, Umap, listed, section_entries
+from ._validation import check_selection
 
 __all__ = [
     "Results",
@@ -216,3 +217,11 @@ def scale_index(manifest: Mapping[str, Any], scale: int | str) -> int:
         )
         raise PnmfIndexError(msg)
     return int(scale) % n_scales
+
+
+def scale_selection(manifest: Mapping[str, Any], which: object, name: str = "which") -> list[int]:
+    """Resolve a selection of scales (indices, negative from the coarsest, or ``'recommended'``), each named once."""
+    if isinstance(which, str) or not isinstance(which, Sequence | np.ndarray):
+        msg = f"{name} must be a sequence of scale indices, e.g. [0, 2], got {which!r}."
+        raise PnmfTypeError(msg)
+    return check_selection(name, [scale_index(manifest, t) for t in which], which, "scale")

@@ -122,22 +122,33 @@ class Clustering:
 
 @dataclass(frozen=True)
 class Umap:
-    """``manifest['umap']``: the per-scale UMAPs of ``tl.umap``."""
+    """``manifest['umap']``: the per-scale UMAPs of ``tl.umap``, ``obsm_keys[i]`` laid out from scale ``scales[i]``."""
 
     FIELD: ClassVar[str] = Manifest.UMAP
     KEYED: ClassVar[bool] = False
 
     obsm_keys: tuple[str, ...]
+    scales: tuple[int, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def to_uns(self) -> dict[str, Any]:
         """Return the entry as stored."""
-        return {"obsm_keys": _strings(self.obsm_keys), "params": dict(self.params)}
+        return {
+            "obsm_keys": _strings(self.obsm_keys),
+            "scales": np.asarray(self.scales, dtype=np.int64),
+            "params": dict(self.params),
+        }
 
     @classmethod
     def from_uns(cls, entry: Mapping[str, Any]) -> Umap:
-        """Read a stored entry."""
-        return cls(obsm_keys=tuple(listed(entry, "obsm_keys")), params=dict(entry.get("params", {})))
+        """Read a stored entry (one written before ``scales`` existed has a UMAP of every scale, in order)."""
+        obsm_keys = tuple(listed(entry, "obsm_keys"))
+        scales = entry.get("scales")
+        return cls(
+            obsm_keys=obsm_keys,
+            scales=tuple(int(t) for t in scales) if scales is not None else tuple(range(len(obsm_keys))),
+            params=dict(entry.get("params", {})),
+        )
 
     def written(self, keys: Keys) -> dict[str, list[str]]:
         """Return the UMAPs this section names that have the form pnmf gives them."""

@@ -206,7 +206,7 @@ def default_threads() -> int | None:
 def check_selection(name: str, chosen: list[int], given: object, unit: str) -> list[int]:
     """Check that a selection of plot items (scales, factors) is non-empty and names each item once."""
     if not chosen:
-        msg = f"{name} is empty; pass the {unit}s to draw, or {name}=None for all."
+        msg = f"{name} is empty; pass the {unit}s you want, or {name}=None for all."
         raise PnmfValueError(msg)
     if len(set(chosen)) < len(chosen):
         msg = f"{name}={list(given)!r} names a {unit} twice; pass each {unit} once."  # type: ignore[call-overload]

@@ -8,7 +8,15 @@ from pnmf._core.expression import Expression
 from pnmf._core.graphs import scale_graph
 from pnmf._core.init import nndsvda
 from pnmf._core.persistence import EdgeList
-from pnmf._core.solver import Weights, reconstruction_error, solve, total_objective, update_embedding, update_loadings
+from pnmf._core.solver import (
+    Weights,
+    coupled_products,
+    reconstruction_error,
+    solve,
+    total_objective,
+    update_embedding,
+    update_loadings,
+)
 
 
 def random_problem(seed, n=40, m=25, k=3, n_scales=3, density=0.4):
@@ -80,7 +88,7 @@ def test_embedding_update_without_graph_is_exact_hals():
     XW = generator.random((20, 1)) - 0.2
     U = generator.random((20, 1))
     empty = scale_graph(EdgeList(20, np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)), 1.0)
-    update_embedding(U, XW, np.array([[1.0]]), empty, Weights(anchor=0.5), None, 0)
+    update_embedding(U, XW, np.array([[1.0]]), empty, Weights(anchor=0.5), 0)
     np.testing.assert_allclose(U[:, 0], np.maximum(XW[:, 0] / 1.5, 0))
 
 
@@ -100,7 +108,9 @@ def test_embedding_update_never_increases_its_objective(graph_weight):
 
     before = objective(U)
     for _ in range(5):
-        update_embedding(U, X @ W, W.T @ W, graphs[1], weights, coarser, 1, max_inner=3)
+        update_embedding(
+            U, coupled_products(X @ W, [coarser], weights.coupling), W.T @ W, graphs[1], weights, 1, max_inner=3
+        )
         after = objective(U)
         assert after <= before + 1e-9 * abs(before)
         before = after

@@ -4,6 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+import scanpy as sc
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgba
 from plot_checks import assert_drawn
@@ -68,6 +69,35 @@ def test_scales_on_per_scale_umaps(result):
     # a new pnmf run removes the UMAPs of the old one
     pnmf.tl.pnmf(adata, 3, n_scales=2, max_iter=5, max_sweeps=0)
     assert not [k for k in adata.obsm if "umap" in k]
+
+
+def test_umap_of_chosen_scales_replaces_the_earlier_ones_and_is_drawn_by_default(result):
+    adata = result.copy()
+    pnmf.tl.umap(adata)
+    pnmf.tl.umap(adata, which=[-1, 1])
+    section = adata.uns["pnmf"]["umap"]
+    scales = [int(t) for t in section["scales"]]
+    assert scales == [3, 1]
+    assert sorted(k for k in adata.obsm if "umap" in k) == sorted(f"X_pnmf_umap_{t}" for t in scales)
+    fig = pnmf.pl.scales(adata, basis="umap", return_fig=True)
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("scale")]
+    assert [ax.get_title().split(":")[0] for ax in panels] == ["scale 3", "scale 1"]
+    plt.close(fig)
+    missing = next(t for t in range(4) if t not in scales)
+    with pytest.raises(KeyError, match=rf"No UMAP of scales \[{missing}\].*which=\[{missing}\]"):
+        pnmf.pl.scales(adata, basis="umap", which=[missing], show=False)
+
+
+def test_each_umap_starts_from_the_previous_scales_layout(result):
+    """The coarsest scale's UMAP is scanpy's UMAP of its kNN graph started from the finest scale's layout."""
+    chained, alone = result.copy(), result.copy()
+    pnmf.tl.umap(chained, which=[0, 3])
+    pnmf.tl.umap(alone, which=[3])
+    scratch = sc.AnnData(obsm={"rep": result.obsm["X_pnmf_3"]}, shape=(result.n_obs, 0))
+    sc.pp.neighbors(scratch, n_neighbors=15, use_rep="rep", random_state=0)
+    sc.tl.umap(scratch, min_dist=0.5, init_pos=chained.obsm["X_pnmf_umap_0"], random_state=0)
+    np.testing.assert_allclose(chained.obsm["X_pnmf_umap_3"], scratch.obsm["X_umap"])
+    assert not np.allclose(chained.obsm["X_pnmf_umap_3"], alone.obsm["X_pnmf_umap_3"])
 
 
 def facecolors(fig):

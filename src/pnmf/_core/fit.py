@@ -209,6 +209,7 @@ def solve_problem(problem: Problem, options: PnmfOptions, *, progress: bool = Fa
             max_sweeps=options.max_sweeps,
             tol=options.tol,
             progress=progress,
+            overwrite_start=True,  # U0 becomes the coarsest embedding, not a copy of it
         )
     solution, alignment = _aligned(solution, coupled=options.coupling_weight > 0)
     similarity = consecutive_similarity(solution.loadings)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .expression import Factorized
 from .graphs import ScaleGraph
-from .solver import Fit, Weights, solve, squared_norm, total_objective, update_embedding
+from .solver import Fit, Weights, coupled_products, solve, squared_norm, total_objective, update_embedding
 
 __all__ = ["Refit", "fit_replicate", "random_start", "refit_embeddings", "subsample_cells"]
 
@@ -55,7 +55,9 @@ def fit_replicate(
     The relative error at scale t is ``‖X − U_t W_tᵀ‖² / ‖X‖²``.
     """
     U0, W0 = random_start(expression, n_comps, rng)
-    fit = solve(expression, graphs, U0, W0, weights, max_iter=max_iter, max_sweeps=max_sweeps, tol=tol)
+    fit = solve(
+        expression, graphs, U0, W0, weights, max_iter=max_iter, max_sweeps=max_sweeps, tol=tol, overwrite_start=True
+    )
     errors = np.array(
         [
             _error(expression.sq_norm, expression.times(W), U, W.T @ W)
@@ -131,8 +133,8 @@ def refit_embeddings(
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - the count is read after the loop
         for t in range(n_scales):
             adjacent = [embeddings[s] for s in (t - 1, t + 1) if 0 <= s < n_scales]
-            neighbours_sum = np.sum(adjacent, axis=0) if adjacent else None
-            update_embedding(embeddings[t], products[t], grams[t], graphs[t], weights, neighbours_sum, len(adjacent))
+            linear = coupled_products(products[t].copy(), adjacent, weights.coupling)
+            update_embedding(embeddings[t], linear, grams[t], graphs[t], weights, len(adjacent))
         previous = value
         value, terms, own = objective()
         history.append(value)

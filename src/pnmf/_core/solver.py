@@ -32,6 +32,7 @@ from .kernels import embedding_pass
 __all__ = [
     "Fit",
     "Weights",
+    "coupled_products",
     "solve",
     "squared_distance",
     "squared_norm",
@@ -46,6 +47,10 @@ __all__ = [
 # one needs few. Measured on 30k cells: 0.2 and 10 solve in 21 s where 0.05 and 20 take 31 s.
 MAX_INNER = 10
 INNER_RATIO = 0.2
+
+#: Rows per chunk of the row-wise operations on embeddings: temporaries of a few MB, not the size
+#: of an embedding.
+ROW_CHUNK = 1 << 15
 
 
 @dataclass(frozen=True)
@@ -81,14 +86,26 @@ class Fit:
             self.history[key].append(value)
 
 
+def coupled_products(XW: np.ndarray, adjacent: Sequence[np.ndarray], coupling: float) -> np.ndarray:
+    """Return ``XW + coupling · Σ adjacent``, written into ``XW``: the linear term of an embedding update.
+
+    By chunks of rows, so no cells × k temporary is made (160 MB per million cells and
+    adjacent scale). The caller owns ``XW``, a fresh product.
+    """
+    for embedding in adjacent:
+        for start in range(0, XW.shape[0], ROW_CHUNK):
+            rows = slice(start, start + ROW_CHUNK)
+            XW[rows] += coupling * embedding[rows]
+    return XW
+
+
 def update_embedding(
     U: np.ndarray,
-    XW: np.ndarray,
+    linear: np.ndarray,
     gram_W: np.ndarray,
     graph: ScaleGraph,
     weights: Weights,
-    neighbours_sum: np.ndarray | None,
-    n_neighbours: int,
+    n_adjacent: int,
     max_inner: int = MAX_INNER,
     buffer: np.ndarray | None = None,
 ) -> None:
@@ -98,26 +115,24 @@ def update_embedding(
     ----------
     U
         Current embedding, cells × k, nonnegative, C-contiguous float64.
-    XW
-        ``X @ W``.
+    linear
+        ``X W + λ2 Σ_s U_s`` over the adjacent scales s (:func:`coupled_products`); ``X W`` alone
+        when there are none.
     gram_W
         ``Wᵀ W``.
     graph
         This scale's graph.
     weights
         Objective weights.
-    neighbours_sum
-        Sum of the embeddings of the adjacent scales (``None`` when there are none).
-    n_neighbours
-        How many adjacent scales ``neighbours_sum`` adds up.
+    n_adjacent
+        How many adjacent scales ``linear`` includes.
     max_inner
         Maximum number of passes.
     buffer
         Where to write the graph's edge weights (one float64 per entry of ``graph.edges``),
         reused across calls; ``None``: a new array.
     """
-    linear = XW if neighbours_sum is None else XW + weights.coupling * neighbours_sum
-    diagonal = weights.anchor + weights.coupling * n_neighbours
+    diagonal = weights.anchor + weights.coupling * n_adjacent
     edge_weights = graph.edge_weights(buffer)
     first_move = None
     for _ in range(max_inner):
@@ -165,10 +180,6 @@ def reconstruction_error(sq_norm: float, XtU: np.ndarray, U: np.ndarray, W: np.n
     return max(sq_norm - 2.0 * cross + np.einsum("ij,ij->", U.T @ U, W.T @ W), 0.0)
 
 
-#: Rows per chunk of :func:`squared_distance`: temporaries of a few MB, not the size of an embedding.
-DISTANCE_CHUNK = 1 << 15
-
-
 def squared_norm(U: np.ndarray) -> float:
     """Return ``‖U‖²``, without a temporary."""
     return float(np.einsum("ij,ij->", U, U))
@@ -177,8 +188,8 @@ def squared_norm(U: np.ndarray) -> float:
 def squared_distance(A: np.ndarray, B: np.ndarray) -> float:
     """Return ``‖A − B‖²``, by chunks of rows: the difference is never formed whole (160 MB per million cells)."""
     total = 0.0
-    for start in range(0, A.shape[0], DISTANCE_CHUNK):
-        difference = A[start : start + DISTANCE_CHUNK] - B[start : start + DISTANCE_CHUNK]
+    for start in range(0, A.shape[0], ROW_CHUNK):
+        difference = A[start : start + ROW_CHUNK] - B[start : start + ROW_CHUNK]
         total += float(np.einsum("ij,ij->", difference, difference))
     return total
 
@@ -202,12 +213,13 @@ def _fit_step(
     W: np.ndarray,
     graph: ScaleGraph,
     weights: Weights,
-    neighbours_sum: np.ndarray | None,
-    n_neighbours: int,
+    adjacent: Sequence[np.ndarray],
     buffer: np.ndarray,
 ) -> float:
-    """Update one scale's embedding, then its loadings; return its reconstruction error."""
-    update_embedding(U, expression.times(W), W.T @ W, graph, weights, neighbours_sum, n_neighbours, buffer=buffer)
+    """Update one scale's embedding (seeing its ``adjacent`` scales), then its loadings; return its reconstruction error."""
+    linear = coupled_products(expression.times(W), adjacent, weights.coupling)
+    update_embedding(U, linear, W.T @ W, graph, weights, len(adjacent), buffer=buffer)
+    del linear  # the product is no longer needed while Xᵀ U is formed
     XtU = expression.transpose_times(U)
     update_loadings(W, XtU, U.T @ U)
     return reconstruction_error(expression.sq_norm, XtU, U, W)
@@ -228,6 +240,7 @@ def solve(
     max_sweeps: int = 50,
     tol: float = 1e-4,
     progress: bool = False,
+    overwrite_start: bool = False,
 ) -> Fit:
     """Fit all scales: a warm-started path from coarse to fine, then coupled sweeps.
 
@@ -240,6 +253,9 @@ def solve(
     coarse, each scale's embedding (seeing the newest neighbouring scales) then its
     loadings; stops on the same rule. Products with X are made per scale: one wide product
     for all scales is slower, its dense operand no longer fits in cache.
+
+    With ``overwrite_start``, a C-contiguous float64 ``U0`` becomes the coarsest scale's
+    embedding instead of being copied (one cells × k array less, 160 MB per million cells).
     """
     n_scales = len(graphs)
     embeddings: list[np.ndarray] = [np.empty(0)] * n_scales
@@ -251,13 +267,16 @@ def solve(
 
     # one array for the edge weights of whichever scale is being updated (the scales share their edges)
     buffer = np.empty(max((len(graph.edges.indices) for graph in graphs), default=0))
-    U, W = U0.astype(np.float64, copy=True), W0.astype(np.float64, copy=True)
+    U = np.require(U0, np.float64, "C") if overwrite_start else np.array(U0, np.float64, order="C")
+    W = W0.astype(np.float64, copy=True)
     for t in reversed(range(n_scales)):
         coarser = embeddings[t + 1] if t + 1 < n_scales else None
+        if coarser is not None:
+            U = coarser.copy()  # each finer scale starts from the next coarser one's solution
         previous = np.inf
         bar.set_postfix_str(f"scale {t}")
         for iteration in range(1, max_iter + 1):
-            error = _fit_step(expression, U, W, graphs[t], weights, coarser, int(coarser is not None), buffer)
+            error = _fit_step(expression, U, W, graphs[t], weights, [] if coarser is None else [coarser], buffer)
             value = error + weights.graph * graphs[t].quadratic_form(U) + weights.anchor * squared_norm(U)
             if coarser is not None:
                 value += weights.coupling * squared_distance(U, coarser)
@@ -267,7 +286,7 @@ def solve(
                 converged[t] = True
                 break
             previous = value
-        embeddings[t], loadings[t] = U.copy(), W.copy()
+        embeddings[t], loadings[t] = U, W.copy()
         bar.update()
 
     errors = [
@@ -280,13 +299,7 @@ def solve(
     for sweep in range(1, max_sweeps + 1):
         for t in range(n_scales):
             adjacent = [embeddings[s] for s in (t - 1, t + 1) if 0 <= s < n_scales]
-            # a + b, not np.sum(adjacent, axis=0), which would first stack them into a new array
-            neighbours_sum = (
-                (adjacent[0] + adjacent[1] if len(adjacent) == 2 else adjacent[0].copy()) if adjacent else None
-            )
-            errors[t] = _fit_step(
-                expression, embeddings[t], loadings[t], graphs[t], weights, neighbours_sum, len(adjacent), buffer
-            )
+            errors[t] = _fit_step(expression, embeddings[t], loadings[t], graphs[t], weights, adjacent, buffer)
         previous = fit.objective
         fit.objective, fit.terms = total_objective(errors, embeddings, graphs, weights)
         fit.record("sweep", -1, sweep, fit.objective)

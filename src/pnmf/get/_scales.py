@@ -154,11 +154,24 @@ def scale_of(adata: AnnData, scale: int | str, *, key: str = DEFAULT_KEY) -> int
     return scale_index(read_manifest(adata, key), scale)
 
 
+def _umap_section(adata: AnnData, key: str) -> Umap:
+    missing = f"No per-scale UMAP for the pnmf result {key!r}; run pnmf.tl.umap(adata, key={key!r}) first, or pass basis='factors'."
+    return read_section(read_manifest(adata, key), Umap, missing=missing)
+
+
+def laid_out_scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> list[int]:
+    """Return the scales that ``tl.umap`` laid out, fine to coarse."""
+    return list(_umap_section(adata, key).scales)
+
+
 def umaps(adata: AnnData, scales: Sequence[int], *, key: str = DEFAULT_KEY) -> list[np.ndarray]:
     """Return the 2-D UMAP coordinates of ``tl.umap`` at each of ``scales``, checked to exist."""
-    missing = f"No per-scale UMAP for the pnmf result {key!r}; run pnmf.tl.umap(adata, key={key!r}) first, or pass basis='factors'."
-    section = read_section(read_manifest(adata, key), Umap, missing=missing)
-    names = [section.obsm_keys[t] for t in scales]
+    section = _umap_section(adata, key)
+    not_laid_out = [t for t in scales if t not in section.scales]
+    if not_laid_out:
+        msg = f"No UMAP of scales {not_laid_out} for the pnmf result {key!r} (laid out: {list(section.scales)}); run pnmf.tl.umap(adata, which={list(scales)}, key={key!r})."
+        raise PnmfKeyError(msg)
+    names = [section.obsm_keys[section.scales.index(t)] for t in scales]
     absent = [name for name in names if name not in adata.obsm]
     if absent:
         msg = f"The per-scale UMAPs {absent} of the pnmf result {key!r} are missing from adata.obsm; rerun pnmf.tl.umap(adata, key={key!r})."

@@ -15,8 +15,9 @@ from .. import get
 from .._docs import doc_params
 from .._errors import PnmfTypeError, PnmfValueError
 from .._keys import DEFAULT_KEY
-from .._validation import check_bool, check_choice, check_int, check_real, check_selection
-from ..get._scales import scale_of, umaps
+from .._manifest import read_manifest, scale_selection
+from .._validation import check_bool, check_choice, check_int, check_real
+from ..get._scales import laid_out_scales, umaps
 from ._colors import NA_COLOR, CategoricalColors, CellColors, cell_colors
 from ._utils import check_plot_options, finish, new_axes
 
@@ -59,7 +60,7 @@ def scales(
         With ``basis='factors'``, the two factors on the axes. By default the two whose values
         vary most across cells at the recommended scale.
     which
-        Scales to draw (default: all).
+        Scales to draw (default: all; with ``basis="umap"``, those :func:`pnmf.tl.umap` laid out).
     {key}
     layer
         Layer to read gene values from (default ``adata.X``).
@@ -89,12 +90,20 @@ def scales(
     check_plot_options(show=show, return_fig=return_fig, ax=ax)
     table = get.scales(adata, key=key)
     basis = check_choice("basis", basis, ("factors", "umap"))
+    if basis == "umap" and factors is not None:
+        msg = "factors applies to basis='factors' only; UMAPs have two coordinates. Pass factors=None."
+        raise PnmfValueError(msg)
     ncols = check_int("ncols", ncols, minimum=1)
     if size is not None:
         size = check_real("size", size, strict=True)
     if share_axes is not None:
         share_axes = check_bool("share_axes", share_axes)
-    chosen = _check_which(adata, which, key) if which is not None else list(table.index)
+    if which is not None:
+        chosen = scale_selection(read_manifest(adata, key), which)
+    elif basis == "umap":
+        chosen = laid_out_scales(adata, key=key)
+    else:
+        chosen = list(table.index)
     colors = cell_colors(adata, color, layer=layer) if color is not None else None
     if basis == "factors":
         embeddings = [get.embedding(adata, t, key=key).to_numpy() for t in chosen]
@@ -115,9 +124,6 @@ def scales(
             )
             labels = (f"factor {first}", f"factor {second}")
     else:
-        if factors is not None:
-            msg = "factors applies to basis='factors' only; UMAPs have two coordinates. Pass factors=None."
-            raise PnmfValueError(msg)
         embeddings = umaps(adata, chosen, key=key)
         first, second = 0, 1
         labels = ("UMAP 1", "UMAP 2")
@@ -157,14 +163,6 @@ def _check_factors(factors: object, n_factors: int) -> tuple[int, int]:
         msg = f"factors={tuple(factors)!r} names one factor twice; pass two different factors."
         raise PnmfValueError(msg)
     return first, second
-
-
-def _check_which(adata: AnnData, which: object, key: str) -> list[int]:
-    if isinstance(which, str) or not isinstance(which, Sequence | np.ndarray):
-        msg = f"which must be a sequence of scale indices, e.g. [0, 2], got {which!r}."
-        raise PnmfTypeError(msg)
-    chosen = [scale_of(adata, t, key=key) for t in which]
-    return check_selection("which", chosen, which, "scale")
 
 
 def _share_limits(axes: list[Axes], xs: list[np.ndarray], ys: list[np.ndarray]) -> None:

@@ -258,9 +258,10 @@ def _assemble(
     if clusters:
         manifest[Manifest.CLUSTERS] = clusters
     if ref.umaps:
-        umaps = {keys.umap(t): _place(neighbours, coordinates) for t, coordinates in enumerate(ref.umaps)}
+        umaps = {keys.umap(t): _place(neighbours, coordinates) for t, coordinates in ref.umaps.items()}
         obsm.update(umaps)
-        manifest[Manifest.UMAP] = Umap(tuple(umaps), {"placed": "weighted mean of the reference neighbours"}).to_uns()
+        placed = {"placed": "weighted mean of the reference neighbours"}
+        manifest[Manifest.UMAP] = Umap(tuple(umaps), scales=tuple(ref.umaps), params=placed).to_uns()
     manifest.update(
         {
             Manifest.WRITER: writer(),

@@ -51,7 +51,7 @@ class Reference:
     pca: PcaBasis | None
     pca_components: np.ndarray | None
     clusterings: dict[str, TransferableClustering]
-    umaps: list[np.ndarray]
+    umaps: dict[int, np.ndarray]  # scale → its UMAP
 
     @property
     def n_cells(self) -> int:
@@ -85,11 +85,13 @@ def read_reference(reference: AnnData, key: str) -> Reference:
     if pca is None and use_rep == "X_pca" and "PCs" in reference.varm:
         pca, components = pca_basis(reference, points, n_pcs)
     umap = manifest.get(Manifest.UMAP)
-    umaps = (
-        [np.asarray(reference.obsm[k], dtype=np.float64) for k in Umap.from_uns(umap).obsm_keys]
-        if isinstance(umap, Mapping)
-        else []
-    )
+    umaps = {}
+    if isinstance(umap, Mapping):
+        section = Umap.from_uns(umap)
+        umaps = {
+            t: np.asarray(reference.obsm[k], dtype=np.float64)
+            for t, k in zip(section.scales, section.obsm_keys, strict=True)
+        }
     return Reference(
         key=key,
         manifest=manifest,
@@ -203,7 +205,7 @@ def bundle(adata: AnnData, key: str) -> AnnData:
     keys = Keys(key)
     obsm = {str(k): np.asarray(adata.obsm[str(k)]) for k in manifest[Manifest.OBSM_KEYS]}
     obsm[ref.use_rep] = ref.points
-    obsm.update({keys.umap(t): coordinates for t, coordinates in enumerate(ref.umaps)})
+    obsm.update({keys.umap(t): coordinates for t, coordinates in ref.umaps.items()})
     varm = {str(k): np.asarray(adata.varm[str(k)])[needed] for k in manifest[Manifest.VARM_KEYS]}
     if ref.pca is not None and ref.pca_components is not None:
         components = np.zeros((int(needed.sum()), ref.pca_components.shape[1]))

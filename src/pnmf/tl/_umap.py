@@ -1,6 +1,8 @@
-"""``pnmf.tl.umap``: a 2-D UMAP of every scale's embedding, for plotting."""
+"""``pnmf.tl.umap``: a 2-D UMAP of each scale's embedding, for plotting."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import scanpy as sc
@@ -9,9 +11,16 @@ from scanpy import logging as logg
 
 from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Keys, Manifest
-from .._manifest import Results, read_manifest, stale_entries, write_results
+from .._manifest import Results, read_manifest, scale_selection, stale_entries, write_results
 from .._sections import Umap, with_section
-from .._validation import check_bool, check_in_memory, check_int, check_random_state, check_real, seed_from
+from .._validation import (
+    check_bool,
+    check_in_memory,
+    check_int,
+    check_random_state,
+    check_real,
+    seed_from,
+)
 from ._inputs import scratch_neighbors
 
 __all__ = ["umap"]
@@ -21,21 +30,28 @@ __all__ = ["umap"]
 def umap(
     adata: AnnData,
     *,
+    which: Sequence[int | str] | None = None,
     key: str = DEFAULT_KEY,
     n_neighbors: int = 15,
     min_dist: float = 0.5,
     random_state: int | np.random.RandomState | None = 0,
     copy: bool = False,
 ) -> AnnData | None:
-    """Compute a UMAP of every scale's embedding, to draw the scales with :func:`pnmf.pl.scales`.
+    """Compute a UMAP of each scale's embedding, to draw the scales with :func:`pnmf.pl.scales`.
 
     For each scale, a kNN graph is built on its embedding with :func:`scanpy.pp.neighbors`
     and laid out with :func:`scanpy.tl.umap`. The graphs are not stored, only the 2-D
-    coordinates.
+    coordinates. The first scale laid out starts from scanpy's spectral layout; each next
+    one starts from the previous one's layout, so that populations keep their place from
+    panel to panel and a merge shows as two groups moving together.
 
     Parameters
     ----------
     {adata}
+    which
+        Scales to lay out, fine to coarse (indices, negative from the coarsest, or
+        ``'recommended'``; default: all). Each UMAP costs about as much as
+        :func:`scanpy.tl.umap` on the cells; on millions of cells, lay out the scales you will draw.
     {key}
     n_neighbors
         Neighbours of the kNN graph built on each embedding.
@@ -49,7 +65,8 @@ def umap(
     Returns
     -------
     ``None``, or a new AnnData when ``copy=True``. Sets ``adata.obsm['X_{key}_umap_{t}']``
-    (cells × 2 per scale) and ``adata.uns[key]['umap']`` (``obsm_keys`` and ``params``).
+    (cells × 2 per scale laid out) and ``adata.uns[key]['umap']`` (``obsm_keys``, ``scales``
+    and ``params``); the UMAPs of an earlier call are replaced.
 
     Examples
     --------
@@ -59,6 +76,9 @@ def umap(
     >>> pnmf.tl.umap(adata)
     >>> adata.obsm["X_pnmf_umap_0"].shape
     (80, 2)
+    >>> pnmf.tl.umap(adata, which=["recommended"])
+    >>> len(adata.uns["pnmf"]["umap"]["obsm_keys"])
+    1
     """
     start = logg.info("computing a UMAP of every pnmf scale")
     check_in_memory(adata)
@@ -68,16 +88,20 @@ def umap(
     random_state = seed_from(check_random_state("random_state", random_state))
     copy = check_bool("copy", copy)
     keys = Keys(key)
-    coordinates = {}
-    for t, obsm_key in enumerate(manifest[Manifest.OBSM_KEYS]):
-        scratch = scratch_neighbors(np.asarray(adata.obsm[str(obsm_key)]), n_neighbors, random_state)
-        sc.tl.umap(scratch, min_dist=min_dist, random_state=random_state)
-        coordinates[keys.umap(t)] = scratch.obsm["X_umap"]
+    obsm_keys = manifest[Manifest.OBSM_KEYS]
+    scales = scale_selection(manifest, which) if which is not None else list(range(len(obsm_keys)))
+    coordinates: dict[str, np.ndarray] = {}
+    layout: np.ndarray | str = "spectral"
+    for t in scales:
+        scratch = scratch_neighbors(np.asarray(adata.obsm[str(obsm_keys[t])]), n_neighbors, random_state)
+        sc.tl.umap(scratch, min_dist=min_dist, init_pos=layout, random_state=random_state)
+        layout = coordinates[keys.umap(t)] = scratch.obsm["X_umap"]
     if copy:
         adata = adata.copy()
     stale = [k for k in stale_entries(adata, key)["obsm"] if keys.is_umap(k)]
     section = Umap(
         obsm_keys=tuple(coordinates),
+        scales=tuple(scales),
         params={"n_neighbors": n_neighbors, "min_dist": float(min_dist), **_seed_param(random_state)},
     )
     write_results(adata, Results(obsm=coordinates, uns=with_section(adata.uns[key], key, section)), {"obsm": stale})
