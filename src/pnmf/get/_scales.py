@@ -160,7 +160,7 @@ def _umap_section(adata: AnnData, key: str) -> Umap:
 
 
 def laid_out_scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> list[int]:
-    """Return the scales that ``tl.umap`` laid out, fine to coarse."""
+    """Return the scales that ``tl.umap`` laid out, in the order it laid them out."""
     return list(_umap_section(adata, key).scales)
 
 
