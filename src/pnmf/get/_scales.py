@@ -12,7 +12,7 @@ from anndata import AnnData
 from .._docs import doc_params
 from .._errors import PnmfKeyError
 from .._keys import DEFAULT_KEY, Manifest
-from .._manifest import read_manifest, scale_index
+from .._manifest import read_manifest, scale_index, scale_selection
 from .._sections import Bars, Convergence, GeneScores, History, Scores, Umap, read_section
 
 __all__ = [
@@ -152,6 +152,11 @@ def _factor_frame(values: np.ndarray, index: pd.Index) -> pd.DataFrame:
 def scale_of(adata: AnnData, scale: int | str, *, key: str = DEFAULT_KEY) -> int:
     """Return the index of a scale given as an index (negative counts from the coarsest) or ``'recommended'``."""
     return scale_index(read_manifest(adata, key), scale)
+
+
+def scales_of(adata: AnnData, which: object, *, key: str = DEFAULT_KEY) -> list[int]:
+    """Return the indices of a selection of scales (indices, negative from the coarsest, or ``'recommended'``)."""
+    return scale_selection(read_manifest(adata, key), which)
 
 
 def _umap_section(adata: AnnData, key: str) -> Umap:

@@ -15,9 +15,8 @@ from .. import get
 from .._docs import doc_params
 from .._errors import PnmfTypeError, PnmfValueError
 from .._keys import DEFAULT_KEY
-from .._manifest import read_manifest, scale_selection
 from .._validation import check_bool, check_choice, check_int, check_real
-from ..get._scales import laid_out_scales, umaps
+from ..get._scales import laid_out_scales, scales_of, umaps
 from ._colors import NA_COLOR, CategoricalColors, CellColors, cell_colors
 from ._utils import check_plot_options, finish, new_axes
 
@@ -99,7 +98,7 @@ def scales(
     if share_axes is not None:
         share_axes = check_bool("share_axes", share_axes)
     if which is not None:
-        chosen = scale_selection(read_manifest(adata, key), which)
+        chosen = scales_of(adata, which, key=key)
     elif basis == "umap":
         chosen = laid_out_scales(adata, key=key)
     else:
