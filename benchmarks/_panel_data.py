@@ -93,12 +93,10 @@ def real(name: str, n_neighbors: int = 15) -> Dataset | None:
     return Dataset(f"{name} {n_neighbors}-NN", adata, labels, "real")
 
 
-def nested(
-    n_cells: int, n_types: int, n_subtypes: int, seed: int, fold_change: float = 4.0, n_genes: int = 1000
-) -> Dataset:
+def nested(n_cells: int, n_types: int, n_subtypes: int, seed: int, fold_change: float = 4.0) -> Dataset:
     """Synthetic counts with a known two-level hierarchy, preprocessed like real data."""
     adata = pnmf.datasets.nested_populations(
-        n_cells, n_genes, n_types=n_types, n_subtypes=n_subtypes, fold_change=fold_change, random_state=seed
+        n_cells, 1000, n_types=n_types, n_subtypes=n_subtypes, fold_change=fold_change, random_state=seed
     )
     adata.layers["lognorm"] = adata.X.copy()
     adata.var["highly_variable"] = True

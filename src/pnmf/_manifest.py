@@ -219,9 +219,9 @@ def scale_index(manifest: Mapping[str, Any], scale: int | str) -> int:
     return int(scale) % n_scales
 
 
-def scale_selection(manifest: Mapping[str, Any], which: object, name: str = "which") -> list[int]:
-    """Resolve a selection of scales (indices, negative from the coarsest, or ``'recommended'``), each named once."""
+def scale_selection(manifest: Mapping[str, Any], which: object) -> list[int]:
+    """Resolve ``which``, a selection of scales (indices, negative from the coarsest, or ``'recommended'``), each named once."""
     if isinstance(which, str) or not isinstance(which, Sequence | np.ndarray):
-        msg = f"{name} must be a sequence of scale indices, e.g. [0, 2], got {which!r}."
+        msg = f"which must be a sequence of scale indices, e.g. [0, 2], got {which!r}."
         raise PnmfTypeError(msg)
-    return check_selection(name, [scale_index(manifest, t) for t in which], which, "scale")
+    return check_selection("which", [scale_index(manifest, t) for t in which], which, "scale")
