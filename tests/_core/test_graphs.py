@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
+from scipy.sparse.csgraph import connected_components
 
 from pnmf._core.graphs import scale_graph, scale_graphs
-from pnmf._core.persistence import EdgeList
+from pnmf._core.persistence import EdgeList, graph_persistence
 
 
 @pytest.fixture
@@ -18,24 +19,32 @@ def dense_laplacian(graph):
     return np.diag(graph.degree) - graph.adjacency.toarray()
 
 
-def nearest_edges(edges):
-    """Indices of every node's shortest edge, by brute force."""
-    chosen = set()
-    for node in range(edges.n_nodes):
-        touching = np.flatnonzero((edges.rows == node) | (edges.cols == node))
-        chosen.add(int(touching[np.argmin(edges.lengths[touching])]))
-    return chosen
-
-
-def test_keeps_edges_strictly_below_threshold_and_every_cells_nearest_edge(edges):
+def test_keeps_exactly_the_edges_strictly_below_threshold(edges):
     for threshold in (float(np.median(edges.lengths)), float(np.sort(edges.lengths)[10])):
         graph = scale_graph(edges, threshold)
-        expected = set(np.flatnonzero(edges.lengths < threshold).tolist()) | nearest_edges(edges)
+        expected = set(np.flatnonzero(edges.lengths < threshold).tolist())
         assert graph.n_edges == len(expected)
         coo = graph.adjacency.tocoo()
         kept = {(int(r), int(c)) for r, c in zip(coo.row, coo.col, strict=True) if r < c}
         assert kept == {(int(edges.rows[e]), int(edges.cols[e])) for e in expected}
-        assert (graph.degree > 0).all()
+
+
+def test_components_are_the_persistence_components_at_every_threshold(edges):
+    persistence = graph_persistence(edges)
+    thresholds = np.quantile(edges.lengths, [0.002, 0.01, 0.05, 0.2])
+    for graph, threshold in zip(scale_graphs(edges, thresholds), thresholds, strict=True):
+        n_components, _ = connected_components(graph.adjacency, directed=False)
+        assert n_components == persistence.n_connected(np.array([threshold]))[0]
+
+
+def test_cells_without_an_edge_below_the_threshold_have_degree_zero(edges):
+    threshold = float(np.sort(edges.lengths)[10])
+    graph = scale_graph(edges, threshold)
+    short = edges.lengths < threshold
+    joined = np.zeros(60, dtype=bool)
+    joined[edges.rows[short]] = joined[edges.cols[short]] = True
+    assert (~joined).sum() > 30  # most cells are alone at this threshold
+    np.testing.assert_array_equal(graph.degree == 0, ~joined)
 
 
 def test_laplacian_is_symmetric_psd_with_zero_row_sums(edges, rng):
@@ -57,16 +66,18 @@ def test_weights_are_the_heat_kernel_normalized_symmetrically(edges):
     for r, c in zip(coo.row, coo.col, strict=True):
         d = lengths[(min(r, c), max(r, c))]
         kernel[r, c] = np.exp(-((d / threshold) ** 2))
+    scaling = np.zeros(60)
     raw_degree = kernel.sum(axis=1)
-    expected = kernel / np.sqrt(np.outer(raw_degree, raw_degree))
+    scaling[raw_degree > 0] = 1 / np.sqrt(raw_degree[raw_degree > 0])  # a cell without edges keeps none
+    expected = kernel * np.outer(scaling, scaling)
     np.testing.assert_allclose(graph.adjacency.toarray(), expected, rtol=1e-12)
     np.testing.assert_allclose(graph.degree, expected.sum(axis=1), rtol=1e-12)
 
 
-def test_below_every_edge_only_the_nearest_neighbour_edges_remain(edges):
+def test_at_the_shortest_edge_no_edge_remains(edges):
     graph = scale_graph(edges, float(edges.lengths.min()))
-    assert graph.n_edges == len(nearest_edges(edges))
-    assert (graph.degree > 0).all()
+    assert graph.n_edges == 0
+    assert not graph.degree.any()
 
 
 def test_scales_share_one_edge_array_and_match_graphs_built_alone(edges):

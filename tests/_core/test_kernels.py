@@ -41,7 +41,7 @@ def run_pass(graph, U, rng, min_work):
         graph.edge_weights(),
         graph.degree,
         3.0,
-        0.5,
+        np.full(U.shape[0], 0.5),
         graph.order,
         graph.color_starts,
         moved,
@@ -244,7 +244,8 @@ def test_embedding_pass_is_sequential_coordinate_descent():
     rng = np.random.default_rng(7)
     edges = EdgeList.from_pairs(30, rng.integers(0, 30, 80), rng.integers(0, 30, 80), rng.random((30, 2)))
     graph = scale_graph(edges, 0.5)
-    k, graph_weight, diagonal = 3, 2.0, 0.7
+    k, graph_weight = 3, 2.0
+    diagonal = rng.uniform(0.1, 2.0, 30)  # per cell: the coupling to adjacent scales differs between cells
     U, linear = rng.random((30, k)), rng.random((30, k))
     gram = np.eye(k) + 0.2
     # reference: exact minimization of each entry in turn, cells in the kernel's order
@@ -258,7 +259,7 @@ def test_embedding_pass_is_sequential_coordinate_descent():
                 + gram[j, j] * expected[i, j]
                 + graph_weight * A[i] @ expected[:, j]
             )
-            expected[i, j] = max(numerator / (gram[j, j] + diagonal + graph_weight * graph.degree[i]), 0.0)
+            expected[i, j] = max(numerator / (gram[j, j] + diagonal[i] + graph_weight * graph.degree[i]), 0.0)
     moved = kernels.embedding_pass(
         U,
         linear,

@@ -31,7 +31,11 @@ def _objective(U, X, loadings, reference, neighbours, thresholds, weights):
         total += np.sum((X - U[t] @ W.T) ** 2)
         total += weights.graph * np.sum(a[:, :, None] * (U[t][:, None, :] - R[neighbours.indices]) ** 2)
         total += weights.anchor * np.sum(U[t] ** 2)
-    return total + weights.coupling * sum(np.sum((U[t] - U[t - 1]) ** 2) for t in range(1, len(U)))
+        if t:
+            # what the finer scale's neighbours lack of a full pull ties the cell to this scale
+            lacking = np.clip(1 - scale_weights(neighbours, thresholds[t - 1]).sum(axis=1), 0, None)
+            total += np.sum((weights.coupling + weights.graph * lacking)[:, None] * (U[t] - U[t - 1]) ** 2)
+    return total
 
 
 def test_each_query_cell_reaches_the_minimum_of_its_objective(problem, rng):
@@ -48,13 +52,15 @@ def test_each_query_cell_reaches_the_minimum_of_its_objective(problem, rng):
     assert result.converged.all()
 
 
-def test_weights_keep_close_neighbours_and_always_the_nearest():
-    neighbours = Neighbours(np.array([[0, 1, 2], [3, 4, 5]]), np.array([[0.1, 0.2, 5.0], [3.0, 4.0, 5.0]]))
+def test_weights_keep_only_neighbours_closer_than_the_threshold():
+    neighbours = Neighbours(np.array([[0, 1, 2], [3, 4, 5]]), np.array([[0.1, 0.2, 5.0], [0.9, 4.0, 5.0]]))
     weights = scale_weights(neighbours, 1.0)
     assert weights[0, 2] == 0.0
-    assert weights[0, :2].sum() == pytest.approx(1.0)
-    assert weights[1, 0] == pytest.approx(np.exp(-9.0))
+    assert weights[0, :2].sum() == pytest.approx(1.0)  # normalized: a full pull among close cells
+    assert weights[1, 0] == pytest.approx(np.exp(-0.81))  # alone below 1: not scaled up
     assert weights[1, 1:].sum() == 0.0
+    far = Neighbours(np.array([[0, 1]]), np.array([[2.0, 3.0]]))
+    assert not scale_weights(far, 1.0).any()  # no neighbour below the threshold: no pull at all
 
 
 def test_transferred_levels_nest_like_the_reference():

@@ -11,6 +11,8 @@ from pnmf._core.persistence import EdgeList
 from pnmf._core.solver import (
     Weights,
     coupled_products,
+    coupling_diagonal,
+    pair_coupling,
     reconstruction_error,
     solve,
     total_objective,
@@ -31,16 +33,37 @@ def random_problem(seed, n=40, m=25, k=3, n_scales=3, density=0.4):
     return X, [scale_graph(edges, t) for t in thresholds], generator
 
 
+def dense_coupling(graph, weights):
+    """Per-cell weight between a scale and the next coarser one: λ2, plus λ1 for what the cell lacks of degree 1."""
+    degree = graph.adjacency.toarray().sum(axis=1)
+    return weights.coupling + weights.graph * np.clip(1 - degree, 0, None)
+
+
 def dense_objective(X, embeddings, loadings, graphs, weights):
     value = 0.0
     for t, (U, W, graph) in enumerate(zip(embeddings, loadings, graphs, strict=True)):
-        laplacian = np.diag(graph.degree) - graph.adjacency.toarray()
+        adjacency = graph.adjacency.toarray()
+        laplacian = np.diag(adjacency.sum(axis=1)) - adjacency
         value += (
             np.sum((X - U @ W.T) ** 2) + weights.graph * np.trace(U.T @ laplacian @ U) + weights.anchor * np.sum(U**2)
         )
         if t:
-            value += weights.coupling * np.sum((U - embeddings[t - 1]) ** 2)
+            coupling = dense_coupling(graphs[t - 1], weights)
+            value += np.sum(coupling[:, None] * (U - embeddings[t - 1]) ** 2)
     return value
+
+
+def test_cells_alone_at_a_scale_are_coupled_by_the_graph_weight():
+    _, graphs, _ = random_problem(0)
+    weights = Weights(graph=7.0, coupling=0.5)
+    alone = graphs[0].degree == 0
+    assert alone.any()
+    assert not alone.all()
+    coupling = pair_coupling(graphs[0], weights)
+    np.testing.assert_allclose(coupling, dense_coupling(graphs[0], weights), rtol=1e-12)
+    np.testing.assert_allclose(coupling[alone], 7.5)
+    assert (coupling[~alone] < 7.5).all()
+    assert (coupling >= 0.5).all()
 
 
 def test_objective_from_grams_equals_the_dense_formula():
@@ -52,7 +75,8 @@ def test_objective_from_grams_equals_the_dense_formula():
     errors = [
         reconstruction_error(expression.sq_norm, X.T @ U, U, W) for U, W in zip(embeddings, loadings, strict=True)
     ]
-    value, terms = total_objective(errors, embeddings, graphs, weights)
+    couplings = [pair_coupling(graph, weights) for graph in graphs[:-1]]
+    value, terms = total_objective(errors, embeddings, graphs, weights, couplings)
     assert value == pytest.approx(dense_objective(X, embeddings, loadings, graphs, weights), rel=1e-10)
     assert set(terms) == {"reconstruction", "graph", "coupling", "anchor"}
     assert sum(terms.values()) == pytest.approx(value)
@@ -88,7 +112,7 @@ def test_embedding_update_without_graph_is_exact_hals():
     XW = generator.random((20, 1)) - 0.2
     U = generator.random((20, 1))
     empty = scale_graph(EdgeList(20, np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)), 1.0)
-    update_embedding(U, XW, np.array([[1.0]]), empty, Weights(anchor=0.5), 0)
+    update_embedding(U, XW, np.array([[1.0]]), empty, Weights(anchor=0.5), np.full(20, 0.5))
     np.testing.assert_allclose(U[:, 0], np.maximum(XW[:, 0] / 1.5, 0))
 
 
@@ -107,10 +131,10 @@ def test_embedding_update_never_increases_its_objective(graph_weight):
         )
 
     before = objective(U)
+    adjacent = [(coarser, pair_coupling(graphs[1], weights))]
     for _ in range(5):
-        update_embedding(
-            U, coupled_products(X @ W, [coarser], weights.coupling), W.T @ W, graphs[1], weights, 1, max_inner=3
-        )
+        linear = coupled_products(X @ W, adjacent)
+        update_embedding(U, linear, W.T @ W, graphs[1], weights, coupling_diagonal(adjacent, 0.1, 40), max_inner=3)
         after = objective(U)
         assert after <= before + 1e-9 * abs(before)
         before = after
@@ -135,6 +159,20 @@ def test_solve_returns_nonnegative_unit_norm_factors_and_a_consistent_objective(
     assert fit.objective == pytest.approx(dense_objective(X, fit.embeddings, fit.loadings, graphs, weights), rel=1e-9)
     assert fit.n_iter.shape == (3,)
     assert fit.converged.all()
+
+
+def test_a_cell_alone_at_a_fine_scale_follows_its_coarser_embedding():
+    X, graphs, _ = random_problem(6)
+    expression = Expression(sparse.csr_matrix(X))
+    U0, W0 = nndsvda(expression, 3, random_state=0)
+    alone = graphs[0].degree == 0
+    assert 3 <= alone.sum() < 37
+    fit = solve(expression, graphs, U0, W0, Weights(graph=100.0, coupling=0.1), max_iter=200, max_sweeps=20)
+    fine, coarse = fit.embeddings[0], fit.embeddings[1]
+    gap = np.linalg.norm(fine - coarse, axis=1)
+    # joined cells are smoothed by the fine scale's own graph; lone ones are tied to the coarser scale
+    # with the weight the graph would have had (λ1 + λ2 against λ2 = 0.1 alone)
+    assert gap[alone].mean() < 0.1 * gap[~alone].mean()
 
 
 def test_warm_started_path_runs_coarse_to_fine():

@@ -346,7 +346,7 @@ def _update_cell(
             coupled += gram_W[j, other] * U[i, other]
         old = U[i, j]
         numerator = linear[i, j] - coupled + gram_W[j, j] * old + graph_weight * neighbour_sum[j]
-        new = numerator / (gram_W[j, j] + diagonal + curvature_graph)
+        new = numerator / (gram_W[j, j] + diagonal[i] + curvature_graph)
         if new < 0.0:
             new = 0.0
         U[i, j] = new
@@ -365,7 +365,7 @@ def _embedding_pass(
     weights: np.ndarray,
     degree: np.ndarray,
     graph_weight: float,
-    diagonal: float,
+    diagonal: np.ndarray,
     order: np.ndarray,
     color_starts: np.ndarray,
     moved: np.ndarray,
@@ -404,7 +404,7 @@ def embedding_pass(
     weights: np.ndarray,
     degree: np.ndarray,
     graph_weight: float,
-    diagonal: float,
+    diagonal: np.ndarray,
     order: np.ndarray,
     color_starts: np.ndarray,
 ) -> float:
@@ -412,7 +412,7 @@ def embedding_pass(
 
     For cell i and factor j the objective restricted to ``u_ij`` is a 1-D quadratic,
 
-        (G_jj + diagonal + λ1 d_i) u² − 2 u (linear_ij − Σ_{l≠j} G_jl u_il + λ1 Σ_n a_in u_nj),
+        (G_jj + diagonal_i + λ1 d_i) u² − 2 u (linear_ij − Σ_{l≠j} G_jl u_il + λ1 Σ_n a_in u_nj),
 
     minimized over u ≥ 0 in closed form. Cell i's neighbours n and weights a_in are
     ``indices[p]`` and ``weights[p]`` for p in ``starts[i]:stops[i]``. Cells are visited colour class by colour class
@@ -437,7 +437,7 @@ def embedding_pass(
             weights,
             degree,
             float(graph_weight),
-            float(diagonal),
+            np.ascontiguousarray(diagonal, dtype=np.float64),
             order,
             color_starts,
             moved,

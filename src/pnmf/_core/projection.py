@@ -5,7 +5,10 @@ the reconstruction of its expression by the fixed loadings W_t, the graph term t
 neighbours among the reference cells (whose embeddings r_j are fixed), the coupling between
 its own consecutive scales and the anchoring::
 
-    Σ_t ‖x − W_t u_t‖² + λ1 Σ_t Σ_j a_tj ‖u_t − r_tj‖² + λ2 Σ_{t≥1} ‖u_t − u_{t−1}‖² + λ3 Σ_t ‖u_t‖²
+    Σ_t ‖x − W_t u_t‖² + λ1 Σ_t Σ_j a_tj ‖u_t − r_tj‖² + Σ_t c_t ‖u_t − u_{t+1}‖² + λ3 Σ_t ‖u_t‖²
+
+with c_t = λ2 + λ1 (1 − Σ_j a_tj)₊, as in the fit: what a scale's neighbours lack of a full
+pull ties the cell to its own next coarser embedding.
 
 Query cells never touch each other in it, so it splits into one small convex problem per
 cell (scales × k nonnegative variables), solved exactly by coordinate descent, all cells in
@@ -26,6 +29,7 @@ from .solver import Weights
 __all__ = [
     "Neighbours",
     "ProjectedCells",
+    "coupling_weights",
     "find_neighbours",
     "neighbour_mean",
     "project_cells",
@@ -73,21 +77,28 @@ def scale_weights(neighbours: Neighbours, threshold: float) -> np.ndarray:
     """Graph weights of every query cell's reference neighbours at one scale.
 
     As in the fit's graphs (:func:`pnmf._core.graphs.scale_graph`): the neighbours closer
-    than the threshold and always the nearest one, weighted ``exp(-(d / threshold)**2)``.
-    The fit normalizes weights so that a cell's total pull is about 1 whatever its number
-    of neighbours; a query cell's weights are divided by their sum when it exceeds 1, so
-    its pull is 1 among close reference cells and smaller when even its nearest reference
-    cell is far (a cell unlike any in the reference is not dragged onto one). The
+    than the threshold, weighted ``exp(-(d / threshold)**2)``. The fit normalizes weights
+    so that a cell's total pull is about 1 whatever its number of neighbours; a query
+    cell's weights are divided by their sum when it exceeds 1, so its pull is 1 among
+    close reference cells and smaller when its neighbours are few or far; what it lacks
+    goes to its coupling to its own coarser embedding (:func:`coupling_weights`). The
     reference cells' own degrees, which the fit's symmetric normalization uses, are not
     part of a shipped reference.
     """
     d = neighbours.distances
     if threshold <= 0:
         return np.zeros_like(d)
-    keep = d < threshold
-    keep[:, 0] = True
-    weights = np.where(keep, np.exp(-((d / threshold) ** 2)), 0.0)
+    weights = np.where(d < threshold, np.exp(-((d / threshold) ** 2)), 0.0)
     return weights / np.maximum(weights.sum(axis=1, keepdims=True), 1.0)
+
+
+def coupling_weights(total: np.ndarray, weights: Weights) -> np.ndarray:
+    """Per-cell coupling between consecutive scales from each scale's total pull ``total`` (scales × cells).
+
+    Row t weighs ``‖u_t − u_{t+1}‖²``: ``λ2 + λ1 (1 − total_t)₊``, as
+    :func:`pnmf._core.solver.pair_coupling` in the fit.
+    """
+    return weights.coupling + weights.graph * np.maximum(1.0 - total[:-1], 0.0)
 
 
 def neighbour_mean(neighbours: Neighbours, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -152,14 +163,14 @@ def project_cells(
         total[t] = a.sum(axis=1)
         weighted[t] = neighbour_mean(neighbours, a, R)
         weighted_sq[t] = neighbour_mean(neighbours, a, np.einsum("ij,ij->i", R, R)[:, None])[:, 0]
-    # start from the weighted mean of the neighbours' embeddings
-    U = np.ascontiguousarray(weighted / total[:, :, None])
+    coupling = coupling_weights(total, weights)
+    U = _start(XW, gram, weighted, total)
     n_passes = _solve_cells(
         XW,
         gram,
         weights.graph * weighted,
         weights.graph * total + weights.anchor,
-        weights.coupling,
+        np.ascontiguousarray(coupling),
         U,
         MAX_PASSES,
         PASS_TOL,
@@ -180,16 +191,34 @@ def project_cells(
     terms = {
         "reconstruction": float(reconstruction.sum()),
         "graph": weights.graph * float(roughness),
-        "coupling": weights.coupling * float(np.sum(np.diff(U, axis=0) ** 2)),
+        "coupling": float(np.einsum("tq,tqj->", coupling, np.diff(U, axis=0) ** 2)),
         "anchor": weights.anchor * float(np.sum(U**2)),
     }
     embeddings = [U[t].copy() for t in range(n_scales)]
     return ProjectedCells(embeddings, n_passes, n_passes < MAX_PASSES, sum(terms.values()), terms, reconstruction)
 
 
+def _start(XW: np.ndarray, gram: np.ndarray, weighted: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Return the starting embeddings: the weighted mean of the neighbours' embeddings.
+
+    At a scale where a cell has no neighbour, its clipped least-squares embedding
+    ``[x W (WᵀW)⁻¹]₊`` instead.
+    """
+    U = np.empty_like(XW)
+    for t in range(len(XW)):
+        alone = total[t] <= 0
+        U[t] = weighted[t] / np.where(alone, 1.0, total[t])[:, None]
+        if alone.any():
+            U[t][alone] = np.maximum(XW[t][alone] @ np.linalg.pinv(gram[t]), 0.0)
+    return np.ascontiguousarray(U)
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def _solve_cells(XW, gram, pull, diagonal, coupling, U, max_passes, tol):  # pragma: no cover - compiled
-    """Exact coordinate descent on every query cell's own problem until its largest step is below ``tol``."""
+    """Exact coordinate descent on every query cell's own problem until its largest step is below ``tol``.
+
+    ``coupling[t, i]`` weighs ``‖u_t − u_{t+1}‖²`` for cell i.
+    """
     n_scales, n_cells, k = XW.shape
     passes = np.zeros(n_cells, dtype=np.int64)
     for i in prange(n_cells):
@@ -197,16 +226,17 @@ def _solve_cells(XW, gram, pull, diagonal, coupling, U, max_passes, tol):  # pra
             largest_step = 0.0
             largest_value = 0.0
             for t in range(n_scales):
-                n_adjacent = (t > 0) + (t < n_scales - 1)
-                c = diagonal[t, i] + coupling * n_adjacent
+                finer = coupling[t - 1, i] if t > 0 else 0.0
+                coarser = coupling[t, i] if t < n_scales - 1 else 0.0
+                c = diagonal[t, i] + finer + coarser
                 for j in range(k):
                     g = c * U[t, i, j] - XW[t, i, j] - pull[t, i, j]
                     for m in range(k):
                         g += gram[t, j, m] * U[t, i, m]
                     if t > 0:
-                        g -= coupling * U[t - 1, i, j]
+                        g -= finer * U[t - 1, i, j]
                     if t < n_scales - 1:
-                        g -= coupling * U[t + 1, i, j]
+                        g -= coarser * U[t + 1, i, j]
                     h = gram[t, j, j] + c
                     if h <= 0.0:
                         continue

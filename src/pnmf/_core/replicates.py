@@ -15,7 +15,18 @@ import numpy as np
 
 from .expression import Factorized
 from .graphs import ScaleGraph
-from .solver import Fit, Weights, coupled_products, solve, squared_norm, total_objective, update_embedding
+from .solver import (
+    Fit,
+    Weights,
+    adjacent_scales,
+    coupled_products,
+    coupling_diagonal,
+    pair_coupling,
+    solve,
+    squared_norm,
+    total_objective,
+    update_embedding,
+)
 
 __all__ = ["Refit", "fit_replicate", "random_start", "refit_embeddings", "subsample_cells"]
 
@@ -107,6 +118,7 @@ def refit_embeddings(
     least-squares embedding.
     """
     n_scales = len(graphs)
+    couplings = [pair_coupling(graph, weights) for graph in graphs[:-1]]
     products = [expression.times(W) for W in loadings]
     grams = [W.T @ W for W in loadings]
     embeddings = [
@@ -124,7 +136,7 @@ def refit_embeddings(
                 for e, g, U in zip(errors, graphs, embeddings, strict=True)
             ]
         )
-        return (*total_objective(errors, embeddings, graphs, weights), own)
+        return (*total_objective(errors, embeddings, graphs, weights, couplings), own)
 
     value, terms, own = objective()
     history, per_scale = [value], [own]
@@ -132,9 +144,10 @@ def refit_embeddings(
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - the count is read after the loop
         for t in range(n_scales):
-            adjacent = [embeddings[s] for s in (t - 1, t + 1) if 0 <= s < n_scales]
-            linear = coupled_products(products[t].copy(), adjacent, weights.coupling)
-            update_embedding(embeddings[t], linear, grams[t], graphs[t], weights, len(adjacent))
+            adjacent = adjacent_scales(t, embeddings, couplings)
+            linear = coupled_products(products[t].copy(), adjacent)
+            diagonal = coupling_diagonal(adjacent, weights.anchor, len(linear))
+            update_embedding(embeddings[t], linear, grams[t], graphs[t], weights, diagonal)
         previous = value
         value, terms, own = objective()
         history.append(value)

@@ -3,7 +3,11 @@
 In cells × genes layout (U_t = H_tᵀ, n × k; W_t, m × k) the objective is
 
     F = Σ_t ‖X − U_t W_tᵀ‖² + λ1 Σ_t tr(U_tᵀ L_t U_t)
-        + λ2 Σ_{t≥2} ‖U_t − U_{t−1}‖² + λ3 Σ_t ‖U_t‖²,   U_t, W_t ≥ 0, ‖W_t[:, j]‖ = 1.
+        + Σ_t Σ_i c_ti ‖u_ti − u_(t+1)i‖² + λ3 Σ_t ‖U_t‖²,   U_t, W_t ≥ 0, ‖W_t[:, j]‖ = 1,
+
+with c_ti = λ2 + λ1 (1 − d_ti)₊ (:func:`pair_coupling`), d_ti cell i's degree in scale t's
+normalized graph: what a scale's graph lacks of a full pull on a cell is spent on tying
+the cell to its own next coarser embedding.
 
 Every update below minimizes F exactly over one block with the others fixed, so F never
 increases:
@@ -30,15 +34,19 @@ from .graphs import ScaleGraph
 from .kernels import embedding_pass
 
 __all__ = [
+    "Adjacent",
     "Fit",
     "Weights",
+    "adjacent_scales",
     "coupled_products",
+    "coupling_diagonal",
+    "pair_coupling",
     "solve",
-    "squared_distance",
     "squared_norm",
     "total_objective",
     "update_embedding",
     "update_loadings",
+    "weighted_squared_distance",
 ]
 
 # Coordinate-descent passes over U per product with X. Passes continue while one still moves
@@ -86,17 +94,44 @@ class Fit:
             self.history[key].append(value)
 
 
-def coupled_products(XW: np.ndarray, adjacent: Sequence[np.ndarray], coupling: float) -> np.ndarray:
-    """Return ``XW + coupling · Σ adjacent``, written into ``XW``: the linear term of an embedding update.
+#: An adjacent scale as an embedding update sees it: its embedding and the per-cell coupling weights to it.
+Adjacent = tuple[np.ndarray, np.ndarray]
 
-    By chunks of rows, so no cells × k temporary is made (160 MB per million cells and
-    adjacent scale). The caller owns ``XW``, a fresh product.
+
+def pair_coupling(finer: ScaleGraph, weights: Weights) -> np.ndarray:
+    """Per-cell weight of the coupling between a scale and the next coarser one, ``λ2 + λ1 (1 − d_i)₊``.
+
+    ``d_i`` is cell i's degree in the finer scale's normalized graph: about 1 for a cell
+    with neighbours below the scale's threshold, 0 for a cell with none. Every cell is then
+    smoothed about as much at every scale (its pull totals about λ1 + λ2): by its
+    neighbours where the scale's graph gives it some, and where it gives it none (a cell
+    in a sparse region, not yet joined to anything), by its own embedding at the next
+    coarser scale, where it is joined. Adding an edge to such a cell instead would join
+    components that the scale keeps apart.
     """
-    for embedding in adjacent:
+    return weights.coupling + weights.graph * np.maximum(1.0 - finer.degree, 0.0)
+
+
+def coupled_products(XW: np.ndarray, adjacent: Sequence[Adjacent]) -> np.ndarray:
+    """Return ``XW + Σ_s c_s ⊙ U_s``, written into ``XW``: the linear term of an embedding update.
+
+    ``adjacent`` holds each adjacent scale's embedding ``U_s`` with its per-cell coupling
+    weights ``c_s``. By chunks of rows, so no cells × k temporary is made (160 MB per
+    million cells and adjacent scale). The caller owns ``XW``, a fresh product.
+    """
+    for embedding, coupling in adjacent:
         for start in range(0, XW.shape[0], ROW_CHUNK):
             rows = slice(start, start + ROW_CHUNK)
-            XW[rows] += coupling * embedding[rows]
+            XW[rows] += coupling[rows, None] * embedding[rows]
     return XW
+
+
+def coupling_diagonal(adjacent: Sequence[Adjacent], anchor: float, n_cells: int) -> np.ndarray:
+    """Return every cell's curvature from the coupling and anchor terms, ``λ3 + Σ_s c_s``."""
+    diagonal = np.full(n_cells, anchor)
+    for _, coupling in adjacent:
+        diagonal += coupling
+    return diagonal
 
 
 def update_embedding(
@@ -105,7 +140,7 @@ def update_embedding(
     gram_W: np.ndarray,
     graph: ScaleGraph,
     weights: Weights,
-    n_adjacent: int,
+    diagonal: np.ndarray,
     max_inner: int = MAX_INNER,
     buffer: np.ndarray | None = None,
 ) -> None:
@@ -116,23 +151,22 @@ def update_embedding(
     U
         Current embedding, cells × k, nonnegative, C-contiguous float64.
     linear
-        ``X W + λ2 Σ_s U_s`` over the adjacent scales s (:func:`coupled_products`); ``X W`` alone
-        when there are none.
+        ``X W + Σ_s c_s ⊙ U_s`` over the adjacent scales s (:func:`coupled_products`); ``X W``
+        alone when there are none.
     gram_W
         ``Wᵀ W``.
     graph
         This scale's graph.
     weights
         Objective weights.
-    n_adjacent
-        How many adjacent scales ``linear`` includes.
+    diagonal
+        Every cell's curvature from the coupling and anchor terms (:func:`coupling_diagonal`).
     max_inner
         Maximum number of passes.
     buffer
         Where to write the graph's edge weights (one float64 per entry of ``graph.edges``),
         reused across calls; ``None``: a new array.
     """
-    diagonal = weights.anchor + weights.coupling * n_adjacent
     edge_weights = graph.edge_weights(buffer)
     first_move = None
     for _ in range(max_inner):
@@ -180,31 +214,51 @@ def reconstruction_error(sq_norm: float, XtU: np.ndarray, U: np.ndarray, W: np.n
     return max(sq_norm - 2.0 * cross + np.einsum("ij,ij->", U.T @ U, W.T @ W), 0.0)
 
 
+def weighted_squared_distance(A: np.ndarray, B: np.ndarray, weights: np.ndarray) -> float:
+    """Return ``Σ_i weights_i ‖a_i − b_i‖²``, by chunks of rows (no cells × k temporary)."""
+    total = 0.0
+    for start in range(0, A.shape[0], ROW_CHUNK):
+        rows = slice(start, start + ROW_CHUNK)
+        difference = A[rows] - B[rows]
+        total += float(weights[rows] @ np.einsum("ij,ij->i", difference, difference))
+    return total
+
+
 def squared_norm(U: np.ndarray) -> float:
     """Return ``‖U‖²``, without a temporary."""
     return float(np.einsum("ij,ij->", U, U))
 
 
-def squared_distance(A: np.ndarray, B: np.ndarray) -> float:
-    """Return ``‖A − B‖²``, by chunks of rows: the difference is never formed whole (160 MB per million cells)."""
-    total = 0.0
-    for start in range(0, A.shape[0], ROW_CHUNK):
-        difference = A[start : start + ROW_CHUNK] - B[start : start + ROW_CHUNK]
-        total += float(np.einsum("ij,ij->", difference, difference))
-    return total
-
-
 def total_objective(
-    reconstruction: Sequence[float], embeddings: Sequence[np.ndarray], graphs: Sequence[ScaleGraph], weights: Weights
+    reconstruction: Sequence[float],
+    embeddings: Sequence[np.ndarray],
+    graphs: Sequence[ScaleGraph],
+    weights: Weights,
+    couplings: Sequence[np.ndarray],
 ) -> tuple[float, dict[str, float]]:
-    """Evaluate the coupled objective and its four terms, given each scale's reconstruction error."""
+    """Evaluate the coupled objective and its four terms, given each scale's reconstruction error.
+
+    ``couplings[t]`` holds the per-cell weights between scales t and t + 1 (:func:`pair_coupling`).
+    """
     terms = {
         "reconstruction": float(sum(reconstruction)),
         "graph": weights.graph * sum(g.quadratic_form(U) for g, U in zip(graphs, embeddings, strict=True)),
-        "coupling": weights.coupling * sum(squared_distance(a, b) for a, b in pairwise(embeddings)),
+        "coupling": sum(
+            weighted_squared_distance(a, b, c) for (a, b), c in zip(pairwise(embeddings), couplings, strict=True)
+        ),
         "anchor": weights.anchor * sum(squared_norm(U) for U in embeddings),
     }
     return sum(terms.values()), terms
+
+
+def adjacent_scales(t: int, embeddings: Sequence[np.ndarray], couplings: Sequence[np.ndarray]) -> list[Adjacent]:
+    """Scale t's neighbours on the scale path, each with its per-cell coupling weights to scale t."""
+    adjacent = []
+    if t > 0:
+        adjacent.append((embeddings[t - 1], couplings[t - 1]))
+    if t + 1 < len(embeddings):
+        adjacent.append((embeddings[t + 1], couplings[t]))
+    return adjacent
 
 
 def _fit_step(
@@ -213,12 +267,13 @@ def _fit_step(
     W: np.ndarray,
     graph: ScaleGraph,
     weights: Weights,
-    adjacent: Sequence[np.ndarray],
+    adjacent: Sequence[Adjacent],
     buffer: np.ndarray,
 ) -> float:
     """Update one scale's embedding (seeing its ``adjacent`` scales), then its loadings; return its reconstruction error."""
-    linear = coupled_products(expression.times(W), adjacent, weights.coupling)
-    update_embedding(U, linear, W.T @ W, graph, weights, len(adjacent), buffer=buffer)
+    linear = coupled_products(expression.times(W), adjacent)
+    diagonal = coupling_diagonal(adjacent, weights.anchor, U.shape[0])
+    update_embedding(U, linear, W.T @ W, graph, weights, diagonal, buffer=buffer)
     del linear  # the product is no longer needed while Xᵀ U is formed
     XtU = expression.transpose_times(U)
     update_loadings(W, XtU, U.T @ U)
@@ -267,6 +322,7 @@ def solve(
 
     # one array for the edge weights of whichever scale is being updated (the scales share their edges)
     buffer = np.empty(max((len(graph.edges.indices) for graph in graphs), default=0))
+    couplings = [pair_coupling(graph, weights) for graph in graphs[:-1]]
     U = np.require(U0, np.float64, "C") if overwrite_start else np.array(U0, np.float64, order="C")
     W = W0.astype(np.float64, copy=True)
     for t in reversed(range(n_scales)):
@@ -275,11 +331,12 @@ def solve(
             U = coarser.copy()  # each finer scale starts from the next coarser one's solution
         previous = np.inf
         bar.set_postfix_str(f"scale {t}")
+        adjacent = [] if coarser is None else [(coarser, couplings[t])]
         for iteration in range(1, max_iter + 1):
-            error = _fit_step(expression, U, W, graphs[t], weights, [] if coarser is None else [coarser], buffer)
+            error = _fit_step(expression, U, W, graphs[t], weights, adjacent, buffer)
             value = error + weights.graph * graphs[t].quadratic_form(U) + weights.anchor * squared_norm(U)
             if coarser is not None:
-                value += weights.coupling * squared_distance(U, coarser)
+                value += weighted_squared_distance(U, coarser, couplings[t])
             fit.record("path", t, iteration, value)
             n_iter[t] = iteration
             if _converged(previous, value, tol):
@@ -293,15 +350,15 @@ def solve(
         reconstruction_error(expression.sq_norm, expression.transpose_times(U), U, W)
         for U, W in zip(embeddings, loadings, strict=True)
     ]
-    fit.objective, fit.terms = total_objective(errors, embeddings, graphs, weights)
+    fit.objective, fit.terms = total_objective(errors, embeddings, graphs, weights, couplings)
     fit.record("sweep", -1, 0, fit.objective)
     bar.set_postfix_str("coupled sweeps")
     for sweep in range(1, max_sweeps + 1):
         for t in range(n_scales):
-            adjacent = [embeddings[s] for s in (t - 1, t + 1) if 0 <= s < n_scales]
+            adjacent = adjacent_scales(t, embeddings, couplings)
             errors[t] = _fit_step(expression, embeddings[t], loadings[t], graphs[t], weights, adjacent, buffer)
         previous = fit.objective
-        fit.objective, fit.terms = total_objective(errors, embeddings, graphs, weights)
+        fit.objective, fit.terms = total_objective(errors, embeddings, graphs, weights, couplings)
         fit.record("sweep", -1, sweep, fit.objective)
         fit.n_sweeps = sweep
         bar.update()

@@ -75,20 +75,25 @@ def pnmf(
         \min_{U_t, W_t \ge 0,\ \|w_{tj}\| = 1}\;
         \sum_t \|X - U_t W_t^\top\|_F^2
         + \lambda_1 \sum_t \operatorname{tr}(U_t^\top \tilde L_t U_t)
-        + \lambda_2 \sum_{t \ge 2} \|U_t - U_{t-1}\|_F^2
+        + \sum_{t} \sum_i \bigl(\lambda_2 + \lambda_1 (1 - d_{ti})_+\bigr) \|u_{ti} - u_{t+1,i}\|^2
         + \lambda_3 \sum_t \|U_t\|_F^2
 
     with λ1 = ``graph_weight``, λ2 = ``coupling_weight``, λ3 = ``anchor_weight`` (the
     paper's geometric regularization, cross-scale smoothness and scale anchoring). ``X`` is
     cells × genes with every cell scaled to unit L2 norm (``normalize=True``), ``U_t`` is
-    Hᵀ of the paper and ``W_t`` its W. :math:`\tilde L_t` is the Laplacian of the scale's
-    graph (edges shorter than ε_t plus every cell's nearest-neighbour edge, heat-kernel
-    weights normalized symmetrically, ``w_ij / sqrt(d_i d_j)``). With unit cells
-    and unit-norm loadings every term is measured per cell on the same footing, so the
-    weights mean the same on any dataset: the objective is invariant to rescaling X and the
-    graph term does not grow with the number of neighbours. How much smoothing helps still
-    differs between datasets (on the evaluation panel, ``benchmarks/panel.py``, the best
-    fixed λ1 ranged from 1 to 100), so by default the data choose λ1 (``'auto'``, below).
+    Hᵀ of the paper and ``W_t`` its W, ``u_ti`` cell i's row of ``U_t``. :math:`\tilde L_t`
+    is the Laplacian of the scale's graph: the edges shorter than ε_t, whose connected
+    components are the scale's H0 components, with heat-kernel weights normalized
+    symmetrically (``w_ij / sqrt(r_i r_j)``), so that a cell's degree ``d_ti`` is about 1
+    when it has neighbours below ε_t and 0 when it has none. What a scale's graph lacks of a
+    full pull on a cell is spent on the cell's own next coarser embedding, where it is
+    joined: every cell is smoothed about as much at every scale, and no edge is invented
+    that would join components the scale keeps apart. With unit cells and unit-norm
+    loadings every term is measured per cell on the same footing, so the weights mean the
+    same on any dataset: the objective is invariant to rescaling X and the graph term does
+    not grow with the number of neighbours. How much smoothing helps still differs between
+    datasets (on the evaluation panel, ``benchmarks/panel.py``, the best fixed λ1 ranged
+    from 0 to 1000), so by default the data choose λ1 (``'auto'``, below).
 
     Parameters
     ----------

@@ -71,9 +71,10 @@ def project(
     labels. A query cell's embeddings minimize the fit's own objective with the loadings and
     the reference cells fixed: the reconstruction of its expression (preprocessed as in
     the fit: the same layer and genes, cells scaled to unit norm), the graph term through
-    its nearest reference cells (closer than the scale's threshold ε_t, and always the
-    nearest one; a cell far from every reference cell is pulled less), the coupling of its
-    consecutive scales and the anchoring. Query cells do not influence each other or the
+    its nearest reference cells closer than the scale's threshold ε_t, the coupling of its
+    consecutive scales (stronger where a scale gives it fewer close reference cells, as in
+    the fit: a cell with none at a fine scale follows its own coarser embedding) and the
+    anchoring. Query cells do not influence each other or the
     reference. This is what :func:`scanpy.tl.ingest` does for a PCA and UMAP, and cNMF's
     ``refit_usage`` for programs.
 
