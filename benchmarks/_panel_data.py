@@ -1,12 +1,14 @@
 """The datasets of the evaluation panel, each preprocessed the standard way.
 
 Real data come from ``../shared/data`` (beside the repository) when that folder exists;
-without it they are skipped with a message. ``pbmc68k_reduced`` ships with scanpy; the
-synthetic data are generated here, seeded.
+without it they are skipped with a message. More real data come from a folder built by
+``extra_data.py`` when one is given. ``pbmc68k_reduced`` ships with scanpy; the synthetic
+data are generated here, seeded.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,10 +40,14 @@ class Dataset:
     notes: dict = field(default_factory=dict)
 
 
-def preprocess(adata: AnnData, n_neighbors: int, random_state: int = 0) -> AnnData:
-    """The standard preprocessing of ``shared/data/README.md``: lognorm layer, 2000 HVG, PCA, kNN."""
-    sc.pp.normalize_total(adata, target_sum=1e4)
-    sc.pp.log1p(adata)
+def preprocess(adata: AnnData, n_neighbors: int, random_state: int = 0, *, counts: bool = True) -> AnnData:
+    """The standard preprocessing of ``shared/data/README.md``: lognorm layer, 2000 HVG, PCA, kNN.
+
+    ``counts=False``: ``X`` already holds log values, which are used as they are.
+    """
+    if counts:
+        sc.pp.normalize_total(adata, target_sum=1e4)
+        sc.pp.log1p(adata)
     adata.layers["lognorm"] = adata.X.copy()
     n_top = min(2000, adata.n_vars)
     if n_top < adata.n_vars:
@@ -93,6 +99,16 @@ def real(name: str, n_neighbors: int = 15) -> Dataset | None:
     return Dataset(f"{name} {n_neighbors}-NN", adata, labels, "real")
 
 
+def extra(folder: Path, n_neighbors: int = 15) -> Iterator[Dataset]:
+    """The datasets that ``extra_data.py`` wrote to ``folder`` (its ``manifest.json`` names their label columns)."""
+    for file, entry in json.loads((folder / "manifest.json").read_text()).items():
+        adata = sc.read_h5ad(folder / file)
+        adata.X = adata.X.astype(np.float32)
+        preprocess(adata, n_neighbors, counts=entry["values"] == "counts")
+        labels = {"label": entry["label"]} | ({"coarse": entry["coarse"]} if entry["coarse"] else {})
+        yield Dataset(f"{Path(file).stem} {n_neighbors}-NN", adata, labels, "extra")
+
+
 def nested(n_cells: int, n_types: int, n_subtypes: int, seed: int, fold_change: float = 4.0) -> Dataset:
     """Synthetic counts with a known two-level hierarchy, preprocessed like real data."""
     adata = pnmf.datasets.nested_populations(
@@ -106,8 +122,11 @@ def nested(n_cells: int, n_types: int, n_subtypes: int, seed: int, fold_change: 
     return Dataset(name, adata, {"label": "subtype", "coarse": "cell_type"}, "synthetic")
 
 
-def panel(quick: bool = False) -> Iterator[Dataset]:
-    """Every dataset of the panel; ``quick`` keeps one graph per real dataset and two synthetic ones."""
+def panel(quick: bool = False, extra_data: Path | None = None) -> Iterator[Dataset]:
+    """Every dataset of the panel; ``quick`` keeps one graph per real dataset and two synthetic ones.
+
+    ``extra_data``: a folder written by ``extra_data.py``, whose datasets join the real ones.
+    """
     yield pbmc(None)
     yield pbmc(15)
     if not quick:
@@ -122,6 +141,9 @@ def panel(quick: bool = False) -> Iterator[Dataset]:
             yield dataset
     if missing:
         print(f"skipped {missing}: {DATA} is absent")
+    if extra_data is not None:
+        for k in (15,) if quick else (15, 10):
+            yield from extra(extra_data, k)
     synthetic = [(3000, 4, 3, 1, 4.0), (3000, 6, 4, 2, 4.0)]
     if not quick:
         synthetic += [(2000, 4, 3, 3, 3.0), (5000, 6, 4, 4, 3.0), (1500, 3, 3, 5, 5.0)]

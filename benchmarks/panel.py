@@ -4,11 +4,14 @@ Usage::
 
     python benchmarks/panel.py                    # the whole panel, about an hour on 2 cores
     python benchmarks/panel.py --quick            # one graph per dataset, two synthetic sets
+    python benchmarks/panel.py --extra-data EXTRA # with the datasets extra_data.py built in EXTRA
     python benchmarks/panel.py --out benchmarks/results/panel.md
 
 Datasets (``_panel_data.py``): ``pbmc68k_reduced`` under its stored 10-NN graph and
 scanpy 15- and 30-NN graphs; the real labelled datasets of ``../shared/data`` under 15- and
-10-NN graphs (skipped with a message when that folder is absent); synthetic counts with a
+10-NN graphs (skipped with a message when that folder is absent); the eight real datasets
+that ``extra_data.py`` builds from their public sources, when their folder is given
+(``--extra-data`` or the environment variable ``PNMF_EXTRA_DATA``); synthetic counts with a
 known two-level hierarchy (``pnmf.datasets.nested_populations``: several seeds, sizes,
 fold changes, unequal type sizes); the paper's concentric circles.
 
@@ -26,6 +29,7 @@ main coarser cluster), and the scales where the fine and coarse labels are match
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 from itertools import pairwise
@@ -194,39 +198,95 @@ def evaluate(dataset: Dataset, n_comps: int = 20) -> tuple[dict, pd.DataFrame, l
     return summary, per_scale_table, designs
 
 
-def circles() -> pd.DataFrame:
-    """The paper's circles: the first scale at which each inner circle's spread falls below 5 % of the outer one's."""
-    adata = pnmf.datasets.concentric_circles(random_state=0)
-    pnmf.tl.pnmf(adata, 2, filtration="rips", scales="all", use_rep="X", mask_var=None, normalize=False)
-    circle = adata.obs["circle"].astype(str).to_numpy()
-    names = list(adata.obs["circle"].cat.categories)
-    rows = []
-    for name in names[:-1]:
-        first = -1
-        for t, key in enumerate(adata.uns["pnmf"]["obsm_keys"]):
-            embedding = np.asarray(adata.obsm[str(key)])
-            ratio = _spread(embedding[circle == name]) / _spread(embedding[circle == names[-1]])
-            if ratio < 0.05:
-                first = t
-                break
-        rows.append({"circle": name, "first scale below 5 % of the outer circle's spread": first})
-    return pd.DataFrame(rows)
+def circles(authors_file: Path | None = None) -> pd.DataFrame:
+    """The paper's circles: the first scale at which each inner circle's spread falls below 5 % of the outer one's.
+
+    Two settings on circles generated here: every death value a scale (the paper's
+    construction) and the defaults (8 scales of the kNN filtration), both with k = 2. With
+    ``authors_file`` (the authors' ``3D_concentric_circles.mat``, ``X`` 80 × 100 and the
+    circle of every point in ``Y``), the defaults on their data too. -1: never below 5 %.
+    """
+    generated = pnmf.datasets.concentric_circles(random_state=0)
+    runs = {
+        "generated, every death a scale": (
+            generated,
+            {"filtration": "rips", "scales": "all", "use_rep": "X", "normalize": False},
+        ),
+        "generated, defaults": (generated, {}),
+    }
+    if authors_file is not None:
+        from scipy.io import loadmat
+
+        data = loadmat(authors_file)
+        authors = sc.AnnData(np.asarray(data["X"], dtype=np.float64))
+        authors.obs["circle"] = pd.Categorical([f"circle_{int(c) + 1}" for c in np.ravel(data["Y"])])
+        runs["the authors' file, defaults"] = (authors, {})
+    rows = {}
+    for setting, (adata, options) in runs.items():
+        adata = adata.copy()
+        pnmf.tl.pnmf(adata, 2, mask_var=None, **options)
+        circle = adata.obs["circle"].astype(str).to_numpy()
+        names = sorted(np.unique(circle), key=lambda c: _spread(adata.X[circle == c]))  # innermost first
+        embeddings = [np.asarray(adata.obsm[str(key)]) for key in adata.uns["pnmf"]["obsm_keys"]]
+        for name in names[:-1]:
+            ratios = [_spread(E[circle == name]) / _spread(E[circle == names[-1]]) for E in embeddings]
+            below = np.flatnonzero(np.array(ratios) < 0.05)
+            rows.setdefault(name, {"circle": name})[setting] = int(below[0]) if len(below) else -1
+    return pd.DataFrame(list(rows.values()))
 
 
 def _spread(points: np.ndarray) -> float:
     return float(np.linalg.norm(points - points.mean(axis=0), axis=1).mean())
 
 
+DEFAULT_DESIGN = "tl.leiden nested (default)"
+
+
+def comparison(rows: pd.DataFrame, name: str) -> str:
+    """One sentence: the recommended scale against the better scikit-learn NMF, and against the best scale."""
+    gain = rows["rec. − better NMF"]
+    gap = rows["best scale (labels)"] - rows["recommended"]
+    return (
+        f"{name} ({len(rows)}): recommended ≥ better scikit-learn NMF on {(gain >= 0).sum()} of {len(rows)}, "
+        f"mean difference {gain.mean():+.3f} (median {gain.median():+.3f}); best − recommended {gap.mean():.3f} on average."
+    )
+
+
+def tree_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: do the counts fall, do levels nest, and are coarse labels matched at a coarser scale than fine ones."""
+    table = rows[["dataset", "clusters fine → coarse", "never rises", "falls", "nesting (min)"]].copy()
+    table["fine labels best at"] = rows["at scale (label)"]
+    if "at scale (coarse)" in rows:
+        table["coarse labels best at"] = rows["at scale (coarse)"]
+        table["coarse at a coarser scale"] = np.where(
+            rows["at scale (coarse)"].isna(), "", (rows["at scale (coarse)"] > rows["at scale (label)"]).astype(str)
+        )
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one graph per real dataset, two synthetic sets")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "panel.md")
+    parser.add_argument(
+        "--extra-data",
+        type=Path,
+        default=os.environ.get("PNMF_EXTRA_DATA"),
+        help="folder written by extra_data.py (default: $PNMF_EXTRA_DATA; none: those datasets are left out)",
+    )
+    parser.add_argument(
+        "--authors-circles",
+        type=Path,
+        help="the authors' datasets/Simulation/3D_concentric_circles.mat (github.com/LiminLi-xjtu/pNMF), measured too",
+    )
     args = parser.parse_args()
     sc.settings.verbosity = 0
     warnings.filterwarnings("ignore")
     start = time.perf_counter()
     summaries, per_scale, designs = [], [], []
-    for dataset in panel(quick=args.quick):
+    if args.extra_data is None:
+        print("no --extra-data folder: the extra real datasets are left out (build them with extra_data.py)")
+    for dataset in panel(quick=args.quick, extra_data=args.extra_data):
         summary, scales, evolutions = evaluate(dataset)
         summaries.append(summary)
         per_scale.append(scales)
@@ -238,20 +298,26 @@ def main() -> None:
         )
     summaries = pd.DataFrame(summaries)
     designs = pd.DataFrame(designs)
-    real = summaries[(summaries.pop("kind") == "real") & ~summaries["dataset"].str.startswith("pbmc")]
+    kind = summaries.pop("kind")
+    groups = {
+        "Real datasets of shared/data": (kind == "real") & ~summaries["dataset"].str.startswith("pbmc"),
+        "Extra real datasets": kind == "extra",
+        "All real datasets but pbmc68k": kind.isin(["real", "extra"]) & ~summaries["dataset"].str.startswith("pbmc"),
+    }
     report = (
         "\n\n".join(
             [
                 "## k-means ARI against the finest labels (n_init=10, 5 seeds); best scale is picked with labels (upper bound)",
                 markdown_table(summaries.round(3), index=False),
-                f"Real datasets of shared/data: recommended ≥ better scikit-learn NMF on {(real['rec. − better NMF'] >= 0).sum()} of {len(real)}, "
-                f"mean difference {real['rec. − better NMF'].mean():+.3f}; best − recommended {(real['best scale (labels)'] - real['recommended']).mean():.3f} on average.",
+                *[comparison(summaries[rows], name) for name, rows in groups.items() if rows.any()],
+                "## Per-scale clusterings: the default design across datasets",
+                markdown_table(tree_summary(designs[designs["design"] == DEFAULT_DESIGN]), index=False),
                 "## Per-scale clusterings: four designs",
                 markdown_table(designs.round(3), index=False),
                 "## k-means ARI per scale",
                 markdown_table(pd.concat(per_scale).round(3), index=False),
-                "## Concentric circles (every death value a scale, k = 2)",
-                markdown_table(circles(), index=False),
+                "## Concentric circles: the first scale where an inner circle's spread is below 5 % of the outer one's (k = 2)",
+                markdown_table(circles(args.authors_circles), index=False),
                 f"Wall time: {time.perf_counter() - start:.0f} s.",
             ]
         )

@@ -115,6 +115,7 @@ class Manifest:
     N_CONNECTED = "n_connected"
     N_EDGES = "n_edges"
     RECOMMENDED = "recommended_scale"
+    CROSS_VALIDATION = "cross_validation"  # the held-out errors behind λ1 and the recommended scale
     PERSISTENCE = "persistence"
     CONVERGENCE = "convergence"
     HISTORY = "history"

@@ -29,6 +29,7 @@ __all__ = [
     "Clustering",
     "ConsensusScores",
     "Convergence",
+    "CrossValidation",
     "GeneScores",
     "History",
     "PcaBasis",
@@ -227,6 +228,48 @@ class Convergence:
             sweeps_converged=bool(entry["sweeps_converged"]),
             objective=float(entry["objective"]),
             terms={str(name): float(value) for name, value in entry["terms"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """``manifest['cross_validation']``: the held-out errors behind λ1 and the recommended scale.
+
+    ``graph_weights`` and ``graph_weight_errors``: the candidate λ1 and their relative
+    held-out errors (empty when λ1 was given or there were too few genes to split).
+    ``scale_errors`` and ``scale_standard_errors``: every scale's relative held-out error
+    and the standard error of its difference to the smallest (empty when the recommended
+    scale fell back to the component-count rule, ``scale_rule='fallback'``).
+    """
+
+    FIELD: ClassVar[str] = Manifest.CROSS_VALIDATION
+    KEYED: ClassVar[bool] = False
+
+    scale_rule: str
+    scale_errors: np.ndarray
+    scale_standard_errors: np.ndarray
+    graph_weights: np.ndarray
+    graph_weight_errors: np.ndarray
+
+    def to_uns(self) -> dict[str, Any]:
+        """Return the entry as stored."""
+        return {
+            "scale_rule": self.scale_rule,
+            "scale_errors": np.asarray(self.scale_errors, dtype=np.float64),
+            "scale_standard_errors": np.asarray(self.scale_standard_errors, dtype=np.float64),
+            "graph_weights": np.asarray(self.graph_weights, dtype=np.float64),
+            "graph_weight_errors": np.asarray(self.graph_weight_errors, dtype=np.float64),
+        }
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> CrossValidation:
+        """Read a stored entry."""
+        return cls(
+            scale_rule=str(entry["scale_rule"]),
+            **{
+                name: np.asarray(entry[name], dtype=np.float64)
+                for name in ("scale_errors", "scale_standard_errors", "graph_weights", "graph_weight_errors")
+            },
         )
 
 

@@ -39,15 +39,29 @@ def test_prepare_then_solve_is_fit_and_the_problem_is_reusable(inputs):
         for a, b in zip(once.solution.embeddings, result.solution.embeddings, strict=True):
             np.testing.assert_array_equal(a, b)
     assert set(problem.timings) == {"persistence", "graphs", "expression"}
-    assert set(once.timings) == {"init", "graph weight", "solve"}  # graph_weight="auto" by default
+    assert set(once.timings) == {"init", "cross-validation", "solve"}
 
 
-def test_the_recommended_scale_follows_the_component_counts(inputs):
+def test_the_recommended_scale_is_cross_validated(inputs):
     result = core.fit(inputs.X, inputs.points, inputs.edges, OPTIONS)
     problem = result.problem
-    assert result.recommended == recommend_scale(problem.n_connected, problem.persistence.n_cells)
+    assert result.scale_rule == "cross-validated"
+    assert result.recommended == result.scale_selection.recommended
+    assert result.scale_selection.errors.shape == (len(problem.thresholds),)
     assert np.all(np.diff(problem.thresholds) > 0)
     assert [g.adjacency.shape[0] for g in problem.graphs] == [inputs.X.shape[0]] * len(problem.thresholds)
+    given = core.fit(inputs.X, inputs.points, inputs.edges, replace(OPTIONS, graph_weight=3.0))
+    assert given.selection is None  # a given λ1 is not cross-validated; the scale still is
+    assert given.scale_rule == "cross-validated"
+
+
+def test_with_too_few_genes_the_recommended_scale_follows_the_component_counts(inputs):
+    genes = 6  # fewer than two genes per factor in each half
+    result = core.fit(inputs.X[:, :genes], inputs.points, inputs.edges, OPTIONS)
+    problem = result.problem
+    assert result.scale_selection is None
+    assert result.scale_rule == "fallback"
+    assert result.recommended == recommend_scale(problem.n_connected, problem.persistence.n_cells)
 
 
 def test_without_coupling_factors_are_matched_across_scales(inputs):

@@ -130,8 +130,8 @@ def test_a_large_sparse_matrix_is_never_densified(rng, monkeypatch, tmp_path):
 
 def test_the_cross_validation_reads_only_its_sampled_rows(rng):
     # above MAX_CELLS cells, the cross-validation of λ1 indexes a matrix that is not in memory
+    from pnmf._core.cross_validation import MAX_CELLS
     from pnmf._core.fit import _cross_validation_matrix
-    from pnmf._core.graph_weight import MAX_CELLS
 
     X = sparse.random(MAX_CELLS + 7, 6, density=0.5, random_state=rng, format="csr", dtype=np.float64)
     blocks = StreamedExpression(source_of(X), normalize=False, block_bytes=1 << 15)

@@ -21,18 +21,25 @@ from scipy import sparse
 from .._errors import PnmfValueError
 from .._options import PnmfOptions
 from .alignment import align_factors, consecutive_similarity
+from .cross_validation import (
+    MAX_CELLS,
+    GeneSplit,
+    ScaleSelection,
+    WeightSelection,
+    cross_validate_graph_weight,
+    cross_validate_scales,
+)
 from .dask_expression import DaskExpression, DaskSource
 from .expression import Expression, Factorized
 from .geometry import filtration_persistence, thresholds, top_threshold
-from .graph_weight import MAX_CELLS, WeightSelection, cross_validate_graph_weight
-from .graphs import ScaleGraph, scale_graph, scale_graphs
+from .graphs import ScaleGraph, scale_graphs
 from .init import nndsvda
 from .persistence import EdgeList, Persistence
 from .scales import recommend_scale
 from .solver import Fit, Weights, solve
 from .streamed import BlockSource, StreamedExpression
 
-__all__ = ["FitResult", "Matrix", "Problem", "choose_graph_weight", "factorized", "fit", "prepare", "solve_problem"]
+__all__ = ["FitResult", "Matrix", "Problem", "cross_validate", "factorized", "fit", "prepare", "solve_problem"]
 
 #: A cells × genes matrix to factorize: in memory, read by blocks from a file, or a Dask array.
 Matrix: TypeAlias = np.ndarray | sparse.spmatrix | BlockSource | DaskSource
@@ -63,7 +70,10 @@ class FitResult:
     """A solved problem: factors aligned across scales and the scale recommended without labels.
 
     ``options`` are those of the fit as run (``graph_weight='auto'`` replaced by the weight
-    chosen, ``selection`` the evidence, ``None`` when the weight was given). ``solution`` is
+    chosen, ``selection`` the evidence, ``None`` when the weight was given).
+    ``scale_selection`` is the evidence for the recommended scale (``None`` when there were
+    too few genes to cross-validate and the rule of
+    :func:`~pnmf._core.scales.recommend_scale` chose it). ``solution`` is
     the solver's :class:`~pnmf._core.solver.Fit` with factor j the same program at every
     scale; ``alignment`` says how (``'coupling'``: the model's own order, ``'hungarian'``:
     matched on loadings) and ``similarity`` (scales - 1 × k) is the cosine of factor j's
@@ -73,6 +83,7 @@ class FitResult:
     problem: Problem
     options: PnmfOptions
     selection: WeightSelection | None
+    scale_selection: ScaleSelection | None
     solution: Fit
     alignment: str
     similarity: np.ndarray
@@ -85,6 +96,11 @@ class FitResult:
         if self.selection is None:
             return "given"
         return "cross-validated" if self.selection.cross_validated else "fallback"
+
+    @property
+    def scale_rule(self) -> str:
+        """How the recommended scale was chosen: ``'cross-validated'`` or ``'fallback'`` (too few genes to split)."""
+        return "cross-validated" if self.scale_selection is not None else "fallback"
 
 
 @contextmanager
@@ -146,21 +162,39 @@ def prepare(
     return Problem(expression, edges, persistence, top, chosen, n_connected, graphs, n_bridges, timings)
 
 
-def choose_graph_weight(
-    problem: Problem, options: PnmfOptions, start: tuple[np.ndarray, np.ndarray]
-) -> WeightSelection:
-    """Cross-validate λ1 on the coarsest scale's graph from the starting factors ``start`` (see :mod:`.graph_weight`)."""
-    coarsest = problem.thresholds[-1]
-    return cross_validate_graph_weight(
-        _cross_validation_matrix(problem.expression),
-        problem.graphs[-1],
-        start,
-        anchor_weight=options.anchor_weight,
-        max_iter=options.max_iter,
-        tol=options.tol,
-        random_state=options.random_state,
-        restrict=lambda cells: scale_graph(problem.edges.induced(cells), coarsest),
-    )
+def cross_validate(
+    problem: Problem, options: PnmfOptions, start: tuple[np.ndarray, np.ndarray], *, recommend: bool = True
+) -> tuple[WeightSelection | None, ScaleSelection | None]:
+    """Cross-validate λ1 (when ``options.graph_weight`` is ``'auto'``) and the recommended scale on one gene split.
+
+    λ1 is chosen on the coarsest scale's graph; every scale is then fitted with the
+    resulting weights and the recommended scale chosen (see :mod:`.cross_validation`;
+    ``recommend=False`` skips that). Above :data:`MAX_CELLS` cells a seeded subsample takes
+    part, with the graphs its cells induce at the same thresholds. With too few genes to
+    split, the weight is the fallback and the scale selection ``None``.
+    """
+    auto = options.graph_weight == "auto"
+    if not (auto or recommend):
+        return None, None
+    split = GeneSplit.draw(_cross_validation_matrix(problem.expression), start, random_state=options.random_state)
+    if split is None:
+        return (WeightSelection.fallback() if auto else None), None
+    if split.cells is None:
+        graphs = problem.graphs
+    elif recommend:
+        graphs = scale_graphs(problem.edges.induced(split.cells), problem.thresholds)
+    else:
+        graphs = scale_graphs(problem.edges.induced(split.cells), problem.thresholds[-1:])
+    selection = None
+    if auto:
+        selection = cross_validate_graph_weight(
+            split, graphs[-1], anchor_weight=options.anchor_weight, max_iter=options.max_iter, tol=options.tol
+        )
+    if not recommend:
+        return selection, None
+    graph_weight = selection.weight if selection is not None else float(options.graph_weight)
+    weights = Weights(graph=graph_weight, coupling=options.coupling_weight, anchor=options.anchor_weight)
+    return selection, cross_validate_scales(split, graphs, weights, max_iter=options.max_iter, tol=options.tol)
 
 
 class _Rows:
@@ -188,14 +222,14 @@ def _cross_validation_matrix(expression: Factorized) -> np.ndarray | sparse.spma
 
 
 def solve_problem(problem: Problem, options: PnmfOptions, *, progress: bool = False) -> FitResult:
-    """Initialize (NNDSVDa), choose λ1 if asked (``'auto'``), solve all scales, align the factors, recommend a scale."""
+    """Initialize (NNDSVDa), cross-validate λ1 (if ``'auto'``) and the recommended scale, solve all scales, align the factors."""
     timings: dict[str, float] = {}
     with stage(timings, "init"):
         U0, W0 = nndsvda(problem.expression, options.n_comps, options.random_state)
-    selection = None
-    if options.graph_weight == "auto":
-        with stage(timings, "graph weight"):
-            selection = choose_graph_weight(problem, options, (U0, W0))
+    # before the solve, which overwrites U0, and so that the split's copies are gone by then
+    with stage(timings, "cross-validation"):
+        selection, scale_selection = cross_validate(problem, options, (U0, W0))
+    if selection is not None:
         options = replace(options, graph_weight=selection.weight)
     weights = Weights(graph=float(options.graph_weight), coupling=options.coupling_weight, anchor=options.anchor_weight)
     with stage(timings, "solve"):
@@ -213,8 +247,14 @@ def solve_problem(problem: Problem, options: PnmfOptions, *, progress: bool = Fa
         )
     solution, alignment = _aligned(solution, coupled=options.coupling_weight > 0)
     similarity = consecutive_similarity(solution.loadings)
-    recommended = recommend_scale(problem.n_connected, problem.persistence.n_cells)
-    return FitResult(problem, options, selection, solution, alignment, similarity, recommended, timings)
+    recommended = (
+        scale_selection.recommended
+        if scale_selection is not None
+        else recommend_scale(problem.n_connected, problem.persistence.n_cells)
+    )
+    return FitResult(
+        problem, options, selection, scale_selection, solution, alignment, similarity, recommended, timings
+    )
 
 
 def fit(

@@ -21,7 +21,7 @@ from .._core.solver import Fit
 from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, check_result_key, stale_entries, write_results, writer
 from .._options import PnmfOptions
-from .._sections import Alignment, Bars, Convergence, History
+from .._sections import Alignment, Bars, Convergence, CrossValidation, History
 from .._validation import (
     check_anndata,
     check_backed_copy,
@@ -95,6 +95,13 @@ def pnmf(
     datasets (on the evaluation panel, ``benchmarks/panel.py``, the best fixed λ1 ranged
     from 0 to 1000), so by default the data choose λ1 (``'auto'``, below).
 
+    The recommended scale is chosen without labels on the same split of the genes as λ1:
+    every scale is fitted on one half of the genes, each scale's embedding predicts the
+    other half, and the finest scale whose held-out error is within one standard error
+    (over the held-out genes) of the smallest is recommended. With fewer than four genes
+    per factor there is nothing to split, and the scale with about n/6 connected
+    components is recommended.
+
     Parameters
     ----------
     adata
@@ -139,8 +146,9 @@ def pnmf(
         random in two halves, the coarsest scale's embedding is fitted on one half with each
         weight, and the weight whose embedding best predicts the other half (nonnegative
         least squares) wins. It costs five single-scale fits on half the genes (on at most
-        20,000 cells). With fewer than four genes per factor there is nothing to split, and
-        the weight is 10. The manifest records the weight used and how it was chosen.
+        20,000 cells); the recommended scale costs one fit of every scale on the same half.
+        With fewer than four genes per factor there is nothing to split, and the weight is
+        10. The manifest records the weight used and how it was chosen.
     coupling_weight
         λ2, weight of the similarity between embeddings of consecutive scales.
     anchor_weight
@@ -183,7 +191,9 @@ def pnmf(
     ``adata.uns[key_added]``
         Manifest: ``obsm_keys`` and ``varm_keys`` (every key written), ``thresholds``,
         ``n_connected`` (components per scale), ``n_edges`` (graph edges per scale),
-        ``recommended_scale`` (label-free: the scale with about n/6 components),
+        ``recommended_scale`` (label-free: see below), ``cross_validation`` (the held-out
+        errors behind it and behind λ1: ``scale_rule``, ``scale_errors``,
+        ``scale_standard_errors``, ``graph_weights``, ``graph_weight_errors``),
         ``persistence`` (H0 ``deaths``, ``n_essential`` bars that never die, and ``top``, the
         threshold joining every edge), ``convergence`` (``n_iter`` and ``converged`` per scale
         along the path, ``n_sweeps``, ``sweeps_converged``, the final ``objective`` and its
@@ -281,6 +291,18 @@ def _hint_unconverged(solution: Fit, options: PnmfOptions) -> None:
         )
 
 
+def _cross_validation(result: core.FitResult) -> CrossValidation:
+    """Return the manifest's record of the held-out errors behind λ1 and the recommended scale."""
+    weights, scales, empty = result.selection, result.scale_selection, np.empty(0)
+    return CrossValidation(
+        scale_rule=result.scale_rule,
+        scale_errors=scales.errors if scales is not None else empty,
+        scale_standard_errors=scales.standard_errors if scales is not None else empty,
+        graph_weights=weights.candidates if weights is not None and weights.cross_validated else empty,
+        graph_weight_errors=weights.errors if weights is not None else empty,
+    )
+
+
 def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult) -> Results:
     """Build everything to write before anything is written.
 
@@ -312,6 +334,7 @@ def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult) -> Results:
         Manifest.N_CONNECTED: problem.n_connected.astype(np.int64),
         Manifest.N_EDGES: np.array([g.n_edges for g in problem.graphs], dtype=np.int64),
         Manifest.RECOMMENDED: result.recommended,
+        Manifest.CROSS_VALIDATION: _cross_validation(result).to_uns(),
         Manifest.PERSISTENCE: Bars(problem.persistence.deaths, problem.persistence.n_essential, problem.top).to_uns(),
         Manifest.CONVERGENCE: convergence.to_uns(),
         Manifest.HISTORY: History.from_columns(solution.history).to_uns(),

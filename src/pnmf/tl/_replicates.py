@@ -14,11 +14,12 @@ from anndata import AnnData
 
 from .._core.consensus import match_runs
 from .._core.expression import Expression, Factorized
-from .._core.fit import Problem, choose_graph_weight
+from .._core.fit import Problem, cross_validate
 from .._core.graphs import ScaleGraph, scale_graph
 from .._core.init import nndsvda
 from .._core.persistence import EdgeList
 from .._core.replicates import fit_replicate, subsample_cells
+from .._core.scales import recommend_scale
 from .._core.solver import Weights
 from .._options import PnmfOptions
 from ._inputs import Inputs
@@ -35,13 +36,15 @@ class Prepared:
     """The inputs of every replicate: the options, what was read, the scales and their graphs, the matrix as factorized.
 
     ``options`` are those every replicate runs with (``graph_weight='auto'`` resolved);
-    ``graph_weight_rule`` says how λ1 was set.
+    ``graph_weight_rule`` says how λ1 was set; ``recommended`` is the scale ``tl.pnmf``
+    would recommend (``None`` when not asked for).
     """
 
     options: PnmfOptions
     inputs: Inputs
     problem: Problem
     graph_weight_rule: str
+    recommended: int | None = None
 
     @property
     def expression(self) -> Factorized:
@@ -70,22 +73,34 @@ class Prepared:
         return {**self.options.to_uns(), "graph_weight_rule": self.graph_weight_rule, **self.inputs.provenance()}
 
 
-def prepare(adata: AnnData, options: PnmfOptions, weight_comps: int | None = None) -> Prepared:
+def prepare(
+    adata: AnnData, options: PnmfOptions, weight_comps: int | None = None, *, recommend: bool = False
+) -> Prepared:
     """Read the inputs and compute the persistence, scales and graphs once, as ``tl.pnmf`` does.
 
     ``graph_weight='auto'`` is resolved once for all replicates by ``tl.pnmf``'s
     cross-validation from ``tl.pnmf``'s own start, with ``weight_comps`` factors (at most
-    the matrix allows; ``None``: ``options.n_comps``).
+    the matrix allows; ``None``: ``options.n_comps``); with ``recommend``, the same
+    cross-validation recommends a scale, as ``tl.pnmf`` does.
     """
     inputs, problem = prepare_scales(adata, options)
-    rule = "given"
-    if options.graph_weight == "auto":
+    rule = "given" if options.graph_weight != "auto" else "fallback"
+    selection, scales = None, None
+    if options.graph_weight == "auto" or recommend:
         n_comps = options.n_comps if weight_comps is None else min(weight_comps, *problem.expression.shape)
         start = nndsvda(problem.expression, n_comps, options.random_state)
-        selection = choose_graph_weight(problem, options, start)
+        selection, scales = cross_validate(problem, options, start, recommend=recommend)
+    if selection is not None:
         options = replace(options, graph_weight=selection.weight)
         rule = "cross-validated" if selection.cross_validated else "fallback"
-    return Prepared(options, inputs, problem, rule)
+    recommended = None
+    if recommend:
+        recommended = (
+            scales.recommended
+            if scales is not None
+            else recommend_scale(problem.n_connected, problem.persistence.n_cells)
+        )
+    return Prepared(options, inputs, problem, rule, recommended)
 
 
 def seeds(random_state: int | None) -> int:

@@ -13,7 +13,6 @@ from scanpy import logging as logg
 from scanpy import settings
 
 from .._core.consensus import reproducibility, stability
-from .._core.scales import recommend_scale
 from .._keys import DEFAULT_K_KEY, KSelection, Manifest
 from .._manifest import Results, write_results, writer
 from .._options import PnmfOptions
@@ -187,7 +186,7 @@ def select_k(
 
     timings: dict[str, float] = {}
     clock = perf_counter()
-    prepared = prepare(adata, options, weight_comps=int(ks[len(ks) // 2]))
+    prepared = prepare(adata, options, weight_comps=int(ks[len(ks) // 2]), recommend=not all_scales)
     timings["prepare"] = perf_counter() - clock
     n_cells, n_genes = prepared.expression.shape
     n_seen = max(round(subsample * n_cells), 1) if subsample < 1 else n_cells
@@ -199,7 +198,12 @@ def select_k(
         raise ValueError(msg)
 
     problem = prepared.problem
-    scales_fitted = _scales_fitted(problem.n_connected, problem.persistence.n_cells, all_scales=all_scales)
+    n_scales = len(problem.thresholds)
+    scales_fitted = (
+        np.arange(n_scales, dtype=np.int64)
+        if prepared.recommended is None
+        else np.unique([0, prepared.recommended, n_scales - 1]).astype(np.int64)
+    )
     clock = perf_counter()
     verbose = settings.verbosity >= 3
     progress = logg.debug if verbose else None
@@ -283,14 +287,6 @@ def suggest_k(n_comps: np.ndarray, min_stability: np.ndarray) -> int:
     if not finite.any():
         return int(n_comps[0])
     return int(n_comps[np.flatnonzero(finite)[np.argmax(min_stability[finite])]])
-
-
-def _scales_fitted(n_connected: np.ndarray, n_cells: int, *, all_scales: bool) -> np.ndarray:
-    """Return the indices of the scales each replicate fits: all, or the finest, recommended and coarsest."""
-    n_scales = len(n_connected)
-    if all_scales:
-        return np.arange(n_scales, dtype=np.int64)
-    return np.unique([0, recommend_scale(n_connected, n_cells), n_scales - 1]).astype(np.int64)
 
 
 def _check_n_comps(n_comps: object) -> np.ndarray:

@@ -1,0 +1,147 @@
+import numpy as np
+import pytest
+from scipy import sparse
+
+from pnmf._core.cross_validation import (
+    FALLBACK_WEIGHT,
+    MAX_CELLS,
+    GeneSplit,
+    WeightSelection,
+    cross_validate_graph_weight,
+    cross_validate_scales,
+    held_out_error,
+    held_out_gene_errors,
+)
+from pnmf._core.expression import Expression, normalize_cells
+from pnmf._core.graphs import scale_graph
+from pnmf._core.init import nndsvda
+from pnmf._core.persistence import EdgeList
+from pnmf._core.solver import Weights
+
+
+def _populations(seed=0, n_cells=300, n_genes=120, n_types=3):
+    """Poisson counts of three populations with their own marker genes."""
+    rng = np.random.default_rng(seed)
+    types = rng.integers(n_types, size=n_cells)
+    profiles = rng.gamma(2.0, 1.0, size=(n_types, n_genes))
+    for t in range(n_types):
+        profiles[t, t * 20 : (t + 1) * 20] *= 6.0
+    counts = rng.poisson(profiles[types] * 0.5)
+    return sparse.csr_matrix(normalize_cells(np.log1p(counts))), types
+
+
+def _start(X, n_comps):
+    return nndsvda(Expression(X), n_comps, 0)
+
+
+def _graph(pairs_rows, pairs_cols, n_cells):
+    lo, hi = np.minimum(pairs_rows, pairs_cols), np.maximum(pairs_rows, pairs_cols)
+    keep = lo != hi
+    codes = np.unique(lo[keep] * n_cells + hi[keep])
+    rows, cols = codes // n_cells, codes % n_cells
+    return scale_graph(EdgeList(n_cells, rows, cols, np.ones(len(rows))), 2.0)
+
+
+def _within_types(types, rng, per_cell=8):
+    rows, cols = [], []
+    for cell, kind in enumerate(types):
+        mates = np.flatnonzero(types == kind)
+        rows.append(np.full(per_cell, cell))
+        cols.append(rng.choice(mates, size=per_cell))
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+def _split(X, n_comps, random_state=0):
+    return GeneSplit.draw(X, _start(X, n_comps), random_state=random_state)
+
+
+def test_a_graph_that_joins_populations_gets_less_weight_than_one_that_follows_them():
+    X, types = _populations()
+    rng = np.random.default_rng(1)
+    faithful = _graph(*_within_types(types, rng), len(types))
+    shuffled = _graph(*_within_types(rng.permutation(types), rng), len(types))
+    split = _split(X, 5)
+    good = cross_validate_graph_weight(split, faithful)
+    bad = cross_validate_graph_weight(split, shuffled)
+    assert good.cross_validated
+    assert bad.cross_validated
+    assert good.weight > bad.weight
+    # a graph across populations: smoothing along it hard blurs the populations
+    assert bad.errors[-1] > 1.5 * bad.errors.min()
+    assert good.errors[-1] < bad.errors[-1]
+    assert good.weight == good.candidates[np.argmin(good.errors)]
+
+
+def test_same_seed_same_split_choice_and_errors():
+    X, types = _populations(seed=2)
+    graph = _graph(*_within_types(types, np.random.default_rng(0)), len(types))
+    first, second, other = _split(X, 4, 3), _split(X, 4, 3), _split(X, 4, 4)
+    np.testing.assert_array_equal(first.fitted, second.fitted)
+    assert not np.array_equal(first.fitted, other.fitted)
+    assert sorted(np.concatenate([first.fitted, first.held_out]).tolist()) == list(range(X.shape[1]))
+    one, two = cross_validate_graph_weight(first, graph), cross_validate_graph_weight(second, graph)
+    np.testing.assert_array_equal(one.errors, two.errors)
+    assert one.weight == two.weight
+
+
+def test_too_few_genes_leave_nothing_to_split():
+    X, _ = _populations(n_genes=15)
+    assert _split(X, 4) is None
+    fallback = WeightSelection.fallback()
+    assert fallback.weight == FALLBACK_WEIGHT
+    assert not fallback.cross_validated
+
+
+def test_many_cells_are_subsampled(monkeypatch):
+    X, _ = _populations(n_cells=400)
+    monkeypatch.setattr("pnmf._core.cross_validation.MAX_CELLS", 150)
+    split = _split(X, 4)
+    assert len(split.cells) == 150
+    assert np.all(np.diff(split.cells) > 0)
+    assert split.train.shape == (150, len(split.fitted))
+    assert split.start[0].shape == (150, 4)
+    assert GeneSplit.draw(X, _start(X, 4), subsample=False).cells is None
+    assert MAX_CELLS == 20_000
+
+
+def test_the_recommended_scale_avoids_a_scale_whose_graph_joins_populations():
+    X, types = _populations()
+    rng = np.random.default_rng(1)
+    faithful = _graph(*_within_types(types, rng), len(types))
+    shuffled = _graph(*_within_types(rng.permutation(types), rng), len(types))
+    split = _split(X, 5)
+    weights = Weights(graph=30.0, coupling=0.1)
+    fine_is_wrong = cross_validate_scales(split, [shuffled, faithful], weights)
+    coarse_is_wrong = cross_validate_scales(split, [faithful, shuffled], weights)
+    assert fine_is_wrong.recommended == 1
+    assert coarse_is_wrong.recommended == 0
+    assert fine_is_wrong.errors[0] > fine_is_wrong.errors[1] + fine_is_wrong.standard_errors[0]
+
+
+def test_the_recommended_scale_is_the_finest_within_one_standard_error_of_the_best():
+    X, types = _populations(seed=3)
+    rng = np.random.default_rng(2)
+    graphs = [_graph(*_within_types(types, rng, per_cell=n), len(types)) for n in (1, 3, 8)]
+    selection = cross_validate_scales(_split(X, 5), graphs, Weights(graph=10.0))
+    best = np.argmin(selection.errors)
+    assert selection.standard_errors[best] == 0.0
+    assert (selection.standard_errors >= 0).all()
+    within = selection.errors - selection.errors[best] <= selection.standard_errors
+    assert selection.recommended == np.flatnonzero(within)[0]
+
+
+def test_gene_errors_add_up_to_the_held_out_error():
+    X, _ = _populations()
+    test = Expression(X[:, :60])
+    U = np.random.default_rng(0).random((X.shape[0], 4))
+    errors = held_out_gene_errors(test, U)
+    assert errors.shape == (60,)
+    assert (errors >= 0).all()
+    assert errors.sum() / test.sq_norm == pytest.approx(held_out_error(test, U))
+
+
+def test_held_out_error_is_zero_for_an_exact_nonnegative_factorization_and_one_for_nothing():
+    rng = np.random.default_rng(0)
+    U, W = rng.random((50, 3)), rng.random((40, 3))
+    assert held_out_error(Expression(U @ W.T), U) == pytest.approx(0.0, abs=1e-6)
+    assert held_out_error(Expression(U @ W.T), np.zeros((50, 3))) == pytest.approx(1.0)
