@@ -23,6 +23,18 @@ def test_embedding_and_scale_resolution(fitted):
         pnmf.get.embedding(fitted, "best")
 
 
+def test_scales_show_the_held_out_errors_behind_the_recommended_scale(fitted):
+    table = pnmf.get.scales(fitted)
+    evidence = fitted.uns["pnmf"]["cross_validation"]
+    assert evidence["scale_rule"] == "cross-validated"
+    np.testing.assert_array_equal(table["held_out_error"], evidence["scale_errors"])
+    # the finest scale within one standard error of the smallest held-out error
+    gap = table["held_out_error"] - table["held_out_error"].min()
+    assert table.index[table["recommended"]][0] == np.flatnonzero(gap <= evidence["scale_standard_errors"])[0]
+    assert (table["held_out_error"] > 0).all()
+    assert (table["held_out_error"] < 1).all()
+
+
 def test_history_and_persistence_bars(fitted):
     history = pnmf.get.history(fitted)
     assert set(history["phase"]) == {"path", "sweep"}

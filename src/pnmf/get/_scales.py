@@ -13,7 +13,7 @@ from .._docs import doc_params
 from .._errors import PnmfKeyError
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index, scale_selection
-from .._sections import Bars, Convergence, GeneScores, History, Scores, Umap, read_section
+from .._sections import Bars, Convergence, CrossValidation, GeneScores, History, Scores, Umap, read_section
 
 __all__ = [
     "embedding",
@@ -41,6 +41,8 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     -------
     DataFrame indexed by ``scale`` with columns ``threshold``, ``n_connected``, ``n_edges``,
     ``n_iter``, ``converged``, ``objective`` (the scale's last objective along the path),
+    ``held_out_error`` (the relative error of the scale on the held-out genes, which chose
+    the recommended scale; NaN where it fell back to the component-count rule),
     ``recommended``, ``obsm_key`` and ``varm_key``.
 
     Examples
@@ -64,6 +66,7 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
             "n_iter": convergence.n_iter,
             "converged": convergence.converged,
             "objective": last.to_numpy(),
+            "held_out_error": _held_out_errors(manifest, n_scales),
             "recommended": np.arange(n_scales) == int(manifest[Manifest.RECOMMENDED]),
             "obsm_key": [str(k) for k in manifest[Manifest.OBSM_KEYS]],
             "varm_key": [str(k) for k in manifest[Manifest.VARM_KEYS]],
@@ -71,6 +74,15 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
         index=pd.RangeIndex(n_scales, name="scale"),
     )
     return table
+
+
+def _held_out_errors(manifest, n_scales: int) -> np.ndarray:
+    """Every scale's held-out error from the manifest's cross-validation (NaN where there is none)."""
+    if Manifest.CROSS_VALIDATION in manifest:
+        errors = read_section(manifest, CrossValidation).scale_errors
+        if len(errors) == n_scales:
+            return errors
+    return np.full(n_scales, np.nan)
 
 
 @doc_params
