@@ -163,7 +163,7 @@ def run_worker(kind: str, n_cells: int, cache: Path, options: dict | None = None
 
 def scaling_table(sizes: list[int], cache: Path, skip_sklearn: bool) -> str:
     header = (
-        "| cells | nonzeros | scanpy PCA + 15-NN (s) | pnmf total (s) | neighbours | persistence | graphs | graph weight (λ1) "
+        "| cells | nonzeros | scanpy PCA + 15-NN (s) | pnmf total (s) | neighbours | persistence | graphs | cross-validation (λ1) "
         "| init | solve | pnmf peak RSS (GB) | of which input (GB) | sklearn NMF (s) | sklearn peak RSS (GB) "
         "| pnmf / sklearn time | scales | iterations per scale |\n"
         "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
@@ -179,7 +179,7 @@ def scaling_table(sizes: list[int], cache: Path, skip_sklearn: bool) -> str:
         sk_time = f"{single['wall_s']:.1f}" if single else "–"
         sk_rss = f"{single['peak_rss_gb']:.2f}" if single else "–"
         ratio = f"{fit['wall_s'] / single['wall_s']:.2f}" if single else "–"
-        weight = f"{t.get('graph weight', 0.0):.1f} ({fit['graph_weight']:g})"
+        weight = f"{t.get('cross-validation', 0.0):.1f} ({fit['graph_weight']:g})"
         rows.append(
             f"| {n_cells:,} | {nnz} | {prep} | {fit['wall_s']:.1f} | {t['neighbors']:.1f} | {t['persistence']:.1f} "
             f"| {t['graphs']:.1f} | {weight} | {t['init']:.1f} | {t['solve']:.1f} | {fit['peak_rss_gb']:.2f} "

@@ -55,11 +55,17 @@ def _split(X, n_comps, random_state=0):
     return GeneSplit.draw(X, _start(X, n_comps), random_state=random_state)
 
 
-def test_a_graph_that_joins_populations_gets_less_weight_than_one_that_follows_them():
-    X, types = _populations()
+def _faithful_and_shuffled(types):
+    """A graph within the populations, and one of the same size across them."""
     rng = np.random.default_rng(1)
     faithful = _graph(*_within_types(types, rng), len(types))
     shuffled = _graph(*_within_types(rng.permutation(types), rng), len(types))
+    return faithful, shuffled
+
+
+def test_a_graph_that_joins_populations_gets_less_weight_than_one_that_follows_them():
+    X, types = _populations()
+    faithful, shuffled = _faithful_and_shuffled(types)
     split = _split(X, 5)
     good = cross_validate_graph_weight(split, faithful)
     bad = cross_validate_graph_weight(split, shuffled)
@@ -106,9 +112,7 @@ def test_many_cells_are_subsampled(monkeypatch):
 
 def test_the_recommended_scale_avoids_a_scale_whose_graph_joins_populations():
     X, types = _populations()
-    rng = np.random.default_rng(1)
-    faithful = _graph(*_within_types(types, rng), len(types))
-    shuffled = _graph(*_within_types(rng.permutation(types), rng), len(types))
+    faithful, shuffled = _faithful_and_shuffled(types)
     split = _split(X, 5)
     weights = Weights(graph=30.0, coupling=0.1)
     fine_is_wrong = cross_validate_scales(split, [shuffled, faithful], weights)
