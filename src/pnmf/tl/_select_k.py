@@ -100,9 +100,9 @@ def select_k(
 
     On data with a planted number of programs K (``pnmf.datasets.gene_programs``, K = 3,
     5 and 8, four noise levels, three seeds; 800 cells × 400 genes; k = K − 2 … K + 3) this
-    rule found K in 32 of 36 datasets (12 of 12 for K = 5, 11 of 12 for K = 3, 9 of 12
+    rule found K in 30 of 36 datasets (12 of 12 for K = 5, 10 of 12 for K = 3, 8 of 12
     for K = 8), the k of best mean stability in 28, and the largest k within 0.02 of the
-    best mean stability in 12: the extra factor at K + 1 is often nearly as stable on
+    best mean stability in 22: the extra factor at K + 1 is often nearly as stable on
     average, while its least stable factor is not (``benchmarks/results/select_k_science.md``).
     The suggestion is a starting point: read the curves (:func:`pnmf.pl.k_selection`), and
     the k of a biological question may be larger.
