@@ -163,7 +163,7 @@ def run_worker(kind: str, n_cells: int, cache: Path, options: dict | None = None
 
 def scaling_table(sizes: list[int], cache: Path, skip_sklearn: bool) -> str:
     header = (
-        "| cells | nonzeros | scanpy PCA + 15-NN (s) | pnmf total (s) | neighbours | persistence | graphs | cross-validation (λ1) "
+        "| cells | nonzeros | scanpy PCA + 15-NN (s) | pnmf total (s) | neighbours | persistence | graphs | cross-validation (λ1 chosen) "
         "| init | solve | pnmf peak RSS (GB) | of which input (GB) | sklearn NMF (s) | sklearn peak RSS (GB) "
         "| pnmf / sklearn time | scales | iterations per scale |\n"
         "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"

@@ -13,6 +13,7 @@ from pnmf._sections import (
     Clustering,
     ConsensusScores,
     Convergence,
+    CrossValidation,
     History,
     Scores,
     Umap,
@@ -31,6 +32,11 @@ SECTIONS = [
     Alignment("coupling", np.ones((1, 2))),
     History.from_columns({"phase": ["path", "sweep"], "scale": [0, -1], "iteration": [1, 0], "objective": [2.0, 1.5]}),
     ConsensusScores(np.ones((2, 3)), np.ones((2, 3)), np.full((2, 3), 4)),
+    CrossValidation(
+        "cross-validated", np.array([0.3, 0.2]), np.array([0.01, 0.0]), np.array([1.0, 10.0]), np.array([0.4, 0.5])
+    ),
+    # λ1 given and a single scale: nothing but the rule, empty arrays survive
+    CrossValidation("single scale", np.empty(0), np.empty(0), np.empty(0), np.empty(0)),
 ]
 
 

@@ -238,8 +238,9 @@ class CrossValidation:
     ``graph_weights`` and ``graph_weight_errors``: the candidate λ1 and their relative
     held-out errors (empty when λ1 was given or there were too few genes to split).
     ``scale_errors`` and ``scale_standard_errors``: every scale's relative held-out error
-    and the standard error of its difference to the smallest (empty when the recommended
-    scale fell back to the component-count rule, ``scale_rule='fallback'``).
+    and the standard error of its difference to the smallest (empty with a single scale,
+    ``scale_rule='single scale'``, and when the recommended scale fell back to the
+    component-count rule, ``scale_rule='fallback'``).
     """
 
     FIELD: ClassVar[str] = Manifest.CROSS_VALIDATION

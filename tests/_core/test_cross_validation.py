@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from pnmf._core.cross_validation import (
     FALLBACK_WEIGHT,
@@ -11,6 +13,7 @@ from pnmf._core.cross_validation import (
     cross_validate_scales,
     held_out_error,
     held_out_gene_errors,
+    sample_neighbourhoods,
 )
 from pnmf._core.expression import Expression, normalize_cells
 from pnmf._core.graphs import scale_graph
@@ -51,8 +54,25 @@ def _within_types(types, rng, per_cell=8):
     return np.concatenate(rows), np.concatenate(cols)
 
 
-def _split(X, n_comps, random_state=0):
-    return GeneSplit.draw(X, _start(X, n_comps), random_state=random_state)
+def _ring(n_cells):
+    """The edges of a ring over the cells: a graph to sample neighbourhoods from."""
+    return _graph(np.arange(n_cells), (np.arange(n_cells) + 1) % n_cells, n_cells).edges
+
+
+def _split(X, n_comps, random_state=0, **kwargs):
+    return GeneSplit.draw(X, _start(X, n_comps), _ring(X.shape[0]), random_state=random_state, **kwargs)
+
+
+def _knn_edges(n_cells=3000, n_neighbors=10, seed=0):
+    """The 10-NN graph of points around a few centres, as the filtration's edges."""
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(n_cells, 2)) + rng.integers(5, size=(n_cells, 1)) * 6.0
+    distances, neighbours = cKDTree(points).query(points, n_neighbors + 1)
+    rows, cols = np.repeat(np.arange(n_cells), n_neighbors), neighbours[:, 1:].ravel()
+    lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
+    codes, first = np.unique(lo * n_cells + hi, return_index=True)
+    edges = EdgeList(n_cells, codes // n_cells, codes % n_cells, distances[:, 1:].ravel()[first])
+    return edges, scale_graph(edges, float(edges.lengths.max()) + 1.0).edges
 
 
 def _faithful_and_shuffled(types):
@@ -98,16 +118,52 @@ def test_too_few_genes_leave_nothing_to_split():
     assert not fallback.cross_validated
 
 
-def test_many_cells_are_subsampled(monkeypatch):
+def test_many_cells_are_sampled_in_neighbourhoods():
     X, _ = _populations(n_cells=400)
-    monkeypatch.setattr("pnmf._core.cross_validation.MAX_CELLS", 150)
-    split = _split(X, 4)
+    split = _split(X, 4, max_cells=150)
     assert len(split.cells) == 150
     assert np.all(np.diff(split.cells) > 0)
     assert split.train.shape == (150, len(split.fitted))
     assert split.start[0].shape == (150, 4)
-    assert GeneSplit.draw(X, _start(X, 4), subsample=False).cells is None
+    assert _split(X, 4).cells is None  # 400 cells: all of them
     assert MAX_CELLS == 20_000
+
+
+def _kept_edges(edges, cells):
+    """Fraction of the sampled cells' edges whose other end is sampled too."""
+    inside = np.zeros(edges.n_nodes, dtype=bool)
+    inside[cells] = True
+    touching = inside[edges.rows] | inside[edges.cols]
+    return (inside[edges.rows] & inside[edges.cols]).sum() / touching.sum()
+
+
+def test_neighbourhoods_keep_far_more_of_the_graph_than_a_uniform_sample():
+    edges, nested = _knn_edges()
+    rng = np.random.default_rng(0)
+    cells = sample_neighbourhoods(nested, 300, rng)
+    assert len(cells) == 300
+    assert np.all(np.diff(cells) > 0)
+    uniform = np.sort(rng.choice(edges.n_nodes, size=300, replace=False))
+    assert _kept_edges(edges, uniform) < 0.15
+    assert _kept_edges(edges, cells) > 3 * _kept_edges(edges, uniform)
+
+
+def test_one_neighbourhood_is_connected_and_grows_along_short_edges_first():
+    edges, nested = _knn_edges()
+    cells = sample_neighbourhoods(nested, 200, np.random.default_rng(1), n_neighbourhoods=1)
+    induced = edges.induced(cells)
+    adjacency = sparse.coo_matrix((np.ones(len(induced)), (induced.rows, induced.cols)), shape=(200, 200))
+    assert connected_components(adjacency, directed=False)[0] == 1
+    # grown from one cell by its shortest edges: tighter than 200 cells along random edges
+    assert np.median(induced.lengths) < np.median(edges.lengths)
+
+
+def test_neighbourhoods_of_a_graph_without_edges_are_single_cells():
+    empty = scale_graph(EdgeList(100, np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)), 1.0).edges
+    cells = sample_neighbourhoods(empty, 30, np.random.default_rng(0))
+    assert len(cells) == 30
+    assert len(np.unique(cells)) == 30
+    np.testing.assert_array_equal(sample_neighbourhoods(empty, 100, np.random.default_rng(0)), np.arange(100))
 
 
 def test_the_recommended_scale_avoids_a_scale_whose_graph_joins_populations():
@@ -136,16 +192,18 @@ def test_the_recommended_scale_is_the_finest_within_one_standard_error_of_the_be
 
 def test_gene_errors_add_up_to_the_held_out_error():
     X, _ = _populations()
-    test = Expression(X[:, :60])
+    split = _split(X, 4)
     U = np.random.default_rng(0).random((X.shape[0], 4))
-    errors = held_out_gene_errors(test, U)
-    assert errors.shape == (60,)
+    errors = held_out_gene_errors(split, U)
+    assert errors.shape == (len(split.held_out),)
     assert (errors >= 0).all()
-    assert errors.sum() / test.sq_norm == pytest.approx(held_out_error(test, U))
+    np.testing.assert_allclose(split.test_squares, np.asarray(X[:, split.held_out].power(2).sum(axis=0)).ravel())
+    assert errors.sum() / split.test.sq_norm == pytest.approx(held_out_error(split, U))
 
 
 def test_held_out_error_is_zero_for_an_exact_nonnegative_factorization_and_one_for_nothing():
     rng = np.random.default_rng(0)
     U, W = rng.random((50, 3)), rng.random((40, 3))
-    assert held_out_error(Expression(U @ W.T), U) == pytest.approx(0.0, abs=1e-6)
-    assert held_out_error(Expression(U @ W.T), np.zeros((50, 3))) == pytest.approx(1.0)
+    split = _split(U @ W.T, 3)
+    assert held_out_error(split, U) == pytest.approx(0.0, abs=1e-6)
+    assert held_out_error(split, np.zeros((50, 3))) == pytest.approx(1.0)

@@ -59,7 +59,7 @@ def test_cells_alone_at_a_scale_are_coupled_by_the_graph_weight():
     alone = graphs[0].degree == 0
     assert alone.any()
     assert not alone.all()
-    coupling = pair_coupling(graphs[0], weights)
+    coupling = pair_coupling(graphs[0].degree, weights)
     np.testing.assert_allclose(coupling, dense_coupling(graphs[0], weights), rtol=1e-12)
     np.testing.assert_allclose(coupling[alone], 7.5)
     assert (coupling[~alone] < 7.5).all()
@@ -75,7 +75,7 @@ def test_objective_from_grams_equals_the_dense_formula():
     errors = [
         reconstruction_error(expression.sq_norm, X.T @ U, U, W) for U, W in zip(embeddings, loadings, strict=True)
     ]
-    couplings = [pair_coupling(graph, weights) for graph in graphs[:-1]]
+    couplings = [pair_coupling(graph.degree, weights) for graph in graphs[:-1]]
     value, terms = total_objective(errors, embeddings, graphs, weights, couplings)
     assert value == pytest.approx(dense_objective(X, embeddings, loadings, graphs, weights), rel=1e-10)
     assert set(terms) == {"reconstruction", "graph", "coupling", "anchor"}
@@ -112,7 +112,7 @@ def test_embedding_update_without_graph_is_exact_hals():
     XW = generator.random((20, 1)) - 0.2
     U = generator.random((20, 1))
     empty = scale_graph(EdgeList(20, np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)), 1.0)
-    update_embedding(U, XW, np.array([[1.0]]), empty, Weights(anchor=0.5), np.full(20, 0.5))
+    update_embedding(U, XW, np.array([[1.0]]), empty, 0.0, np.full(20, 0.5))
     np.testing.assert_allclose(U[:, 0], np.maximum(XW[:, 0] / 1.5, 0))
 
 
@@ -131,10 +131,12 @@ def test_embedding_update_never_increases_its_objective(graph_weight):
         )
 
     before = objective(U)
-    adjacent = [(coarser, pair_coupling(graphs[1], weights))]
+    adjacent = [(coarser, pair_coupling(graphs[1].degree, weights))]
     for _ in range(5):
         linear = coupled_products(X @ W, adjacent)
-        update_embedding(U, linear, W.T @ W, graphs[1], weights, coupling_diagonal(adjacent, 0.1, 40), max_inner=3)
+        update_embedding(
+            U, linear, W.T @ W, graphs[1], weights.graph, coupling_diagonal(adjacent, 0.1, 40), max_inner=3
+        )
         after = objective(U)
         assert after <= before + 1e-9 * abs(before)
         before = after

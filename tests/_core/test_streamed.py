@@ -135,10 +135,10 @@ def test_the_cross_validation_reads_only_its_sampled_rows(rng):
 
     X = sparse.random(MAX_CELLS + 7, 6, density=0.5, random_state=rng, format="csr", dtype=np.float64)
     blocks = StreamedExpression(source_of(X), normalize=False, block_bytes=1 << 15)
-    seen = _cross_validation_matrix(blocks)
+    seen = _cross_validation_matrix(blocks, MAX_CELLS)
     assert seen.shape == X.shape
     assert not sparse.issparse(seen)  # a view that reads rows on demand, not the matrix
     cells = np.sort(rng.choice(X.shape[0], size=50, replace=False))
     np.testing.assert_array_equal(seen[cells].toarray(), X[cells].toarray())
     small = StreamedExpression(source_of(X[:100]), normalize=False)
-    np.testing.assert_array_equal(_cross_validation_matrix(small).toarray(), X[:100].toarray())
+    np.testing.assert_array_equal(_cross_validation_matrix(small, MAX_CELLS).toarray(), X[:100].toarray())

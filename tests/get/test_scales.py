@@ -35,6 +35,17 @@ def test_scales_show_the_held_out_errors_behind_the_recommended_scale(fitted):
     assert (table["held_out_error"] < 1).all()
 
 
+def test_scales_without_cross_validation_evidence_show_no_held_out_errors(fitted):
+    # a result written before scales were cross-validated has no cross_validation section
+    older = fitted.copy()
+    del older.uns["pnmf"]["cross_validation"]
+    table = pnmf.get.scales(older)
+    assert table["held_out_error"].isna().all()
+    pd.testing.assert_frame_equal(
+        table.drop(columns="held_out_error"), pnmf.get.scales(fitted).drop(columns="held_out_error")
+    )
+
+
 def test_history_and_persistence_bars(fitted):
     history = pnmf.get.history(fitted)
     assert set(history["phase"]) == {"path", "sweep"}

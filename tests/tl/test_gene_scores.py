@@ -9,7 +9,6 @@ from scipy import sparse
 
 import pnmf
 from pnmf import PnmfKeyError, PnmfValueError
-from pnmf.tl._gene_scores import nonnegative_least_squares
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +31,6 @@ def test_every_gene_gets_a_score_that_follows_the_loadings_on_fitted_genes(score
         correlation = [np.corrcoef(scores[fitted, j], loadings[fitted, j])[0, 1] for j in range(5)]
         assert np.median(correlation) > 0.9
         assert min(correlation) > 0.5
-
-
-def test_scores_are_the_nonnegative_least_squares_fit(rng):
-    U = np.abs(rng.normal(size=(40, 3)))
-    x = rng.normal(size=(40, 6))
-    b = nonnegative_least_squares(U.T @ U, x.T @ U)
-    from scipy.optimize import nnls
-
-    for g in range(6):
-        np.testing.assert_allclose(b[g], nnls(U, x[:, g])[0], atol=1e-6)
 
 
 def test_sparse_and_dense_expression_give_the_same_scores(scored):

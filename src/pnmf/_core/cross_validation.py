@@ -15,12 +15,15 @@ error is the one the data support (Owen & Perry's bi-cross-validation).
   standard error of the smallest is recommended (the one-standard-error rule: among models
   the data cannot tell apart, the simplest; here the one that smooths least).
 
-Both see the same cells (at most :data:`MAX_CELLS`, a seeded subsample) and the same split
-(:class:`GeneSplit`).
+Both see the same cells and the same split (:class:`GeneSplit`). Above :data:`MAX_CELLS`
+cells they see :data:`MAX_CELLS` of them, in neighbourhoods (:func:`sample_neighbourhoods`):
+a uniform sample would keep only ``MAX_CELLS / n`` of every cell's edges (2 % at a million
+cells), and a graph weight chosen on a graph that sparse would mean nothing on the whole one.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,13 +31,15 @@ import numpy as np
 from scipy import sparse
 
 from .expression import Expression
-from .graphs import ScaleGraph
+from .graphs import NestedEdges, ScaleGraph
+from .least_squares import nonnegative_least_squares
 from .solver import Weights, solve
 
 __all__ = [
     "CANDIDATE_WEIGHTS",
     "FALLBACK_WEIGHT",
     "MAX_CELLS",
+    "NEIGHBOURHOODS",
     "GeneSplit",
     "ScaleSelection",
     "WeightSelection",
@@ -42,20 +47,21 @@ __all__ = [
     "cross_validate_scales",
     "held_out_error",
     "held_out_gene_errors",
+    "sample_neighbourhoods",
 ]
 
 #: Graph weights tried by ``graph_weight='auto'`` (log-spaced: what matters is the order of magnitude).
 CANDIDATE_WEIGHTS = (1.0, 3.0, 10.0, 30.0, 100.0)
 #: The weight used when there are too few genes to split (fewer than two per factor in each half).
 FALLBACK_WEIGHT = 10.0
-#: At most this many cells (drawn at random, seeded) take part in the cross-validation.
+#: At most this many cells (seeded neighbourhoods, :func:`sample_neighbourhoods`) take part in the cross-validation.
 MAX_CELLS = 20_000
+#: Above :data:`MAX_CELLS` cells, the cross-validation's cells form this many neighbourhoods.
+NEIGHBOURHOODS = 20
 #: The fits only rank a handful of weights or scales: a looser stopping rule than the main fit's is enough.
 CV_TOL = 1e-3
 #: Coupled sweeps of the multi-scale fit that ranks the scales.
 CV_SWEEPS = 5
-#: Passes of nonnegative least squares for the held-out genes' loadings.
-HELD_OUT_PASSES = 50
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,9 @@ class GeneSplit:
     """What one fit's cross-validation sees: some cells, the genes fitted (A) and the genes held out (B).
 
     ``cells`` are the sampled cells (sorted; ``None``: all of them), ``train`` and ``test``
-    the matrix on those cells restricted to A and B, ``start`` the fit's starting factors
-    restricted to the cells and to A.
+    the matrix on those cells restricted to A and B, ``test_squares`` every held-out gene's
+    squared norm (float64), ``start`` the fit's starting factors restricted to the cells
+    and to A.
     """
 
     cells: np.ndarray | None
@@ -72,6 +79,7 @@ class GeneSplit:
     held_out: np.ndarray
     train: Expression
     test: Expression
+    test_squares: np.ndarray
     start: tuple[np.ndarray, np.ndarray]
 
     @classmethod
@@ -79,15 +87,17 @@ class GeneSplit:
         cls,
         X: np.ndarray | sparse.spmatrix,
         start: tuple[np.ndarray, np.ndarray],
+        neighbours: NestedEdges,
         *,
         random_state: int | None = 0,
-        subsample: bool = True,
+        max_cells: int = MAX_CELLS,
     ) -> GeneSplit | None:
         """Split the genes of ``X`` (cells × genes, as factorized) in two random halves; ``None`` with too few genes.
 
-        With ``subsample`` and more than :data:`MAX_CELLS` cells, a seeded subsample of them
-        is used (``X`` is only indexed by those rows, so it need not be in memory). There is
-        nothing to split when a half would hold fewer than two genes per factor.
+        With more than ``max_cells`` cells, that many of them are used, in neighbourhoods
+        grown along ``neighbours`` (the filtration's edges; :func:`sample_neighbourhoods`);
+        ``X`` is only indexed by those rows, so it need not be in memory. There is nothing to
+        split when a half would hold fewer than two genes per factor.
         """
         n_cells, n_genes = X.shape
         U, W = start
@@ -95,14 +105,65 @@ class GeneSplit:
             return None
         rng = np.random.default_rng(random_state)
         cells = None
-        if subsample and n_cells > MAX_CELLS:
-            cells = np.sort(rng.choice(n_cells, size=MAX_CELLS, replace=False))
+        if n_cells > max_cells:
+            cells = sample_neighbourhoods(neighbours, max_cells, rng)
             X, U = X[cells], U[cells]
         genes = rng.permutation(n_genes)
         fitted, held_out = np.sort(genes[: n_genes // 2]), np.sort(genes[n_genes // 2 :])
+        test = Expression(X[:, held_out])
         return cls(
-            cells, fitted, held_out, Expression(X[:, fitted]), Expression(X[:, held_out]), _restricted(U, W, fitted)
+            cells, fitted, held_out, Expression(X[:, fitted]), test, _gene_squares(test), _restricted(U, W, fitted)
         )
+
+
+def sample_neighbourhoods(
+    neighbours: NestedEdges, size: int, rng: np.random.Generator, n_neighbourhoods: int = NEIGHBOURHOODS
+) -> np.ndarray:
+    """Return ``size`` cells (sorted) that keep much of each other's graph: neighbourhoods around random cells.
+
+    From each of ``n_neighbourhoods`` random cells (more if the graph runs out of cells
+    nearby), a neighbourhood of ``size / n_neighbourhoods`` cells grows along the shortest
+    edges first (Prim's order): it fills the dense region around the seed before crossing
+    to another. Seeds drawn uniformly land in populations in proportion to their size. On
+    a 100k-cell, 15-NN graph, 20,000 cells so sampled keep 52 to 53 % of their edges (three
+    seeds, 0.7 s), against 20 % for a uniform sample of as many cells.
+
+    Parameters
+    ----------
+    neighbours
+        The filtration's edges in their symmetric layout (every scale's graph shares them).
+    size
+        How many cells to return (all of them when there are no more).
+    rng
+        Draws the seeds.
+    n_neighbourhoods
+        How many neighbourhoods to grow (more when the graph runs out of cells near a seed).
+    """
+    n = len(neighbours.indptr) - 1
+    if size >= n:
+        return np.arange(n)
+    indptr, indices, lengths = neighbours.indptr, neighbours.indices, neighbours.lengths
+    taken = np.zeros(n, dtype=bool)
+    per_neighbourhood = max(size // n_neighbourhoods, 1)
+    count = 0
+    for seed in rng.permutation(n):
+        if count >= size:
+            break
+        if taken[seed]:
+            continue
+        limit, grown = min(per_neighbourhood, size - count), 0
+        frontier = [(0.0, int(seed))]
+        while frontier and grown < limit:
+            _, cell = heapq.heappop(frontier)
+            if taken[cell]:
+                continue
+            taken[cell] = True
+            grown += 1
+            for entry in range(indptr[cell], indptr[cell + 1]):
+                if not taken[indices[entry]]:
+                    heapq.heappush(frontier, (float(lengths[entry]), int(indices[entry])))
+        count += grown
+    return np.flatnonzero(taken)
 
 
 @dataclass(frozen=True)
@@ -176,7 +237,7 @@ def cross_validate_graph_weight(
         weights = Weights(graph=float(tried[i]), coupling=0.0, anchor=anchor_weight)
         fit = solve(split.train, [graph], U, W, weights, max_iter=max_iter, max_sweeps=0, tol=max(tol, CV_TOL))
         U, W = fit.embeddings[0], fit.loadings[0]
-        errors[i] = held_out_error(split.test, U)
+        errors[i] = held_out_error(split, U)
     return WeightSelection(float(tried[np.argmin(errors)]), tried, errors)
 
 
@@ -207,18 +268,8 @@ def cross_validate_scales(
         Stopping rule of the fit.
     """
     U, W = split.start
-    fit = solve(
-        split.train,
-        graphs,
-        U.copy(),
-        W,
-        weights,
-        max_iter=max_iter,
-        max_sweeps=CV_SWEEPS,
-        tol=max(tol, CV_TOL),
-        overwrite_start=True,
-    )
-    per_gene = np.stack([held_out_gene_errors(split.test, embedding) for embedding in fit.embeddings])
+    fit = solve(split.train, graphs, U, W, weights, max_iter=max_iter, max_sweeps=CV_SWEEPS, tol=max(tol, CV_TOL))
+    per_gene = np.stack([held_out_gene_errors(split, embedding) for embedding in fit.embeddings])
     scale = max(split.test.sq_norm, np.finfo(float).tiny)
     totals = per_gene.sum(axis=1)
     best = int(np.argmin(totals))
@@ -237,31 +288,32 @@ def _restricted(U: np.ndarray, W: np.ndarray, genes: np.ndarray) -> tuple[np.nda
     return U * norms, W / norms
 
 
-def held_out_gene_errors(test: Expression, U: np.ndarray) -> np.ndarray:
-    """Every held-out gene's squared error under its best nonnegative prediction from the embedding ``U``.
-
-    The genes' loadings ``W ≥ 0`` minimize ``‖X − U Wᵀ‖²`` (exact coordinate passes over the
-    columns of W, no norm constraint); the errors come from k × k Gram matrices, so
-    ``X − U Wᵀ`` is never formed.
-    """
-    XtU = test.transpose_times(U)
-    gram = U.T @ U
-    W = np.maximum(XtU @ np.linalg.pinv(gram), 0.0)
-    for _ in range(HELD_OUT_PASSES):
-        for j in range(W.shape[1]):
-            if gram[j, j] > 0:
-                W[:, j] = np.maximum(W[:, j] + (XtU[:, j] - W @ gram[:, j]) / gram[j, j], 0.0)
+def _gene_squares(test: Expression) -> np.ndarray:
+    """Every gene's squared norm over the cells, in float64."""
     X = test.matrix
     if isinstance(X, np.ndarray):
-        squares = np.einsum("ij,ij->j", X, X)
-    else:
-        squares = np.asarray(X.multiply(X).sum(axis=0)).ravel()
-    errors = squares - 2.0 * np.einsum("gk,gk->g", XtU, W) + np.einsum("gk,kl,gl->g", W, gram, W)
+        X = X.astype(np.float64, copy=False)
+        return np.einsum("ij,ij->j", X, X)
+    values = sparse.csr_matrix((X.data.astype(np.float64) ** 2, X.indices, X.indptr), shape=X.shape)
+    return np.asarray(values.sum(axis=0), dtype=np.float64).ravel()
+
+
+def held_out_gene_errors(split: GeneSplit, U: np.ndarray) -> np.ndarray:
+    """Every held-out gene's squared error under its best nonnegative prediction from the embedding ``U``.
+
+    The genes' loadings ``W ≥ 0`` minimize ``‖X_B − U Wᵀ‖²`` (no norm constraint,
+    :func:`~pnmf._core.least_squares.nonnegative_least_squares`); the errors come from
+    k × k Gram matrices, so ``X_B − U Wᵀ`` is never formed.
+    """
+    XtU = split.test.transpose_times(U)
+    gram = U.T @ U
+    W = nonnegative_least_squares(gram, XtU)
+    errors = split.test_squares - 2.0 * np.einsum("gk,gk->g", XtU, W) + np.einsum("gk,kl,gl->g", W, gram, W)
     return np.maximum(errors, 0.0)
 
 
-def held_out_error(test: Expression, U: np.ndarray) -> float:
-    """Relative error of the best nonnegative prediction of ``test`` from the embedding ``U`` (:func:`held_out_gene_errors`)."""
-    if test.sq_norm == 0:
+def held_out_error(split: GeneSplit, U: np.ndarray) -> float:
+    """Relative error of the best nonnegative prediction of the held-out genes from ``U`` (:func:`held_out_gene_errors`)."""
+    if split.test.sq_norm == 0:
         return 0.0
-    return float(held_out_gene_errors(test, U).sum() / test.sq_norm)
+    return float(held_out_gene_errors(split, U).sum() / split.test.sq_norm)

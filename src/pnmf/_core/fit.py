@@ -39,7 +39,18 @@ from .scales import recommend_scale
 from .solver import Fit, Weights, solve
 from .streamed import BlockSource, StreamedExpression
 
-__all__ = ["FitResult", "Matrix", "Problem", "cross_validate", "factorized", "fit", "prepare", "solve_problem"]
+__all__ = [
+    "FitResult",
+    "Matrix",
+    "Problem",
+    "cross_validate",
+    "factorized",
+    "fit",
+    "graph_weight_rule",
+    "prepare",
+    "recommended_scale",
+    "solve_problem",
+]
 
 #: A cells × genes matrix to factorize: in memory, read by blocks from a file, or a Dask array.
 Matrix: TypeAlias = np.ndarray | sparse.spmatrix | BlockSource | DaskSource
@@ -71,8 +82,8 @@ class FitResult:
 
     ``options`` are those of the fit as run (``graph_weight='auto'`` replaced by the weight
     chosen, ``selection`` the evidence, ``None`` when the weight was given).
-    ``scale_selection`` is the evidence for the recommended scale (``None`` when there were
-    too few genes to cross-validate and the rule of
+    ``scale_selection`` is the evidence for the recommended scale (``None`` with a single
+    scale, or when there were too few genes to cross-validate and the rule of
     :func:`~pnmf._core.scales.recommend_scale` chose it). ``solution`` is
     the solver's :class:`~pnmf._core.solver.Fit` with factor j the same program at every
     scale; ``alignment`` says how (``'coupling'``: the model's own order, ``'hungarian'``:
@@ -93,14 +104,14 @@ class FitResult:
     @property
     def graph_weight_rule(self) -> str:
         """How λ1 was set: ``'given'``, ``'cross-validated'`` or ``'fallback'`` (too few genes to split)."""
-        if self.selection is None:
-            return "given"
-        return "cross-validated" if self.selection.cross_validated else "fallback"
+        return graph_weight_rule(self.selection)
 
     @property
     def scale_rule(self) -> str:
-        """How the recommended scale was chosen: ``'cross-validated'`` or ``'fallback'`` (too few genes to split)."""
-        return "cross-validated" if self.scale_selection is not None else "fallback"
+        """How the recommended scale was chosen: ``'cross-validated'``, ``'single scale'`` or ``'fallback'`` (too few genes to split)."""
+        if self.scale_selection is not None:
+            return "cross-validated"
+        return "single scale" if len(self.problem.thresholds) == 1 else "fallback"
 
 
 @contextmanager
@@ -163,28 +174,40 @@ def prepare(
 
 
 def cross_validate(
-    problem: Problem, options: PnmfOptions, start: tuple[np.ndarray, np.ndarray], *, recommend: bool = True
+    problem: Problem,
+    options: PnmfOptions,
+    start: tuple[np.ndarray, np.ndarray],
+    *,
+    recommend: bool = True,
+    max_cells: int = MAX_CELLS,
 ) -> tuple[WeightSelection | None, ScaleSelection | None]:
     """Cross-validate λ1 (when ``options.graph_weight`` is ``'auto'``) and the recommended scale on one gene split.
 
     λ1 is chosen on the coarsest scale's graph; every scale is then fitted with the
     resulting weights and the recommended scale chosen (see :mod:`.cross_validation`;
-    ``recommend=False`` skips that). Above :data:`MAX_CELLS` cells a seeded subsample takes
-    part, with the graphs its cells induce at the same thresholds. With too few genes to
-    split, the weight is the fallback and the scale selection ``None``.
+    ``recommend=False``, or a single scale, skips that). Above ``max_cells`` cells, that
+    many cells in neighbourhoods of the graph take part, with the graphs they induce at the
+    same thresholds. With too few genes to split, the weight is the fallback and the
+    scale selection ``None``.
     """
     auto = options.graph_weight == "auto"
+    recommend = recommend and len(problem.thresholds) > 1
     if not (auto or recommend):
         return None, None
-    split = GeneSplit.draw(_cross_validation_matrix(problem.expression), start, random_state=options.random_state)
+    split = GeneSplit.draw(
+        _cross_validation_matrix(problem.expression, max_cells),
+        start,
+        problem.graphs[-1].edges,
+        random_state=options.random_state,
+        max_cells=max_cells,
+    )
     if split is None:
         return (WeightSelection.fallback() if auto else None), None
     if split.cells is None:
         graphs = problem.graphs
-    elif recommend:
-        graphs = scale_graphs(problem.edges.induced(split.cells), problem.thresholds)
     else:
-        graphs = scale_graphs(problem.edges.induced(split.cells), problem.thresholds[-1:])
+        thresholds = problem.thresholds if recommend else problem.thresholds[-1:]
+        graphs = scale_graphs(problem.edges.induced(split.cells), thresholds)
     selection = None
     if auto:
         selection = cross_validate_graph_weight(
@@ -195,6 +218,20 @@ def cross_validate(
     graph_weight = selection.weight if selection is not None else float(options.graph_weight)
     weights = Weights(graph=graph_weight, coupling=options.coupling_weight, anchor=options.anchor_weight)
     return selection, cross_validate_scales(split, graphs, weights, max_iter=options.max_iter, tol=options.tol)
+
+
+def graph_weight_rule(selection: WeightSelection | None) -> str:
+    """How λ1 was set, given the cross-validation's selection (``None``: the weight was given)."""
+    if selection is None:
+        return "given"
+    return "cross-validated" if selection.cross_validated else "fallback"
+
+
+def recommended_scale(problem: Problem, scale_selection: ScaleSelection | None) -> int:
+    """Return the cross-validated scale, else the component-count rule's (:func:`~pnmf._core.scales.recommend_scale`)."""
+    if scale_selection is not None:
+        return scale_selection.recommended
+    return recommend_scale(problem.n_connected, problem.persistence.n_cells)
 
 
 class _Rows:
@@ -208,15 +245,15 @@ class _Rows:
         return self.expression.rows(np.asarray(cells))
 
 
-def _cross_validation_matrix(expression: Factorized) -> np.ndarray | sparse.spmatrix:
+def _cross_validation_matrix(expression: Factorized, max_cells: int) -> np.ndarray | sparse.spmatrix:
     """Return the matrix the cross-validation reads: in memory, or its rows read on demand.
 
-    The cross-validation sees at most ``MAX_CELLS`` cells: a matrix with no more cells is
+    The cross-validation sees at most ``max_cells`` cells: a matrix with no more cells is
     read whole (it is small), a larger one gives only the sampled rows.
     """
     if isinstance(expression, Expression) and expression.cell_scale is None:
         return expression.matrix
-    if expression.shape[0] <= MAX_CELLS:
+    if expression.shape[0] <= max_cells:
         return expression.rows(np.arange(expression.shape[0]))
     return _Rows(expression)  # duck-typed: shape and row indexing are all the cross-validation uses
 
@@ -245,13 +282,9 @@ def solve_problem(problem: Problem, options: PnmfOptions, *, progress: bool = Fa
             progress=progress,
             overwrite_start=True,  # U0 becomes the coarsest embedding, not a copy of it
         )
-    solution, alignment = _aligned(solution, coupled=options.coupling_weight > 0)
+    solution, alignment = _aligned(solution, coupled=weights.couples_scales)
     similarity = consecutive_similarity(solution.loadings)
-    recommended = (
-        scale_selection.recommended
-        if scale_selection is not None
-        else recommend_scale(problem.n_connected, problem.persistence.n_cells)
-    )
+    recommended = recommended_scale(problem, scale_selection)
     return FitResult(
         problem, options, selection, scale_selection, solution, alignment, similarity, recommended, timings
     )
@@ -273,8 +306,9 @@ def fit(
 def _aligned(solution: Fit, *, coupled: bool) -> tuple[Fit, str]:
     """Return the solution with its factors in an order that means the same program at every scale.
 
-    With a coupling term the model itself ties factor j across scales (permuting one
-    scale would change its objective), so the order is kept. Without it each scale's
+    With a coupling term (λ2 > 0, or λ1 > 0, which couples the cells a scale's graph
+    leaves short of a full pull) the model itself ties factor j across scales (permuting
+    one scale would change its objective), so the order is kept. Without it each scale's
     factors are matched to the next finer scale's by the Hungarian algorithm on loadings.
     """
     if coupled:

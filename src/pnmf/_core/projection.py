@@ -24,12 +24,11 @@ from numba import njit, prange
 from scipy import sparse
 
 from .expression import Expression
-from .solver import Weights
+from .solver import Weights, pair_coupling
 
 __all__ = [
     "Neighbours",
     "ProjectedCells",
-    "coupling_weights",
     "find_neighbours",
     "neighbour_mean",
     "project_cells",
@@ -81,7 +80,7 @@ def scale_weights(neighbours: Neighbours, threshold: float) -> np.ndarray:
     so that a cell's total pull is about 1 whatever its number of neighbours; a query
     cell's weights are divided by their sum when it exceeds 1, so its pull is 1 among
     close reference cells and smaller when its neighbours are few or far; what it lacks
-    goes to its coupling to its own coarser embedding (:func:`coupling_weights`). The
+    goes to its coupling to its own coarser embedding (:func:`~pnmf._core.solver.pair_coupling`). The
     reference cells' own degrees, which the fit's symmetric normalization uses, are not
     part of a shipped reference.
     """
@@ -90,15 +89,6 @@ def scale_weights(neighbours: Neighbours, threshold: float) -> np.ndarray:
         return np.zeros_like(d)
     weights = np.where(d < threshold, np.exp(-((d / threshold) ** 2)), 0.0)
     return weights / np.maximum(weights.sum(axis=1, keepdims=True), 1.0)
-
-
-def coupling_weights(total: np.ndarray, weights: Weights) -> np.ndarray:
-    """Per-cell coupling between consecutive scales from each scale's total pull ``total`` (scales × cells).
-
-    Row t weighs ``‖u_t − u_{t+1}‖²``: ``λ2 + λ1 (1 − total_t)₊``, as
-    :func:`pnmf._core.solver.pair_coupling` in the fit.
-    """
-    return weights.coupling + weights.graph * np.maximum(1.0 - total[:-1], 0.0)
 
 
 def neighbour_mean(neighbours: Neighbours, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -163,7 +153,7 @@ def project_cells(
         total[t] = a.sum(axis=1)
         weighted[t] = neighbour_mean(neighbours, a, R)
         weighted_sq[t] = neighbour_mean(neighbours, a, np.einsum("ij,ij->i", R, R)[:, None])[:, 0]
-    coupling = coupling_weights(total, weights)
+    coupling = pair_coupling(total[:-1], weights)  # row t weighs ‖u_t − u_{t+1}‖², as in the fit
     U = _start(XW, gram, weighted, total)
     n_passes = _solve_cells(
         XW,

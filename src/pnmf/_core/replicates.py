@@ -19,13 +19,11 @@ from .solver import (
     Fit,
     Weights,
     adjacent_scales,
-    coupled_products,
-    coupling_diagonal,
     pair_coupling,
     solve,
     squared_norm,
     total_objective,
-    update_embedding,
+    update_coupled_embedding,
 )
 
 __all__ = ["Refit", "fit_replicate", "random_start", "refit_embeddings", "subsample_cells"]
@@ -118,7 +116,7 @@ def refit_embeddings(
     least-squares embedding.
     """
     n_scales = len(graphs)
-    couplings = [pair_coupling(graph, weights) for graph in graphs[:-1]]
+    couplings = [pair_coupling(graph.degree, weights) for graph in graphs[:-1]]
     products = [expression.times(W) for W in loadings]
     grams = [W.T @ W for W in loadings]
     embeddings = [
@@ -145,9 +143,7 @@ def refit_embeddings(
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - the count is read after the loop
         for t in range(n_scales):
             adjacent = adjacent_scales(t, embeddings, couplings)
-            linear = coupled_products(products[t].copy(), adjacent)
-            diagonal = coupling_diagonal(adjacent, weights.anchor, len(linear))
-            update_embedding(embeddings[t], linear, grams[t], graphs[t], weights, diagonal)
+            update_coupled_embedding(embeddings[t], products[t].copy(), grams[t], graphs[t], weights, adjacent)
         previous = value
         value, terms, own = objective()
         history.append(value)

@@ -61,11 +61,13 @@ def select_scales(persistence: Persistence, top: float, n_scales: int) -> np.nda
 
 
 def recommend_scale(n_connected: np.ndarray, n_cells: int) -> int:
-    """Index of the scale recommended without labels.
+    """Index of the scale recommended when the data are too narrow to cross-validate it (the fallback).
 
-    The scale whose number of connected components is closest, on a log scale, to
-    ``n_cells / 6``: each cell is joined to its immediate neighbourhood, and populations are
-    still apart. On labelled data this band (n/8 to n/4 components) gave the best clustering.
+    ``tl.pnmf`` recommends a scale by cross-validation over a split of the genes
+    (:func:`pnmf._core.cross_validation.cross_validate_scales`); with too few genes to
+    split it falls back to this rule: the scale whose number of connected components is
+    closest, on a log scale, to ``n_cells / 6``, where each cell is joined to its immediate
+    neighbourhood and populations are still apart.
     """
     target = max(n_cells / RECOMMENDED_CELLS_PER_COMPONENT, 1.0)
     return int(np.argmin(np.abs(np.log(np.asarray(n_connected, dtype=np.float64)) - np.log(target))))

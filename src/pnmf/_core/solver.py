@@ -44,6 +44,7 @@ __all__ = [
     "solve",
     "squared_norm",
     "total_objective",
+    "update_coupled_embedding",
     "update_embedding",
     "update_loadings",
     "weighted_squared_distance",
@@ -68,6 +69,15 @@ class Weights:
     graph: float = 10.0
     coupling: float = 1.0
     anchor: float = 0.0
+
+    @property
+    def couples_scales(self) -> bool:
+        """Whether the objective ties the scales to each other, so that factor j is one program at every scale.
+
+        Through λ2, and through λ1 too: a cell that a scale's graph leaves short of a full
+        pull is tied to its coarser embedding (:func:`pair_coupling`).
+        """
+        return self.coupling > 0 or self.graph > 0
 
 
 @dataclass
@@ -98,18 +108,20 @@ class Fit:
 Adjacent = tuple[np.ndarray, np.ndarray]
 
 
-def pair_coupling(finer: ScaleGraph, weights: Weights) -> np.ndarray:
+def pair_coupling(degree: np.ndarray, weights: Weights) -> np.ndarray:
     """Per-cell weight of the coupling between a scale and the next coarser one, ``λ2 + λ1 (1 − d_i)₊``.
 
-    ``d_i`` is cell i's degree in the finer scale's normalized graph: about 1 for a cell
-    with neighbours below the scale's threshold, 0 for a cell with none. Every cell is then
+    ``degree`` holds every cell's ``d_i``, the total pull of its neighbours at the finer
+    scale (in the fit, its degree in the scale's normalized graph, ``ScaleGraph.degree``;
+    any shape): about 1 for a cell with neighbours below the scale's threshold, 0 for a
+    cell with none. Every cell is then
     smoothed about as much at every scale (its pull totals about λ1 + λ2): by its
     neighbours where the scale's graph gives it some, and where it gives it none (a cell
     in a sparse region, not yet joined to anything), by its own embedding at the next
     coarser scale, where it is joined. Adding an edge to such a cell instead would join
     components that the scale keeps apart.
     """
-    return weights.coupling + weights.graph * np.maximum(1.0 - finer.degree, 0.0)
+    return weights.coupling + weights.graph * np.maximum(1.0 - degree, 0.0)
 
 
 def coupled_products(XW: np.ndarray, adjacent: Sequence[Adjacent]) -> np.ndarray:
@@ -128,7 +140,7 @@ def coupled_products(XW: np.ndarray, adjacent: Sequence[Adjacent]) -> np.ndarray
 
 def coupling_diagonal(adjacent: Sequence[Adjacent], anchor: float, n_cells: int) -> np.ndarray:
     """Return every cell's curvature from the coupling and anchor terms, ``λ3 + Σ_s c_s``."""
-    diagonal = np.full(n_cells, anchor)
+    diagonal = np.full(n_cells, anchor, dtype=np.float64)
     for _, coupling in adjacent:
         diagonal += coupling
     return diagonal
@@ -139,7 +151,7 @@ def update_embedding(
     linear: np.ndarray,
     gram_W: np.ndarray,
     graph: ScaleGraph,
-    weights: Weights,
+    graph_weight: float,
     diagonal: np.ndarray,
     max_inner: int = MAX_INNER,
     buffer: np.ndarray | None = None,
@@ -157,8 +169,8 @@ def update_embedding(
         ``Wᵀ W``.
     graph
         This scale's graph.
-    weights
-        Objective weights.
+    graph_weight
+        λ1.
     diagonal
         Every cell's curvature from the coupling and anchor terms (:func:`coupling_diagonal`).
     max_inner
@@ -179,7 +191,7 @@ def update_embedding(
             graph.edges.indices,
             edge_weights,
             graph.degree,
-            weights.graph,
+            graph_weight,
             diagonal,
             graph.order,
             graph.color_starts,
@@ -187,6 +199,24 @@ def update_embedding(
         first_move = move if first_move is None else first_move
         if move <= INNER_RATIO**2 * first_move:
             break
+
+
+def update_coupled_embedding(
+    U: np.ndarray,
+    XW: np.ndarray,
+    gram_W: np.ndarray,
+    graph: ScaleGraph,
+    weights: Weights,
+    adjacent: Sequence[Adjacent],
+    buffer: np.ndarray | None = None,
+) -> None:
+    """Minimize the objective over one scale's embedding ``U`` (in place), its loadings and the ``adjacent`` scales fixed.
+
+    ``XW`` is the fresh product ``X W`` (overwritten by the linear term, :func:`coupled_products`).
+    """
+    linear = coupled_products(XW, adjacent)
+    diagonal = coupling_diagonal(adjacent, weights.anchor, U.shape[0])
+    update_embedding(U, linear, gram_W, graph, weights.graph, diagonal, buffer=buffer)
 
 
 def update_loadings(W: np.ndarray, XtU: np.ndarray, gram_U: np.ndarray, n_inner: int = 2) -> None:
@@ -271,10 +301,7 @@ def _fit_step(
     buffer: np.ndarray,
 ) -> float:
     """Update one scale's embedding (seeing its ``adjacent`` scales), then its loadings; return its reconstruction error."""
-    linear = coupled_products(expression.times(W), adjacent)
-    diagonal = coupling_diagonal(adjacent, weights.anchor, U.shape[0])
-    update_embedding(U, linear, W.T @ W, graph, weights, diagonal, buffer=buffer)
-    del linear  # the product is no longer needed while Xᵀ U is formed
+    update_coupled_embedding(U, expression.times(W), W.T @ W, graph, weights, adjacent, buffer)
     XtU = expression.transpose_times(U)
     update_loadings(W, XtU, U.T @ U)
     return reconstruction_error(expression.sq_norm, XtU, U, W)
@@ -322,7 +349,7 @@ def solve(
 
     # one array for the edge weights of whichever scale is being updated (the scales share their edges)
     buffer = np.empty(max((len(graph.edges.indices) for graph in graphs), default=0))
-    couplings = [pair_coupling(graph, weights) for graph in graphs[:-1]]
+    couplings = [pair_coupling(graph.degree, weights) for graph in graphs[:-1]]
     U = np.require(U0, np.float64, "C") if overwrite_start else np.array(U0, np.float64, order="C")
     W = W0.astype(np.float64, copy=True)
     for t in reversed(range(n_scales)):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,8 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     DataFrame indexed by ``scale`` with columns ``threshold``, ``n_connected``, ``n_edges``,
     ``n_iter``, ``converged``, ``objective`` (the scale's last objective along the path),
     ``held_out_error`` (the relative error of the scale on the held-out genes, which chose
-    the recommended scale; NaN where it fell back to the component-count rule),
+    the recommended scale; NaN where the manifest holds none: a single scale, the
+    component-count fallback, or a result written before scales were cross-validated),
     ``recommended``, ``obsm_key`` and ``varm_key``.
 
     Examples
@@ -76,7 +77,7 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     return table
 
 
-def _held_out_errors(manifest, n_scales: int) -> np.ndarray:
+def _held_out_errors(manifest: Mapping[str, Any], n_scales: int) -> np.ndarray:
     """Every scale's held-out error from the manifest's cross-validation (NaN where there is none)."""
     if Manifest.CROSS_VALIDATION in manifest:
         errors = read_section(manifest, CrossValidation).scale_errors

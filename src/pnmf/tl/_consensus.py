@@ -32,6 +32,8 @@ _SHARED = (
     Manifest.PERSISTENCE,
     Manifest.GENES,
 )
+#: Copied too where the source has it (written since the scale was cross-validated).
+_SHARED_IF_PRESENT = (Manifest.CROSS_VALIDATION,)
 
 
 def consensus(
@@ -240,6 +242,7 @@ def _assemble(
         terms=refit.terms,
     )
     manifest = {name: deepcopy(source[name]) for name in _SHARED}
+    manifest.update({name: deepcopy(source[name]) for name in _SHARED_IF_PRESENT if name in source})
     manifest.update(
         {
             Manifest.WRITER: writer(),

@@ -10,6 +10,7 @@ from scanpy import logging as logg
 from scipy import sparse
 
 from .._core.expression import Expression
+from .._core.least_squares import nonnegative_least_squares
 from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, read_manifest, write_results
@@ -17,10 +18,7 @@ from .._sections import GeneScores, with_section
 from .._validation import check_bool, check_in_memory
 from ._inputs import read_expression
 
-__all__ = ["gene_scores", "nonnegative_least_squares"]
-
-MAX_PASSES = 1000
-PASS_TOL = 1e-8
+__all__ = ["gene_scores"]
 
 
 @doc_params
@@ -104,25 +102,3 @@ def _cell_scale(X: np.ndarray | sparse.csr_matrix, fitted: np.ndarray, normalize
         squares = np.einsum("ij,ij->i", part, part)
     norms = np.sqrt(np.asarray(squares, dtype=np.float64).ravel())
     return np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-
-
-def nonnegative_least_squares(gram: np.ndarray, products: np.ndarray) -> np.ndarray:
-    """Solve ``min_{b ≥ 0} ‖x − U b‖²`` for many right-hand sides at once, given ``UᵀU`` and the rows ``Uᵀx``.
-
-    Exact coordinate descent on all rows together, until no coefficient moves by more than
-    ``PASS_TOL`` of the largest.
-    """
-    coefficients = np.zeros_like(products, dtype=np.float64)
-    diagonal = np.diag(gram)
-    for _ in range(MAX_PASSES):
-        largest = 0.0
-        for j in range(gram.shape[0]):
-            if diagonal[j] <= 0:
-                continue
-            gradient = coefficients @ gram[:, j] - products[:, j]
-            new = np.maximum(coefficients[:, j] - gradient / diagonal[j], 0.0)
-            largest = max(largest, float(np.abs(new - coefficients[:, j]).max(initial=0.0)))
-            coefficients[:, j] = new
-        if largest <= PASS_TOL * max(float(coefficients.max(initial=0.0)), np.finfo(float).tiny):
-            break
-    return coefficients

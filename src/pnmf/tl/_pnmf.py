@@ -75,7 +75,7 @@ def pnmf(
         \min_{U_t, W_t \ge 0,\ \|w_{tj}\| = 1}\;
         \sum_t \|X - U_t W_t^\top\|_F^2
         + \lambda_1 \sum_t \operatorname{tr}(U_t^\top \tilde L_t U_t)
-        + \sum_{t} \sum_i \bigl(\lambda_2 + \lambda_1 (1 - d_{ti})_+\bigr) \|u_{ti} - u_{t+1,i}\|^2
+        + \sum_{t < T-1} \sum_i \bigl(\lambda_2 + \lambda_1 (1 - d_{ti})_+\bigr) \|u_{ti} - u_{t+1,i}\|^2
         + \lambda_3 \sum_t \|U_t\|_F^2
 
     with λ1 = ``graph_weight``, λ2 = ``coupling_weight``, λ3 = ``anchor_weight`` (the

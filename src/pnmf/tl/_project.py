@@ -49,6 +49,8 @@ SHARED_FIELDS = (
     Manifest.ALIGNMENT,
     Manifest.PARAMS,
 )
+#: Copied too where the reference has it (written since the scale was cross-validated).
+OPTIONAL_SHARED_FIELDS = (Manifest.CROSS_VALIDATION,)
 
 
 @doc_params
@@ -250,6 +252,7 @@ def _assemble(
     obs: dict[str, Any] = {}
     uns: dict[str, Any] = {}
     manifest: dict[str, Any] = {field: deepcopy(ref.manifest[field]) for field in SHARED_FIELDS}
+    manifest.update({field: deepcopy(ref.manifest[field]) for field in OPTIONAL_SHARED_FIELDS if field in ref.manifest})
     clusters = {}
     for cluster_key, clustering in ref.clusterings.items():
         labels, section = _transfer(keys, cluster_key, clustering, neighbours)

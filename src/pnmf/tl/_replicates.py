@@ -14,12 +14,11 @@ from anndata import AnnData
 
 from .._core.consensus import match_runs
 from .._core.expression import Expression, Factorized
-from .._core.fit import Problem, cross_validate
+from .._core.fit import Problem, cross_validate, graph_weight_rule, recommended_scale
 from .._core.graphs import ScaleGraph, scale_graph
 from .._core.init import nndsvda
 from .._core.persistence import EdgeList
 from .._core.replicates import fit_replicate, subsample_cells
-from .._core.scales import recommend_scale
 from .._core.solver import Weights
 from .._options import PnmfOptions
 from ._inputs import Inputs
@@ -66,7 +65,8 @@ class Prepared:
 
     @property
     def coupled(self) -> bool:
-        return self.options.coupling_weight > 0
+        """Whether the scales are coupled, so that a factor keeps one identity at every scale."""
+        return self.weights.couples_scales
 
     def params(self) -> dict[str, Any]:
         """Return the options and the inputs' provenance as a manifest's ``params`` records them."""
@@ -84,7 +84,6 @@ def prepare(
     cross-validation recommends a scale, as ``tl.pnmf`` does.
     """
     inputs, problem = prepare_scales(adata, options)
-    rule = "given" if options.graph_weight != "auto" else "fallback"
     selection, scales = None, None
     if options.graph_weight == "auto" or recommend:
         n_comps = options.n_comps if weight_comps is None else min(weight_comps, *problem.expression.shape)
@@ -92,15 +91,8 @@ def prepare(
         selection, scales = cross_validate(problem, options, start, recommend=recommend)
     if selection is not None:
         options = replace(options, graph_weight=selection.weight)
-        rule = "cross-validated" if selection.cross_validated else "fallback"
-    recommended = None
-    if recommend:
-        recommended = (
-            scales.recommended
-            if scales is not None
-            else recommend_scale(problem.n_connected, problem.persistence.n_cells)
-        )
-    return Prepared(options, inputs, problem, rule, recommended)
+    recommended = recommended_scale(problem, scales) if recommend else None
+    return Prepared(options, inputs, problem, graph_weight_rule(selection), recommended)
 
 
 def seeds(random_state: int | None) -> int:

@@ -64,12 +64,14 @@ def select_k(
     shared by all k.
 
     Each run fits three of the scales, coupled as in ``tl.pnmf``: the finest, the
-    recommended and the coarsest (``all_scales=True``: every scale). The stability hardly
+    recommended (cross-validated once, as ``tl.pnmf`` would with the middle k of
+    ``n_comps``) and the coarsest (``all_scales=True``: every scale). The stability hardly
     depends on the scale: on planted programs, runs over three and over all eight scales
     gave mean stabilities within 0.04 of each other at every k and the same suggested k
     (4 datasets), and cost 6 to 16 % less at 10,000 and 30,000 cells (16 to 24
     single fits for 5 values of k × 5 runs, against 19 to 26;
-    ``benchmarks/results/select_k_timing.md``).
+    ``benchmarks/results/select_k_timing.md``, measured before the recommended scale was
+    cross-validated, which adds one cross-validation to the whole call).
 
     The runs of one k are then matched factor to factor by the Hungarian algorithm on the
     cosine similarity of their loadings (jointly over scales when the scales are coupled,
