@@ -62,6 +62,10 @@ NEIGHBOURHOODS = 20
 CV_TOL = 1e-3
 #: Coupled sweeps of the multi-scale fit that ranks the scales.
 CV_SWEEPS = 5
+#: Passes of nonnegative least squares for the held-out genes' loadings, from the clipped
+#: least-squares start: enough to rank weights and scales (converging fully, from a zero
+#: start, doubled the cross-validation's time at 10k cells: 5.3 s against 2.6 s).
+HELD_OUT_PASSES = 50
 
 
 @dataclass(frozen=True)
@@ -302,12 +306,13 @@ def held_out_gene_errors(split: GeneSplit, U: np.ndarray) -> np.ndarray:
     """Every held-out gene's squared error under its best nonnegative prediction from the embedding ``U``.
 
     The genes' loadings ``W ≥ 0`` minimize ``‖X_B − U Wᵀ‖²`` (no norm constraint,
-    :func:`~pnmf._core.least_squares.nonnegative_least_squares`); the errors come from
+    :func:`~pnmf._core.least_squares.nonnegative_least_squares`, :data:`HELD_OUT_PASSES`
+    passes); the errors come from
     k × k Gram matrices, so ``X_B − U Wᵀ`` is never formed.
     """
     XtU = split.test.transpose_times(U)
     gram = U.T @ U
-    W = nonnegative_least_squares(gram, XtU)
+    W = nonnegative_least_squares(gram, XtU, max_passes=HELD_OUT_PASSES)
     errors = split.test_squares - 2.0 * np.einsum("gk,gk->g", XtU, W) + np.einsum("gk,kl,gl->g", W, gram, W)
     return np.maximum(errors, 0.0)
 

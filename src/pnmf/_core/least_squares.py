@@ -12,20 +12,22 @@ MAX_PASSES = 1000
 PASS_TOL = 1e-8
 
 
-def nonnegative_least_squares(gram: np.ndarray, products: np.ndarray) -> np.ndarray:
+def nonnegative_least_squares(gram: np.ndarray, products: np.ndarray, *, max_passes: int = MAX_PASSES) -> np.ndarray:
     """Solve ``min_{b ≥ 0} ‖x − U b‖²`` for many right-hand sides at once, given ``UᵀU`` and the rows ``Uᵀx``.
 
-    Exact coordinate descent on all rows together, until no coefficient moves by more than
-    :data:`PASS_TOL` of the largest (or :data:`MAX_PASSES` passes). Neither ``U`` nor ``x``
-    is needed: gene scores and held-out genes (``x`` a gene's expression over the cells) are
-    solved from ``Xᵀ U``, genes × k.
+    Exact coordinate descent on all rows together from the clipped least-squares solution
+    ``[Uᵀx (UᵀU)⁺]₊``, until no coefficient moves by more than :data:`PASS_TOL` of the
+    largest, or after ``max_passes`` passes. Neither ``U`` nor ``x`` is needed: gene
+    scores and held-out genes (``x`` a gene's expression over the cells) are solved from
+    ``Xᵀ U``, genes × k.
     """
-    coefficients = np.zeros_like(products, dtype=np.float64)
+    coefficients = np.maximum(np.asarray(products, dtype=np.float64) @ np.linalg.pinv(gram), 0.0)
     diagonal = np.diag(gram)
-    for _ in range(MAX_PASSES):
+    for _ in range(max_passes):
         largest = 0.0
         for j in range(gram.shape[0]):
             if diagonal[j] <= 0:
+                coefficients[:, j] = 0.0  # a zero column of U: its coefficient is free, take 0
                 continue
             gradient = coefficients @ gram[:, j] - products[:, j]
             new = np.maximum(coefficients[:, j] - gradient / diagonal[j], 0.0)
