@@ -133,9 +133,10 @@ def load_average() -> str:
 
 def table(sizes: list[int], dask_sizes: list[int], modes: list[str], cache: Path, kwargs: dict) -> str:
     rows = [
-        "| cells | X | wall (s) | vs memory | solve (s) | init (s) | expression (s) | peak RSS (GB) "
-        "| after loading (GB) | Dask workers' peak RSS (GB) | objective | max rel. diff. of embeddings | load average before |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
+        "| cells | X | wall (s) | vs memory | solve (s) | cross-validation (s) | init (s) | expression (s) "
+        "| peak RSS (GB) | after loading (GB) | Dask workers' peak RSS (GB) | λ1 | iterations per scale | sweeps "
+        "| objective | max rel. diff. of embeddings | load average before |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---|",
     ]
     for n_cells in sorted(set(sizes) | set(dask_sizes)):
         prepare(n_cells, cache)
@@ -153,9 +154,10 @@ def table(sizes: list[int], dask_sizes: list[int], modes: list[str], cache: Path
             diff = f"{fit['max_rel_diff']:.1e}" if "max_rel_diff" in fit else "reference" if mode == "memory" else "–"
             ratio = fit["wall_s"] / reference["wall_s"] if reference else float("nan")
             rows.append(
-                f"| {n_cells:,} | {mode} | {fit['wall_s']:.1f} | {ratio:.2f} | {t['solve']:.1f} | {t['init']:.1f} "
-                f"| {t['expression']:.1f} | {fit['peak_rss_gb']:.2f} | {fit['loaded_rss_gb']:.2f} | {workers} "
-                f"| {fit['objective']:.6f} | {diff} | {load} |"
+                f"| {n_cells:,} | {mode} | {fit['wall_s']:.1f} | {ratio:.2f} | {t['solve']:.1f} "
+                f"| {t.get('cross-validation', float('nan')):.1f} | {t['init']:.1f} | {t['expression']:.1f} "
+                f"| {fit['peak_rss_gb']:.2f} | {fit['loaded_rss_gb']:.2f} | {workers} | {fit['graph_weight']:g} "
+                f"| {' '.join(map(str, fit['n_iter']))} | {fit['n_sweeps']} | {fit['objective']:.6f} | {diff} | {load} |"
             )
             print(rows[-1], file=sys.stderr, flush=True)
     return "\n".join(rows)

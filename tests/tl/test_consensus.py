@@ -15,6 +15,9 @@ def test_writes_a_pnmf_result_that_every_reader_understands(consensus_base):
     source = adata.uns["pnmf"]
     assert list(manifest["obsm_keys"]) == ["X_pnmf_consensus_0", "X_pnmf_consensus_1"]
     np.testing.assert_array_equal(manifest["thresholds"], source["thresholds"])
+    np.testing.assert_array_equal(
+        pnmf.get.scales(adata, key="pnmf_consensus")["held_out_error"], source["cross_validation"]["scale_errors"]
+    )
     for t, key in enumerate(manifest["varm_keys"]):
         W = adata.varm[key]
         np.testing.assert_allclose(np.linalg.norm(W, axis=0), 1.0, rtol=1e-5)

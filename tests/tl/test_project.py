@@ -78,6 +78,10 @@ def test_projection_is_written_like_a_fit(split, projected):
     assert manifest["projection"]["n_reference_cells"] == reference.n_obs
     assert manifest["projection"]["n_missing_genes"] == 0
     np.testing.assert_array_equal(manifest["thresholds"], reference.uns["pnmf"]["thresholds"])
+    # the reference's evidence for its recommended scale travels with it; get.scales reads it
+    np.testing.assert_array_equal(
+        pnmf.get.scales(projected)["held_out_error"], reference.uns["pnmf"]["cross_validation"]["scale_errors"]
+    )
     for t, name in enumerate(manifest["varm_keys"]):
         np.testing.assert_allclose(projected.varm[name], reference.varm[f"pnmf_loadings_{t}"], rtol=1e-6)
     clusters = manifest["clusters"]["leiden"]

@@ -307,8 +307,7 @@ def held_out_gene_errors(split: GeneSplit, U: np.ndarray) -> np.ndarray:
 
     The genes' loadings ``W ≥ 0`` minimize ``‖X_B − U Wᵀ‖²`` (no norm constraint,
     :func:`~pnmf._core.least_squares.nonnegative_least_squares`, :data:`HELD_OUT_PASSES`
-    passes); the errors come from
-    k × k Gram matrices, so ``X_B − U Wᵀ`` is never formed.
+    passes); the errors come from k × k Gram matrices, so ``X_B − U Wᵀ`` is never formed.
     """
     XtU = split.test.transpose_times(U)
     gram = U.T @ U

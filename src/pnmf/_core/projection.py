@@ -80,9 +80,9 @@ def scale_weights(neighbours: Neighbours, threshold: float) -> np.ndarray:
     so that a cell's total pull is about 1 whatever its number of neighbours; a query
     cell's weights are divided by their sum when it exceeds 1, so its pull is 1 among
     close reference cells and smaller when its neighbours are few or far; what it lacks
-    goes to its coupling to its own coarser embedding (:func:`~pnmf._core.solver.pair_coupling`). The
-    reference cells' own degrees, which the fit's symmetric normalization uses, are not
-    part of a shipped reference.
+    goes to its coupling to its own coarser embedding
+    (:func:`~pnmf._core.solver.pair_coupling`). The reference cells' own degrees, which the
+    fit's symmetric normalization uses, are not part of a shipped reference.
     """
     d = neighbours.distances
     if threshold <= 0:

@@ -114,12 +114,11 @@ def pair_coupling(degree: np.ndarray, weights: Weights) -> np.ndarray:
     ``degree`` holds every cell's ``d_i``, the total pull of its neighbours at the finer
     scale (in the fit, its degree in the scale's normalized graph, ``ScaleGraph.degree``;
     any shape): about 1 for a cell with neighbours below the scale's threshold, 0 for a
-    cell with none. Every cell is then
-    smoothed about as much at every scale (its pull totals about λ1 + λ2): by its
-    neighbours where the scale's graph gives it some, and where it gives it none (a cell
-    in a sparse region, not yet joined to anything), by its own embedding at the next
-    coarser scale, where it is joined. Adding an edge to such a cell instead would join
-    components that the scale keeps apart.
+    cell with none. Every cell is then smoothed about as much at every scale (its pull
+    totals about λ1 + λ2): by its neighbours where the scale's graph gives it some, and
+    where it gives it none (a cell in a sparse region, not yet joined to anything), by its
+    own embedding at the next coarser scale, where it is joined. Adding an edge to such a
+    cell instead would join components that the scale keeps apart.
     """
     return weights.coupling + weights.graph * np.maximum(1.0 - degree, 0.0)
 

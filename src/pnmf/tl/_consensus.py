@@ -33,7 +33,7 @@ _SHARED = (
     Manifest.GENES,
 )
 #: Copied too where the source has it (written since the scale was cross-validated).
-_SHARED_IF_PRESENT = (Manifest.CROSS_VALIDATION,)
+_OPTIONAL_SHARED = (Manifest.CROSS_VALIDATION,)
 
 
 def consensus(
@@ -242,7 +242,7 @@ def _assemble(
         terms=refit.terms,
     )
     manifest = {name: deepcopy(source[name]) for name in _SHARED}
-    manifest.update({name: deepcopy(source[name]) for name in _SHARED_IF_PRESENT if name in source})
+    manifest.update({name: deepcopy(source[name]) for name in _OPTIONAL_SHARED if name in source})
     manifest.update(
         {
             Manifest.WRITER: writer(),
