@@ -245,6 +245,12 @@ class CrossValidation:
 
     FIELD: ClassVar[str] = Manifest.CROSS_VALIDATION
     KEYED: ClassVar[bool] = False
+    ARRAYS: ClassVar[tuple[str, ...]] = (
+        "scale_errors",
+        "scale_standard_errors",
+        "graph_weights",
+        "graph_weight_errors",
+    )
 
     scale_rule: str
     scale_errors: np.ndarray
@@ -254,23 +260,15 @@ class CrossValidation:
 
     def to_uns(self) -> dict[str, Any]:
         """Return the entry as stored."""
-        return {
-            "scale_rule": self.scale_rule,
-            "scale_errors": np.asarray(self.scale_errors, dtype=np.float64),
-            "scale_standard_errors": np.asarray(self.scale_standard_errors, dtype=np.float64),
-            "graph_weights": np.asarray(self.graph_weights, dtype=np.float64),
-            "graph_weight_errors": np.asarray(self.graph_weight_errors, dtype=np.float64),
-        }
+        arrays = {name: np.asarray(getattr(self, name), dtype=np.float64) for name in self.ARRAYS}
+        return {"scale_rule": self.scale_rule, **arrays}
 
     @classmethod
     def from_uns(cls, entry: Mapping[str, Any]) -> CrossValidation:
         """Read a stored entry."""
         return cls(
             scale_rule=str(entry["scale_rule"]),
-            **{
-                name: np.asarray(entry[name], dtype=np.float64)
-                for name in ("scale_errors", "scale_standard_errors", "graph_weights", "graph_weight_errors")
-            },
+            **{name: np.asarray(entry[name], dtype=np.float64) for name in cls.ARRAYS},
         )
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "factorized",
     "fit",
     "graph_weight_rule",
+    "objective_weights",
     "prepare",
     "recommended_scale",
     "solve_problem",
@@ -215,9 +216,14 @@ def cross_validate(
         )
     if not recommend:
         return selection, None
-    graph_weight = selection.weight if selection is not None else float(options.graph_weight)
-    weights = Weights(graph=graph_weight, coupling=options.coupling_weight, anchor=options.anchor_weight)
+    weights = objective_weights(options, selection.weight if selection is not None else None)
     return selection, cross_validate_scales(split, graphs, weights, max_iter=options.max_iter, tol=options.tol)
+
+
+def objective_weights(options: PnmfOptions, graph_weight: float | None = None) -> Weights:
+    """Return λ1, λ2 and λ3 of ``options``, with ``graph_weight`` as λ1 when given (``options``' own must be a number)."""
+    graph = float(options.graph_weight) if graph_weight is None else float(graph_weight)
+    return Weights(graph=graph, coupling=options.coupling_weight, anchor=options.anchor_weight)
 
 
 def graph_weight_rule(selection: WeightSelection | None) -> str:
@@ -268,7 +274,7 @@ def solve_problem(problem: Problem, options: PnmfOptions, *, progress: bool = Fa
         selection, scale_selection = cross_validate(problem, options, (U0, W0))
     if selection is not None:
         options = replace(options, graph_weight=selection.weight)
-    weights = Weights(graph=float(options.graph_weight), coupling=options.coupling_weight, anchor=options.anchor_weight)
+    weights = objective_weights(options)
     with stage(timings, "solve"):
         solution = solve(
             problem.expression,

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MAX_PASSES", "PASS_TOL", "nonnegative_least_squares"]
+__all__ = ["MAX_PASSES", "PASS_TOL", "clipped_least_squares", "nonnegative_least_squares"]
 
 #: At most this many passes of coordinate descent.
 MAX_PASSES = 1000
 #: Passes stop when no coefficient moves by more than this fraction of the largest one.
 PASS_TOL = 1e-8
+
+
+def clipped_least_squares(products: np.ndarray, gram: np.ndarray) -> np.ndarray:
+    """``[Uᵀx (UᵀU)⁺]₊`` for every row ``Uᵀx`` of ``products``: the least-squares coefficients, negatives set to 0.
+
+    A start for exact nonnegative solvers, and the embedding of a cell with nothing else to go on.
+    """
+    return np.maximum(np.asarray(products, dtype=np.float64) @ np.linalg.pinv(gram), 0.0)
 
 
 def nonnegative_least_squares(gram: np.ndarray, products: np.ndarray, *, max_passes: int = MAX_PASSES) -> np.ndarray:
@@ -21,7 +29,7 @@ def nonnegative_least_squares(gram: np.ndarray, products: np.ndarray, *, max_pas
     scores and held-out genes (``x`` a gene's expression over the cells) are solved from
     ``Xᵀ U``, genes × k.
     """
-    coefficients = np.maximum(np.asarray(products, dtype=np.float64) @ np.linalg.pinv(gram), 0.0)
+    coefficients = clipped_least_squares(products, gram)
     diagonal = np.diag(gram)
     for _ in range(max_passes):
         largest = 0.0

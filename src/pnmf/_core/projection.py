@@ -24,6 +24,7 @@ from numba import njit, prange
 from scipy import sparse
 
 from .expression import Expression
+from .least_squares import clipped_least_squares
 from .solver import Weights, pair_coupling
 
 __all__ = [
@@ -199,7 +200,7 @@ def _start(XW: np.ndarray, gram: np.ndarray, weighted: np.ndarray, total: np.nda
         alone = total[t] <= 0
         U[t] = weighted[t] / np.where(alone, 1.0, total[t])[:, None]
         if alone.any():
-            U[t][alone] = np.maximum(XW[t][alone] @ np.linalg.pinv(gram[t]), 0.0)
+            U[t][alone] = clipped_least_squares(XW[t][alone], gram[t])
     return np.ascontiguousarray(U)
 
 

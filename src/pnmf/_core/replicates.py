@@ -15,6 +15,7 @@ import numpy as np
 
 from .expression import Factorized
 from .graphs import ScaleGraph
+from .least_squares import clipped_least_squares
 from .solver import (
     Fit,
     Weights,
@@ -120,8 +121,7 @@ def refit_embeddings(
     products = [expression.times(W) for W in loadings]
     grams = [W.T @ W for W in loadings]
     embeddings = [
-        np.ascontiguousarray(np.maximum(XW @ np.linalg.pinv(gram), 0.0))
-        for XW, gram in zip(products, grams, strict=True)
+        np.ascontiguousarray(clipped_least_squares(XW, gram)) for XW, gram in zip(products, grams, strict=True)
     ]
 
     def objective() -> tuple[float, dict[str, float], np.ndarray]:

@@ -14,7 +14,7 @@ from anndata import AnnData
 
 from .._core.consensus import match_runs
 from .._core.expression import Expression, Factorized
-from .._core.fit import Problem, cross_validate, graph_weight_rule, recommended_scale
+from .._core.fit import Problem, cross_validate, graph_weight_rule, objective_weights, recommended_scale
 from .._core.graphs import ScaleGraph, scale_graph
 from .._core.init import nndsvda
 from .._core.persistence import EdgeList
@@ -59,9 +59,7 @@ class Prepared:
 
     @property
     def weights(self) -> Weights:
-        options = self.options
-        graph = float(options.graph_weight)  # resolved by prepare
-        return Weights(graph=graph, coupling=options.coupling_weight, anchor=options.anchor_weight)
+        return objective_weights(self.options)  # graph_weight resolved by prepare
 
     @property
     def coupled(self) -> bool:
