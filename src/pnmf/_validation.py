@@ -97,8 +97,8 @@ def check_backed_copy(adata: AnnData, copy: bool) -> None:
     if copy and adata.isbacked:
         msg = (
             f"adata is backed by {adata.filename!s}; copy=True would load its whole matrix into memory. "
-            "Pass copy=False: the results go to adata.obsm, adata.varm and adata.uns, which a backed AnnData "
-            "holds in memory (save them with adata.write_h5ad(new_path) or adata.to_memory())."
+            "Pass copy=False: the results go to adata's annotations (obs, obsm, varm, uns), which a backed "
+            "AnnData holds in memory (save them with adata.write_h5ad(new_path) or adata.to_memory())."
         )
         raise PnmfValueError(msg)
 

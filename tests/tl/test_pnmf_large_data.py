@@ -155,6 +155,29 @@ def test_backed_data_are_still_refused_by_tools_that_fit_many_times(fitted, tmp_
         backed.file.close()
 
 
+def test_clusters_and_umaps_of_a_backed_fit_are_those_in_memory(fitted, tmp_path):
+    # only the embeddings are read: the file's matrix stays where it is
+    expected = fitted.copy()
+    pnmf.tl.leiden(expected)
+    pnmf.tl.umap(expected, which=[0, "recommended"])
+    backed = backed_copy(fitted, tmp_path)
+    try:
+        pnmf.tl.leiden(backed)
+        pnmf.tl.umap(backed, which=[0, "recommended"])
+        assert backed.isbacked
+        for key in expected.uns["pnmf"]["clusters"]["leiden"]["obs_keys"]:
+            assert backed.obs[key].equals(expected.obs[key])
+        for key in expected.uns["pnmf"]["umap"]["obsm_keys"]:
+            np.testing.assert_array_equal(backed.obsm[key], expected.obsm[key])
+        with pytest.raises(ValueError, match="copy=False"):
+            pnmf.tl.leiden(backed, key_added="again", copy=True)
+        assert not any(k.startswith("pnmf_again") for k in backed.obs)
+        with pytest.raises(ValueError, match="copy=False"):
+            pnmf.tl.umap(backed, copy=True)
+    finally:
+        backed.file.close()
+
+
 @pytest.mark.parametrize("layout", ["csr", "dense"])
 def test_dask_fit_is_the_in_memory_fit(reference, layout, client):
     adata, expected = reference

@@ -21,9 +21,10 @@ from .._manifest import Results, read_manifest, stale_entries, write_results
 from .._palette import categorical_colors
 from .._sections import Clustering, with_section
 from .._validation import (
+    check_anndata,
+    check_backed_copy,
     check_bool,
     check_choice,
-    check_in_memory,
     check_int,
     check_key_added,
     check_random_state,
@@ -104,7 +105,8 @@ def leiden(
     key_added
         Name of this clustering: labels go to ``adata.obs['{key}_{key_added}_{t}']``.
     copy
-        Return a new AnnData instead of writing into ``adata``.
+        Return a new AnnData instead of writing into ``adata`` (refused for a backed AnnData,
+        which takes the results as it is).
 
     Returns
     -------
@@ -132,7 +134,7 @@ def leiden(
     (8,)
     """
     start = logg.info("clustering every pnmf scale with Leiden")
-    check_in_memory(adata)
+    check_anndata(adata)  # only obsm and uns are read: a backed AnnData serves as it is
     key_added = check_key_added(key_added)
     resolution = check_real("resolution", resolution, strict=True)
     method = check_choice("method", method, ("nested", "independent"))
@@ -142,6 +144,7 @@ def leiden(
     n_iterations = check_int("n_iterations", n_iterations, minimum=-1)
     random_state = seed_from(check_random_state("random_state", random_state))
     copy = check_bool("copy", copy)
+    check_backed_copy(adata, copy)
     manifest = read_manifest(adata, key)
     keys = Keys(key)
 

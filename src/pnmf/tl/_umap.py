@@ -14,8 +14,9 @@ from .._keys import DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, read_manifest, scale_selection, stale_entries, write_results
 from .._sections import Umap, with_section
 from .._validation import (
+    check_anndata,
+    check_backed_copy,
     check_bool,
-    check_in_memory,
     check_int,
     check_random_state,
     check_real,
@@ -60,7 +61,8 @@ def umap(
     random_state
         Seed of the kNN graph and of UMAP.
     copy
-        Return a new AnnData instead of writing into ``adata``.
+        Return a new AnnData instead of writing into ``adata`` (refused for a backed AnnData,
+        which takes the results as it is).
 
     Returns
     -------
@@ -81,12 +83,13 @@ def umap(
     1
     """
     start = logg.info("computing a UMAP of every pnmf scale")
-    check_in_memory(adata)
+    check_anndata(adata)  # only obsm and uns are read: a backed AnnData serves as it is
     manifest = read_manifest(adata, key)
     n_neighbors = check_int("n_neighbors", n_neighbors, minimum=2, maximum=max(adata.n_obs - 1, 2))
     min_dist = check_real("min_dist", min_dist)
     random_state = seed_from(check_random_state("random_state", random_state))
     copy = check_bool("copy", copy)
+    check_backed_copy(adata, copy)
     keys = Keys(key)
     obsm_keys = manifest[Manifest.OBSM_KEYS]
     scales = scale_selection(manifest, which) if which is not None else list(range(len(obsm_keys)))
