@@ -9,6 +9,7 @@ from scipy.spatial.distance import pdist, squareform
 from sklearn.neighbors import NearestNeighbors
 
 from pnmf._core.persistence import (
+    TREE_MAX_DIMS,
     EdgeList,
     bridge_components,
     graph_persistence,
@@ -116,8 +117,19 @@ def test_bridging_is_independent_of_block_size(rng, block_bytes):
     points = np.vstack([rng.normal(size=(40, 2)) + offset for offset in (0, 30, 70)])
     edges = knn_edges(points, 3)
     bridges = bridge_components(points, edges, block_bytes=block_bytes, method="brute")
-    reference = bridge_components(points, edges)
+    reference = bridge_components(points, edges, method="brute")
     np.testing.assert_allclose(np.sort(bridges.lengths), np.sort(reference.lengths))
+
+
+@pytest.mark.parametrize("dims", [3, TREE_MAX_DIMS + 30])
+def test_bridging_chooses_a_search_and_finds_the_exact_bridges(rng, dims):
+    # k-d trees below TREE_MAX_DIMS dimensions, brute force above: the same closest pairs either way
+    points = np.vstack([rng.normal(size=(60, dims)) + offset for offset in (0, 8, 20, 45)])
+    edges = knn_edges(points, 3)
+    chosen = bridge_components(points, edges)
+    brute = bridge_components(points, edges, method="brute")
+    assert len(chosen) == len(brute) >= 3
+    np.testing.assert_allclose(np.sort(chosen.lengths), np.sort(brute.lengths), rtol=1e-12)
 
 
 @settings(max_examples=40, deadline=None)
