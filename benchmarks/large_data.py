@@ -4,7 +4,8 @@ Usage::
 
     python benchmarks/large_data.py --sizes 100000 300000 --dask 100000
     python benchmarks/large_data.py --sizes 1000000 --kwargs '{"max_sweeps": 1}' --out benchmarks/results/large_data_1m.md
-    python benchmarks/large_data.py --sizes 3000000 --modes backed --kwargs '{"max_sweeps": 1}' --out benchmarks/results/large_data_3m.md
+    python benchmarks/large_data.py --sizes 3000000 --modes backed --out benchmarks/results/large_data_3m.md
+    python benchmarks/large_data.py --modes backed --sizes --dask 1000000   # Dask only, against a saved in-memory fit
 
 The data are those of ``benchmarks/scaling.py`` (synthetic log-normalized counts, 2000
 genes, ~10 % nonzeros, scanpy's PCA and 15-NN graph), made by its ``prepare`` worker and
