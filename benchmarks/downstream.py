@@ -3,7 +3,9 @@
 Usage::
 
     python benchmarks/downstream.py --sizes 100000
-    python benchmarks/downstream.py --sizes 1000000 --kwargs '{"max_sweeps": 1}' --out benchmarks/results/downstream_1m.md
+    python benchmarks/downstream.py --sizes 1000000 --kwargs '{"max_sweeps": 1}' --umap '{"which": ["recommended"]}'
+
+(the second wrote ``benchmarks/results/downstream_1m.md`` with ``--out``)
 
 The data are the cached ones of ``benchmarks/scaling.py`` (2000 genes, ~10 % nonzeros,
 scanpy's PCA and 15-NN graph). Each size runs in a fresh process, in memory: the fit
