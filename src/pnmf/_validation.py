@@ -104,7 +104,11 @@ def check_backed_copy(adata: AnnData, copy: bool) -> None:
 
 
 def check_in_memory(adata: AnnData) -> None:
-    """Refuse backed AnnData: its matrix lives on disk and results cannot be written safely."""
+    """Refuse a backed AnnData in the tools that need its matrix in memory.
+
+    ``tl.pnmf`` streams the matrix instead; the tools that read only the embeddings take a
+    backed AnnData as it is (:func:`check_anndata`).
+    """
     from anndata import AnnData
 
     if not isinstance(adata, AnnData):
