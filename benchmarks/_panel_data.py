@@ -8,7 +8,9 @@ data are generated here, seeded.
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -97,6 +99,16 @@ def real(name: str, n_neighbors: int = 15) -> Dataset | None:
     adata.X = adata.X.astype(np.float32)
     preprocess(adata, n_neighbors)
     return Dataset(f"{name} {n_neighbors}-NN", adata, labels, "real")
+
+
+def add_extra_data_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--extra-data``: the folder ``extra_data.py`` wrote (default ``$PNMF_EXTRA_DATA``)."""
+    parser.add_argument(
+        "--extra-data",
+        type=Path,
+        default=os.environ.get("PNMF_EXTRA_DATA"),
+        help="folder written by extra_data.py (default: $PNMF_EXTRA_DATA; none: those datasets are left out)",
+    )
 
 
 def extra(folder: Path, n_neighbors: int = 15) -> Iterator[Dataset]:

@@ -19,7 +19,6 @@ held-out genes support, on others the same smoothing destroys them.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import warnings
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 from _markdown import markdown_table, publish
-from _panel_data import panel
+from _panel_data import add_extra_data_argument, panel
 from panel import kmeans_ari
 
 import pnmf
@@ -99,12 +98,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=HERE / "results" / "graph_weight.md")
-    parser.add_argument(
-        "--extra-data",
-        type=Path,
-        default=os.environ.get("PNMF_EXTRA_DATA"),
-        help="folder written by extra_data.py (default: $PNMF_EXTRA_DATA; none: those datasets are left out)",
-    )
+    add_extra_data_argument(parser)
     args = parser.parse_args()
     sc.settings.verbosity = 0
     warnings.filterwarnings("ignore")

@@ -31,7 +31,6 @@ cluster), and the scales where the fine and coarse labels are matched best.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import warnings
 from itertools import pairwise
@@ -41,7 +40,7 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 from _markdown import markdown_table, publish
-from _panel_data import Dataset, panel
+from _panel_data import Dataset, add_extra_data_argument, panel
 from gudhi.clustering.tomato import Tomato
 from scipy import sparse
 from sklearn.cluster import KMeans
@@ -288,12 +287,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one graph per real dataset, two synthetic sets")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "panel.md")
-    parser.add_argument(
-        "--extra-data",
-        type=Path,
-        default=os.environ.get("PNMF_EXTRA_DATA"),
-        help="folder written by extra_data.py (default: $PNMF_EXTRA_DATA; none: those datasets are left out)",
-    )
+    add_extra_data_argument(parser)
     parser.add_argument(
         "--authors-circles",
         type=Path,
