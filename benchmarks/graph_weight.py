@@ -13,7 +13,7 @@ fit: k-means ARI (as in ``panel.py``) at the recommended scale and at the best s
 cross-validation (relative to its smallest value over the same weights, on the same gene
 split), which is what ``'auto'`` minimizes. The table shows where clustering quality and
 the held-out error part ways: on some datasets clusters sharpen far past the weight the
-held-out genes support, on others the same smoothing destroys them.
+held-out genes support, on others the same smoothing blurs them.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ WEIGHTS = (*CANDIDATE_WEIGHTS, 300.0, 1000.0)
 
 def held_out_errors(adata: sc.AnnData, n_comps: int) -> np.ndarray:
     """The λ1 cross-validation's held-out error of every weight in :data:`WEIGHTS`, as ``'auto'`` computes it."""
+    # tl.pnmf offers no wider grid of candidates: its cross-validation is called with this one
     selection = {}
     original = fit_module.cross_validate_graph_weight
 
