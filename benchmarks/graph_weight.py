@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -40,39 +41,46 @@ from sklearn.metrics import adjusted_rand_score
 
 import pnmf
 from pnmf._core import fit as fit_module
-from pnmf._core.cross_validation import CANDIDATE_WEIGHTS
+from pnmf._core.cross_validation import CANDIDATE_WEIGHTS, WeightSelection
 
 HERE = Path(__file__).resolve().parent
 #: λ1 values tried: the cross-validation's candidates and two stronger ones.
 WEIGHTS = (*CANDIDATE_WEIGHTS, 300.0, 1000.0)
 
 
-def held_out_errors(adata: sc.AnnData, n_comps: int) -> np.ndarray:
-    """The λ1 cross-validation's held-out error of every weight in :data:`WEIGHTS`, as ``'auto'`` computes it."""
-    # tl.pnmf offers no wider grid of candidates: its cross-validation is called with this one
-    selection = {}
+def auto_fit(adata: sc.AnnData, n_comps: int) -> tuple[sc.AnnData, np.ndarray]:
+    """Fit with ``graph_weight='auto'`` and return it with the held-out error of every weight in :data:`WEIGHTS`.
+
+    tl.pnmf offers no wider grid of candidates, so its cross-validation is called with
+    :data:`WEIGHTS`, and the weight it returns is the best of its own candidates. These come
+    first in :data:`WEIGHTS` and are fitted in increasing order from the same start, so
+    their errors, and the fit, are those of a plain ``'auto'`` fit.
+    """
     original = fit_module.cross_validate_graph_weight
+    evidence = {}
 
     def wider(split, graph, **kwargs):
-        selection["result"] = original(split, graph, **{**kwargs, "candidates": WEIGHTS})
-        return selection["result"]
+        evidence["errors"] = original(split, graph, **{**kwargs, "candidates": WEIGHTS}).errors
+        own = evidence["errors"][: len(CANDIDATE_WEIGHTS)]
+        return WeightSelection(CANDIDATE_WEIGHTS[int(np.argmin(own))], np.asarray(CANDIDATE_WEIGHTS), own)
 
     fit_module.cross_validate_graph_weight = wider
     try:
-        pnmf.tl.pnmf(adata, n_comps, layer="lognorm", key_added="errors", copy=True)
+        fitted = pnmf.tl.pnmf(adata, n_comps, layer="lognorm", copy=True)
     finally:
         fit_module.cross_validate_graph_weight = original
-    return selection["result"].errors
+    return fitted, evidence["errors"]
 
 
 def sweep(dataset, n_comps: int = 20) -> pd.DataFrame:
     """One row per λ1 (and one for ``'auto'``): ARI at the recommended and best scales, relative held-out error."""
     adata = dataset.adata
     labels = adata.obs[dataset.labels["label"]].astype(str).to_numpy()
-    errors = held_out_errors(adata, n_comps)
+    auto, errors = auto_fit(adata, n_comps)
+    # one fitted copy at a time besides the 'auto' one
+    fits = ((f"{w:g}", pnmf.tl.pnmf(adata, n_comps, layer="lognorm", graph_weight=w, copy=True)) for w in WEIGHTS)
     rows = []
-    for weight in (*WEIGHTS, "auto"):
-        fitted = pnmf.tl.pnmf(adata, n_comps, layer="lognorm", graph_weight=weight, copy=True)
+    for name, fitted in chain(fits, [("auto", auto)]):
         manifest = fitted.uns["pnmf"]
         scores = [kmeans_ari(np.asarray(fitted.obsm[str(key)]), labels) for key in manifest["obsm_keys"]]
         chosen = float(manifest["params"]["graph_weight"])
@@ -80,7 +88,7 @@ def sweep(dataset, n_comps: int = 20) -> pd.DataFrame:
         rows.append(
             {
                 "dataset": dataset.name,
-                "λ1": weight if weight == "auto" else f"{weight:g}",
+                "λ1": name,
                 "λ1 used": chosen,
                 "held-out error / smallest": float(errors[WEIGHTS.index(chosen)] / errors.min()),
                 "rec. scale": recommended,

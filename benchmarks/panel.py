@@ -83,11 +83,16 @@ def unit_cells(matrix) -> sparse.csr_matrix:
     return sparse.diags(1.0 / norms) @ matrix
 
 
+def factorized_genes(adata: sc.AnnData) -> sparse.csr_matrix:
+    """The matrix ``tl.pnmf`` factorizes here: the log-normalized highly variable genes, cells at unit norm."""
+    genes = adata.var["highly_variable"].to_numpy() if "highly_variable" in adata.var else slice(None)
+    return unit_cells(adata.layers["lognorm"][:, genes])
+
+
 def sklearn_nmf(adata: sc.AnnData, n_comps: int) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn NMF of the same genes and cells: W as returned, and rescaled to unit-norm loadings."""
-    genes = adata.var["highly_variable"].to_numpy() if "highly_variable" in adata.var else slice(None)
     model = NMF(n_comps, init="nndsvda", solver="cd", tol=1e-4, max_iter=1000, random_state=0)
-    W = model.fit_transform(unit_cells(adata.layers["lognorm"][:, genes]))
+    W = model.fit_transform(factorized_genes(adata))
     return W, W * np.linalg.norm(model.components_, axis=1)
 
 
@@ -99,10 +104,8 @@ def supervised_ari(adata: sc.AnnData, labels: np.ndarray) -> float:
     the labels better (k-means can on small, well-separated data); where it stays low, the
     labels are mostly not in the expression.
     """
-    genes = adata.var["highly_variable"].to_numpy() if "highly_variable" in adata.var else slice(None)
-    matrix = unit_cells(adata.layers["lognorm"][:, genes])
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
-    predicted = cross_val_predict(LogisticRegression(max_iter=2000), matrix, labels, cv=folds)
+    predicted = cross_val_predict(LogisticRegression(max_iter=2000), factorized_genes(adata), labels, cv=folds)
     return float(adjusted_rand_score(labels, predicted))
 
 
