@@ -1,4 +1,4 @@
-"""Where k-means at the true number of clusters loses its ARI: large populations split in two.
+"""Where k-means at the true number of clusters loses its ARI: large populations split.
 
 Usage::
 
@@ -7,11 +7,12 @@ Usage::
     python benchmarks/split_populations.py --out benchmarks/results/split_populations.md
 
 The panel scores every embedding by k-means with as many clusters as labels. Where one
-population is much larger or more spread than the others, k-means spends two clusters on
-it and joins small populations instead, and the ARI then says more about that split than
-about the embedding. Per dataset of the quick panel (``_panel_data.py``) and method (pnmf's recommended scale with
-``graph_weight='auto'`` and with λ1 = 100, scikit-learn NMF with both scalings, pnmf's
-single-scale GNMF, the PCA) this prints, over the panel's 5 k-means seeds:
+population is much larger or more spread than the others, k-means spends several clusters
+on it and joins small populations instead, and the ARI then says more about that split
+than about the embedding. Per dataset of the quick panel (``_panel_data.py``) and method
+(pnmf's recommended scale with ``graph_weight='auto'`` and with λ1 = 100, scikit-learn
+NMF with both scalings, pnmf's single-scale GNMF, the PCA) this prints, over the panel's
+5 k-means seeds:
 
 - the mean ARI, as in ``panel.py``;
 - the share of the largest label's cells in the cluster holding most of them;
@@ -69,7 +70,7 @@ def embeddings(adata: sc.AnnData) -> dict[str, np.ndarray]:
 
 
 def diagnose(dataset: Dataset) -> list[dict]:
-    """One row per method: ARI, the two largest labels' shares in their main cluster, ARI with splits merged."""
+    """One row per method: ARI, the largest label's share in its main cluster, ARI with splits merged."""
     adata = dataset.adata
     labels = adata.obs[dataset.labels["label"]].astype(str).to_numpy()
     counts = pd.Series(labels).value_counts()
