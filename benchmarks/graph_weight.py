@@ -123,9 +123,8 @@ def half_agreement(dataset, n_comps: int = 20, seed: int = 0) -> pd.DataFrame:
         partitions = []
         for part in halves:
             fitted = pnmf.tl.pnmf(part, n_comps, layer="lognorm", graph_weight=weight, copy=True)
-            manifest = fitted.uns["pnmf"]
-            key = str(manifest["obsm_keys"][int(manifest["recommended_scale"])])
-            partitions.append(KMeans(n_clusters, n_init=10, random_state=0).fit_predict(fitted.obsm[key]))
+            embedding = pnmf.get.embedding(fitted).to_numpy()
+            partitions.append(KMeans(n_clusters, n_init=10, random_state=0).fit_predict(embedding))
         rows.append(
             {
                 "dataset": dataset.name,

@@ -33,7 +33,7 @@ import pandas as pd
 import scanpy as sc
 from _markdown import markdown_table, publish
 from _panel_data import Dataset, add_extra_data_argument, panel
-from panel import kmeans_partitions, mean_ari, merged_ari, sklearn_nmf, supervised_ari
+from panel import kmeans_partitions, mean_ari, merged_ari, single_scale_gnmf, sklearn_nmf, supervised_ari
 
 import pnmf
 
@@ -46,25 +46,17 @@ def main_cluster_share(labels: np.ndarray, clusters: np.ndarray, label: str) -> 
     return float(pd.Series(clusters[labels == label]).value_counts(normalize=True).iloc[0])
 
 
-def recommended_embedding(adata: sc.AnnData, **options) -> tuple[np.ndarray, dict]:
-    """pnmf's embedding at its recommended scale, and the fit's manifest."""
-    fitted = pnmf.tl.pnmf(adata, N_COMPS, layer="lognorm", copy=True, **options)
-    manifest = fitted.uns["pnmf"]
-    return np.asarray(fitted.obsm[str(manifest["obsm_keys"][int(manifest["recommended_scale"])])]), manifest
-
-
 def embeddings(adata: sc.AnnData) -> dict[str, np.ndarray]:
     """Every method's embedding of the same cell-normalized genes, ``N_COMPS`` factors each."""
-    auto, manifest = recommended_embedding(adata)
-    # the single-scale GNMF: one scale holding the whole kNN graph, as in panel.py
-    gnmf, _ = recommended_embedding(adata, scales=[float(manifest["persistence"]["top"])])
+    auto = pnmf.tl.pnmf(adata, N_COMPS, layer="lognorm", copy=True)
+    strong = pnmf.tl.pnmf(adata, N_COMPS, layer="lognorm", graph_weight=100.0, copy=True)
     W, W_unit = sklearn_nmf(adata, N_COMPS)
     return {
-        "pnmf recommended, λ1 auto": auto,
-        "pnmf recommended, λ1 = 100": recommended_embedding(adata, graph_weight=100.0)[0],
+        "pnmf recommended, λ1 auto": pnmf.get.embedding(auto).to_numpy(),
+        "pnmf recommended, λ1 = 100": pnmf.get.embedding(strong).to_numpy(),
         "sklearn NMF (raw W)": W,
         "sklearn NMF (unit loadings)": W_unit,
-        "GNMF one scale": gnmf,
+        "GNMF one scale": single_scale_gnmf(adata, N_COMPS, float(auto.uns["pnmf"]["persistence"]["top"])),
         "PCA": np.asarray(adata.obsm["X_pca"])[:, :N_COMPS],
     }
 
@@ -77,7 +69,7 @@ def diagnose(dataset: Dataset) -> list[dict]:
     largest = str(counts.index[0])
     rows = []
     for method, embedding in embeddings(adata).items():
-        partitions = kmeans_partitions(embedding, len(np.unique(labels)))
+        partitions = kmeans_partitions(embedding, len(counts))
         rows.append(
             {
                 "dataset": dataset.name,
