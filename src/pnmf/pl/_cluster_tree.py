@@ -13,14 +13,13 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize, to_rgba
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 from .. import get
 from .._docs import doc_params
 from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY
 from .._validation import check_real
 from ..get._clusters import cluster_colors, clustering, node_values
-from ._colors import CategoricalColors, cell_colors
+from ._colors import CategoricalColors, category_legend, cell_colors
 from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["cluster_tree"]
@@ -168,20 +167,12 @@ def _node_colors(
     colors = cell_colors(adata, color, layer=layer)
     per_node = node_values(adata, nodes, colors.values, key=key, cluster_key=cluster_key)
     if isinstance(colors, CategoricalColors):
-        palette = colors.palette
+        categories = colors
 
         def legend(axis: Axes) -> None:
-            handles = [Line2D([], [], marker="o", ls="", color=palette[c], label=c) for c in colors.categories]
-            axis.legend(
-                handles=handles,
-                title=f"most cells: {colors.name}",
-                loc="center left",
-                bbox_to_anchor=(1.0, 0.5),
-                frameon=False,
-                fontsize=7,
-            )
+            category_legend(axis, categories, title=f"most cells: {categories.name}", fontsize=7)
 
-        return [palette[v] for v in per_node], legend
+        return [categories.palette[v] for v in per_node], legend
     norm = Normalize(min(per_node), max(per_node) if max(per_node) > min(per_node) else min(per_node) + 1.0)
     cmap = colormaps[COLORMAP]
 

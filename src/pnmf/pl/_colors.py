@@ -8,13 +8,16 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 from anndata import AnnData
+from matplotlib.axes import Axes
 from matplotlib.colors import is_color_like
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from .._errors import PnmfKeyError, PnmfTypeError
 from .._keys import Keys
 from .._palette import categorical_colors
 
-__all__ = ["NA_COLOR", "NA_LABEL", "CategoricalColors", "CellColors", "NumericColors", "cell_colors"]
+__all__ = ["NA_COLOR", "NA_LABEL", "CategoricalColors", "CellColors", "NumericColors", "category_legend", "cell_colors"]
 
 #: Colour and legend label of missing values, as scanpy draws them.
 NA_COLOR = "lightgray"
@@ -94,3 +97,18 @@ def _categorical(adata: AnnData, color: str, column: pd.Series) -> CategoricalCo
         categories = [*categories, na]
         palette[na] = NA_COLOR
     return CategoricalColors(color, pd.Series(labels, index=column.index, dtype=str), categories, palette)
+
+
+def category_legend(where: Axes | Figure, colors: CategoricalColors, *, title: str, fontsize: float = 8) -> None:
+    """Draw the legend of the categories right of a plot's own figure, or right of one axes of the user's figure.
+
+    A legend of the whole figure is only drawn on a figure the plot made: on the user's
+    figure it would cover their other axes.
+    """
+    handles = [Line2D([], [], marker="o", ls="", color=colors.palette[c], label=c) for c in colors.categories]
+    if isinstance(where, Axes):
+        where.legend(
+            handles=handles, title=title, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=fontsize
+        )
+    else:
+        where.legend(handles=handles, title=title, loc="outside right center", frameon=False, fontsize=fontsize)

@@ -69,7 +69,7 @@ def convergence(
         raise PnmfValueError(msg)
     table = get.scales(adata, key=key)
     panels = ["path", "sweeps"] if kind == "both" else [kind]
-    fig, axes = new_axes(ax, len(panels), panel_size=(4.3, 3.4))
+    fig, axes = new_axes(ax, len(panels), panel_size=(4.3, 3.4), one_panel="pass kind='path' or kind='sweeps'")
     for panel, axis in zip(panels, axes, strict=True):
         if panel == "path":
             _draw_path(axis, history[history["phase"] == "path"], table)

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from .. import get
 from .._docs import doc_params
 from .._keys import DEFAULT_K_KEY
-from ._utils import finish, new_axes
+from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["k_selection"]
 
@@ -62,6 +62,7 @@ def k_selection(
     >>> pnmf.tl.select_k(adata, [3, 4, 5], n_runs=3, n_scales=2)
     >>> ax = pnmf.pl.k_selection(adata, show=False)
     """
+    check_plot_options(show=show, return_fig=return_fig, ax=ax)
     table = get.k_selection(adata, "k", key=key)
     fig, (axis,) = new_axes(ax, 1, panel_size=(5.0, 3.6))
     k = table["n_comps"].to_numpy()

@@ -70,16 +70,19 @@ def loadings(
     top = get.top_genes(adata, t, n_genes, key=key)
     n_factors = int(top["factor"].max()) + 1
     chosen = _check_factors(factors, n_factors) if factors is not None else list(range(n_factors))
-    fig, axes = new_axes(ax, len(chosen), ncols=ncols, panel_size=(2.6, 0.22 * n_genes + 1.0))
+    fig, axes = new_axes(
+        ax, len(chosen), ncols=ncols, panel_size=(2.6, 0.22 * n_genes + 1.0), one_panel="pass factors=[<one factor>]"
+    )
     for axis, factor in zip(axes, chosen, strict=True):
         rows = top[top["factor"] == factor]
         axis.barh(np.arange(len(rows)), rows["loading"], color=BAR_COLOR)
         axis.set_yticks(np.arange(len(rows)))
         axis.set_yticklabels(rows["gene"], fontsize=7)
         axis.invert_yaxis()
-        axis.set_title(f"factor {factor}", fontsize=9)
+        axis.set_title(f"factor {factor}" if ax is None else f"factor {factor}, scale {t}", fontsize=9)
         axis.tick_params(axis="x", labelsize=7)
-    fig.suptitle(f"top genes per factor, scale {t}", fontsize=10)
+    if ax is None:  # the title of the plot's own figure; the user's figure keeps theirs
+        fig.suptitle(f"top genes per factor, scale {t}", fontsize=10)
     return finish(fig, axes, show=show, return_fig=return_fig)
 
 

@@ -65,7 +65,7 @@ def persistence(
     table = get.scales(adata, key=key)
     bars = get.persistence_bars(adata, key=key)
     panels = ["components", "barcode"] if kind == "both" else [kind]
-    fig, axes = new_axes(ax, len(panels))
+    fig, axes = new_axes(ax, len(panels), one_panel="pass kind='components' or kind='barcode'")
     for panel, axis in zip(panels, axes, strict=True):
         if panel == "components":
             _draw_components(axis, bars["death"].to_numpy(), table)

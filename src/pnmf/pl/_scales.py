@@ -9,7 +9,6 @@ import numpy as np
 from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 from .. import get
 from .._docs import doc_params
@@ -17,7 +16,7 @@ from .._errors import PnmfTypeError, PnmfValueError
 from .._keys import DEFAULT_KEY
 from .._validation import check_bool, check_choice, check_int, check_real
 from ..get._scales import laid_out_scales, scales_of, umaps
-from ._colors import NA_COLOR, CategoricalColors, CellColors, cell_colors
+from ._colors import NA_COLOR, CategoricalColors, CellColors, category_legend, cell_colors
 from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["scales"]
@@ -127,7 +126,7 @@ def scales(
         first, second = 0, 1
         labels = ("UMAP 1", "UMAP 2")
     share_axes = basis == "factors" if share_axes is None else share_axes
-    fig, axes = new_axes(ax, len(chosen), ncols=ncols, panel_size=(3.3, 3.0))
+    fig, axes = new_axes(ax, len(chosen), ncols=ncols, panel_size=(3.3, 3.0), one_panel="pass which=[<one scale>]")
     point_size = size if size is not None else max(0.5, min(30.0, 12000.0 / adata.n_obs))
     scatter = None
     for axis, t, U in zip(axes, chosen, embeddings, strict=True):
@@ -144,7 +143,7 @@ def scales(
     if share_axes:
         _share_limits(axes, [U[:, first] for U in embeddings], [U[:, second] for U in embeddings])
     if colors is not None:
-        _legend(fig, axes, colors, scatter)
+        _legend(fig, axes, colors, scatter, own_figure=ax is None)
     return finish(fig, axes, show=show, return_fig=return_fig)
 
 
@@ -196,9 +195,9 @@ def _draw_cells(ax: Axes, x: np.ndarray, y: np.ndarray, colors: CellColors | Non
     )
 
 
-def _legend(fig: Figure, axes: list[Axes], colors: CellColors, scatter) -> None:
+def _legend(fig: Figure, axes: list[Axes], colors: CellColors, scatter, *, own_figure: bool) -> None:
+    """Draw the legend or colorbar beside the panels: right of the plot's own figure, or of the user's axes."""
     if isinstance(colors, CategoricalColors):
-        handles = [Line2D([], [], marker="o", ls="", color=colors.palette[c], label=c) for c in colors.categories]
-        fig.legend(handles=handles, title=colors.name, loc="outside right center", frameon=False, fontsize=8)
+        category_legend(fig if own_figure else axes[-1], colors, title=colors.name)
     else:
         fig.colorbar(scatter, ax=axes, label=colors.name, shrink=0.8)

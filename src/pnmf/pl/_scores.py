@@ -13,7 +13,7 @@ from .. import get
 from .._docs import doc_params
 from .._keys import DEFAULT_KEY
 from .._validation import check_choice
-from ._utils import finish, new_axes
+from ._utils import check_plot_options, finish, new_axes
 
 __all__ = ["scale_scores"]
 
@@ -66,6 +66,7 @@ def scale_scores(
     >>> pnmf.tl.score_scales(adata, "circle", baselines=["nmf"])
     >>> ax = pnmf.pl.scale_scores(adata, "circle", show=False)
     """
+    check_plot_options(show=show, return_fig=return_fig, ax=ax)
     metric = check_choice("metric", metric, ("ari", "nmi"))
     table = get.scale_scores(adata, labels_key, key=key)
     scales = table[table["method"] == "pnmf"]

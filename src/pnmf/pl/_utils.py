@@ -17,15 +17,39 @@ __all__ = ["check_plot_options", "finish", "new_axes"]
 
 
 def new_axes(
-    ax: Axes | None, n_panels: int = 1, *, ncols: int | None = None, panel_size: tuple[float, float] = (4.5, 3.6)
+    ax: Axes | None,
+    n_panels: int = 1,
+    *,
+    ncols: int | None = None,
+    panel_size: tuple[float, float] = (4.5, 3.6),
+    one_panel: str = "ask for a single panel",
 ) -> tuple[Figure, list[Axes]]:
-    """Return the user's axes (single panel only) or a new figure with ``n_panels`` in rows of ``ncols``."""
+    """Return the user's axes (single panel only) or a new figure with ``n_panels`` in rows of ``ncols``.
+
+    Parameters
+    ----------
+    ax
+        The user's axes, or ``None`` for a new figure.
+    n_panels
+        Panels the plot draws; the user's axes hold one.
+    ncols
+        Panels per row of a new figure (default: all in one row).
+    panel_size
+        Width and height of one panel of a new figure, in inches.
+    one_panel
+        How to ask this plot for a single panel, for the message when ``ax`` is given and
+        ``n_panels`` is not 1 (e.g. ``"pass kind='components'"``).
+
+    Returns
+    -------
+    The figure (or subfigure) holding the axes, and the ``n_panels`` axes to draw into.
+    """
     if ax is not None and not isinstance(ax, Axes):
         msg = f"ax must be a matplotlib Axes, got {type(ax).__name__}."
         raise PnmfTypeError(msg)
     if ax is not None:
         if n_panels != 1:
-            msg = f"This plot draws {n_panels} panels, but ax holds one; pass ax=None, or ask for a single panel."
+            msg = f"This plot draws {n_panels} panels, but ax holds one; pass ax=None, or {one_panel}."
             raise PnmfValueError(msg)
         return cast(Figure, ax.figure), [ax]  # the figure, or the subfigure, that holds the user's axes
     ncols = max(1, min(ncols or n_panels, n_panels))
