@@ -102,8 +102,8 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "pnmf"
     process = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
     assert process.returncode == 0
-    assert "demo" in process.stdout
-    assert "run" in process.stdout
+    for command in ("demo", "run", "project", "select-k", "plot"):
+        assert command in process.stdout
 
 
 FAST_RUN = ["--n-comps", "3", "--n-scales", "2", "--max-iter", "5", "--max-sweeps", "1", "--quiet"]
@@ -236,13 +236,13 @@ def test_a_figure_that_does_not_fit_leaves_no_empty_png(tmp_path):
 import resource, signal, sys
 from pathlib import Path
 import anndata as ad, numpy as np
-from pnmf.cli import _Signals, _write_outputs
+from pnmf._cli._files import Signals, write_outputs
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 out = Path(sys.argv[1])
 try:
-    with _Signals() as signals:
-        _write_outputs(ad.AnnData(np.ones((5, 3))), out / "o.h5ad", {out / "o_big.png": b"x" * 500_000}, signals)
+    with Signals() as signals:
+        write_outputs({out / "o.h5ad": ad.AnnData(np.ones((5, 3))), out / "o_big.png": b"x" * 500_000}, signals)
 except OSError as error:
     print("OSError", error.errno)
 """
@@ -287,3 +287,132 @@ def test_graph_weight_takes_auto_or_a_number(capsys):
         main(["run", "in.h5ad", "-o", "out.h5ad", "--graph-weight", "strong"])
     assert stop.value.code == 2
     assert "expected 'auto' or a number, got 'strong'" in capsys.readouterr().err
+
+
+def one_line_error(capsys):
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("pnmf: error:")
+    assert len(error.splitlines()) == 1, error
+    return error
+
+
+@pytest.fixture
+def shipped(fitted_base, populations, tmp_path):
+    """A fitted reference and a query of new cells, as files."""
+    fitted_base.write_h5ad(tmp_path / "reference.h5ad")
+    populations.write_h5ad(tmp_path / "query.h5ad")
+    return tmp_path
+
+
+def test_project_writes_the_query_with_the_references_scales(shipped, capsys):
+    target = shipped / "out" / "query_pnmf.h5ad"
+    argv = ["project", str(shipped / "query.h5ad"), str(shipped / "reference.h5ad"), "-o", str(target), "--quiet"]
+    assert main(argv) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "cells embedded at 3 scales" in printed
+    result = ad.read_h5ad(target)
+    assert list(result.uns["pnmf"]["obsm_keys"]) == ["X_pnmf_0", "X_pnmf_1", "X_pnmf_2"]
+    assert result.uns["pnmf"]["projection"]["n_reference_cells"] == 300
+    assert "pnmf" not in ad.read_h5ad(shipped / "query.h5ad").uns  # the inputs are untouched
+    # and plot draws the projection: no convergence figure (nothing was fitted), the tree from its own clusters
+    assert main(["plot", str(target), "--out", str(shipped / "figures"), "--quiet"]) == 0
+    assert files_in(shipped / "figures") == [
+        f"query_pnmf_{name}.png" for name in ("cluster_tree", "loadings", "persistence", "scales")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("make_args", "match"),
+    [
+        (lambda d: [str(d / "query.h5ad"), str(d / "missing.h5ad"), "-o", str(d / "o.h5ad")], "does not exist"),
+        (lambda d: [str(d / "query.h5ad"), str(d / "reference.h5ad"), "-o", str(d / "reference.h5ad")], "input file"),
+        (lambda d: [str(d / "query.h5ad"), str(d / "query.h5ad"), "-o", str(d / "o.h5ad")], "no pnmf result"),
+        (lambda d: [str(d / "query.h5ad"), str(d / "reference.h5ad"), "-o", str(d / "o.h5ad"), "--key", "x"], "'x'"),
+        (
+            lambda d: [str(d / "query.h5ad"), str(d / "reference.h5ad"), "-o", str(d / "o.h5ad"), "--n-neighbors", "0"],
+            "n_neighbors=0",
+        ),
+        (
+            lambda d: [str(d / "query.h5ad"), str(d / "reference.h5ad"), "-o", str(d / "o.h5ad"), "--max-missing", "2"],
+            "max_missing is a share",
+        ),
+    ],
+)
+def test_project_refuses_bad_input_and_writes_nothing(shipped, capsys, make_args, match):
+    assert main(["project", *make_args(shipped), "--quiet"]) == 1
+    assert match in one_line_error(capsys)
+    assert files_in(shipped) == ["query.h5ad", "reference.h5ad"]
+
+
+SELECT_K_FAST = ["--n-runs", "2", "--n-scales", "2", "--max-iter", "10", "--max-sweeps", "1", "--quiet"]
+
+
+@pytest.mark.parametrize("out", ["k_dir", "tables/k.csv"])
+def test_select_k_writes_the_table_and_its_figure(programs_base, tmp_path, capsys, out):
+    programs_base.write_h5ad(tmp_path / "in.h5ad")
+    argv = ["select-k", str(tmp_path / "in.h5ad"), "--k", "2", "3", "--out", str(tmp_path / out), *SELECT_K_FAST]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "suggested k: " in capsys.readouterr().out
+    table_path = tmp_path / out if out.endswith(".csv") else tmp_path / out / "in_k_selection.csv"
+    table = pd.read_csv(table_path)
+    assert table["n_comps"].tolist() == [2, 3]
+    assert table["suggested"].sum() == 1
+    assert table_path.with_suffix(".png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--k", "3"], "compares at least two"),
+        (["--k", "3", "3"], "repeats values"),
+        (["--k", "2", "3", "--n-runs", "1"], "n_runs=1"),
+        (["--k", "2", "3", "--subsample", "1.5"], "subsample=1.5"),
+        (["--k", "2", "5000"], "n_comps=5000 is out of range"),
+        (["--k", "2", "3", "--layer", "nope"], "layer='nope'"),
+        (["--k", "2", "3", "--seed", "-1"], "seed=-1"),
+    ],
+)
+def test_select_k_refuses_bad_input_and_writes_nothing(programs_base, tmp_path, capsys, extra, match):
+    programs_base.write_h5ad(tmp_path / "in.h5ad")
+    assert main(["select-k", str(tmp_path / "in.h5ad"), "--out", str(tmp_path / "k"), *SELECT_K_FAST, *extra]) == 1
+    assert match in one_line_error(capsys)
+    assert files_in(tmp_path) == ["in.h5ad"]
+
+
+def test_plot_draws_the_five_figures_of_an_existing_result(fitted_base, tmp_path, capsys):
+    fitted_base.write_h5ad(tmp_path / "fit.h5ad")
+    before = (tmp_path / "fit.h5ad").read_bytes()
+    argv = ["plot", str(tmp_path / "fit.h5ad"), "--color", "cell_type", "--out", str(tmp_path / "figs"), "--quiet"]
+    assert main(argv) == 0, capsys.readouterr().err
+    names = ("cluster_tree", "convergence", "loadings", "persistence", "scales")
+    assert files_in(tmp_path / "figs") == [f"fit_{name}.png" for name in names]
+    assert all((tmp_path / "figs" / f"fit_{name}.png").stat().st_size > 10_000 for name in names)
+    assert (tmp_path / "fit.h5ad").read_bytes() == before  # clustered in memory for the tree, the file unchanged
+    assert main([*argv, "--no-leiden", "--out", str(tmp_path / "no_tree")]) == 0
+    assert "fit_cluster_tree.png" not in files_in(tmp_path / "no_tree")
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--key", "other"], "No pnmf result under key 'other'"),
+        (["--color", "nope"], "color='nope' is neither"),
+        (["--resolution", "0"], "resolution=0.0 is invalid"),
+        (["--seed", "-1"], "seed=-1"),
+    ],
+)
+def test_plot_refuses_bad_input_and_writes_nothing(fitted_base, tmp_path, capsys, extra, match):
+    fitted_base.write_h5ad(tmp_path / "fit.h5ad")
+    assert main(["plot", str(tmp_path / "fit.h5ad"), "--out", str(tmp_path / "figs"), "--quiet", *extra]) == 1
+    assert match in one_line_error(capsys)
+    assert files_in(tmp_path) == ["fit.h5ad"]
+
+
+@pytest.mark.parametrize("command", ["demo", "run", "project", "select-k", "plot"])
+def test_every_subcommand_shows_examples(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0
+    printed = capsys.readouterr().out
+    assert "examples:" in printed
+    assert f"pnmf {command} " in printed.split("examples:")[1]

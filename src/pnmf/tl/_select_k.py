@@ -13,6 +13,7 @@ from scanpy import logging as logg
 from scanpy import settings
 
 from .._core.consensus import reproducibility, stability
+from .._errors import PnmfTypeError, PnmfValueError
 from .._keys import DEFAULT_K_KEY, KSelection, Manifest
 from .._manifest import Results, write_results, writer
 from .._options import PnmfOptions
@@ -197,7 +198,7 @@ def select_k(
             f"n_comps={ks.tolist()} asks for k={ks[-1]} factors, but a run sees {n_seen} cells and "
             f"{n_genes} genes; pass values of k up to {min(n_seen, n_genes)}."
         )
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
 
     problem = prepared.problem
     n_scales = len(problem.thresholds)
@@ -298,24 +299,24 @@ def _check_n_comps(n_comps: object) -> np.ndarray:
             "n_comps must be a sequence of the numbers of factors to compare, e.g. n_comps=range(5, 30, 5); "
             f"got {n_comps!r}."
         )
-        raise TypeError(msg)
+        raise PnmfTypeError(msg)
     values = list(n_comps)
     for value in values:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             msg = f"n_comps must hold integers, got {value!r} in {values!r}."
-            raise TypeError(msg)
+            raise PnmfTypeError(msg)
     if len(values) < 2:
         msg = (
             f"n_comps={values!r} gives {len(values)} value of k; select_k compares at least two "
             "(for one k, run pnmf.tl.pnmf then pnmf.tl.consensus)."
         )
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     if len(set(values)) < len(values):
         msg = f"n_comps={values!r} repeats values; pass each k once."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     if min(values) < 1:
         msg = f"n_comps={values!r} contains k={min(values)}; every k must be ≥ 1."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     return np.array(sorted(int(v) for v in values), dtype=np.int64)
 
 
@@ -323,7 +324,7 @@ def _check_subsample(subsample: object) -> float:
     value = check_real("subsample", subsample, strict=True)
     if value > 1:
         msg = f"subsample={value} is a fraction of the cells; pass a number in (0, 1], e.g. 0.8."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     return value
 
 

@@ -1,0 +1,117 @@
+"""The flags that several subcommands share, and subcommands whose ``--help`` ends with examples."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+__all__ = [
+    "add_color_option",
+    "add_fit_options",
+    "add_input_options",
+    "add_leiden_options",
+    "add_output_flags",
+    "new_command",
+]
+
+
+def new_command(
+    commands, name: str, *, help: str, description: str, examples: Sequence[str]
+) -> argparse.ArgumentParser:
+    """Add a subcommand whose ``--help`` ends with examples, one command line each."""
+    lines = "\n".join(f"  {example}" for example in examples)
+    return commands.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=f"examples:\n{lines}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    """``--quiet``, ``--verbose`` and ``--debug``, which every subcommand takes."""
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--quiet", action="store_true", help="no progress display (the summary still prints)")
+    output.add_argument("--verbose", action="store_true", help="also show scanpy's log and warnings")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """Where the expression and the representation are read from."""
+    parser.add_argument("--layer", default=None, help="layer with nonnegative expression (default: X)")
+    parser.add_argument("--use-rep", default="X_pca", help="representation in obsm for distances (default: X_pca)")
+    parser.add_argument("--all-genes", action="store_true", help="use all genes, not only var['highly_variable']")
+
+
+def add_fit_options(parser: argparse.ArgumentParser, *, one_fit: bool) -> None:
+    """Options of ``tl.pnmf`` as flags, with its defaults (those of :class:`~pnmf._options.PnmfOptions`).
+
+    ``one_fit``: also the options of a single fit that ``tl.select_k`` sets itself
+    (``--n-comps``, ``--n-jobs``, ``--key-added``).
+    """
+    from .._options import DEFAULT_N_SCALES
+    from .._options import PnmfOptions as D
+
+    group = parser.add_argument_group("model")
+    if one_fit:
+        group.add_argument("--n-comps", type=int, default=D.n_comps, help=f"factors per scale (default: {D.n_comps})")
+    group.add_argument(
+        "--n-scales", type=int, default=D.n_scales, help=f"number of scales (default: {DEFAULT_N_SCALES})"
+    )
+    group.add_argument(
+        "--filtration",
+        choices=("knn", "rips"),
+        default=D.filtration,
+        help="persistence of the kNN graph or of all pairwise distances",
+    )
+    group.add_argument(
+        "--graph-weight",
+        type=_weight,
+        default=D.graph_weight,
+        help=f"λ1, graph smoothness: a number, or 'auto' to cross-validate it over a split of the genes (default: {D.graph_weight})",
+    )
+    group.add_argument(
+        "--coupling-weight",
+        type=float,
+        default=D.coupling_weight,
+        help=f"λ2, similarity of consecutive scales (default: {D.coupling_weight:g})",
+    )
+    group.add_argument(
+        "--anchor-weight",
+        type=float,
+        default=D.anchor_weight,
+        help=f"λ3, ridge on the embeddings (default: {D.anchor_weight:g})",
+    )
+    group.add_argument("--max-iter", type=int, default=D.max_iter, help=f"iterations per scale (default: {D.max_iter})")
+    group.add_argument(
+        "--max-sweeps", type=int, default=D.max_sweeps, help=f"coupled sweeps over all scales (default: {D.max_sweeps})"
+    )
+    group.add_argument("--seed", type=int, default=D.random_state, help=f"random seed (default: {D.random_state})")
+    if one_fit:
+        group.add_argument(
+            "--n-jobs", type=int, default=None, help="threads of the solver (default: as many as the machine has free)"
+        )
+        group.add_argument("--key-added", default="pnmf", help="key of the results in the AnnData (default: pnmf)")
+
+
+def add_leiden_options(parser: argparse.ArgumentParser) -> None:
+    """``--no-leiden`` and ``--resolution`` of the per-scale Leiden clustering."""
+    parser.add_argument("--no-leiden", action="store_true", help="skip the per-scale Leiden clustering")
+    parser.add_argument("--resolution", type=float, default=1.0, help="Leiden resolution (default: 1)")
+
+
+def add_color_option(parser: argparse.ArgumentParser) -> None:
+    """``--color`` of the figures."""
+    parser.add_argument("--color", default=None, help="obs column or gene to colour the figures by")
+
+
+def _weight(text: str) -> float | str:
+    """``--graph-weight``: ``auto`` or a number."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        msg = f"expected 'auto' or a number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
