@@ -5,7 +5,10 @@ import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+
 import pnmf
+from pnmf.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -14,6 +17,13 @@ def test_version_comes_from_the_installed_metadata():
     assert pnmf.__version__ == version("persistent-nmf")
     assert re.fullmatch(r"\d+\.\d+\.\d+([.+-]?\w+)*", pnmf.__version__)
     assert "__version__" in dir(pnmf)
+
+
+def test_the_command_line_shows_the_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"pnmf {pnmf.__version__}"
 
 
 def test_citation_changelog_and_pyproject_name_the_same_release():

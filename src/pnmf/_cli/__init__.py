@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
 from ._common import one_line, quiet_libraries
 from ._figures import add_plot
 from ._files import Interrupted, Signals
@@ -34,6 +35,7 @@ def parser() -> argparse.ArgumentParser:
         description="Persistent NMF: embeddings and gene programs at every persistence scale.",
         epilog="Run 'pnmf COMMAND --help' for a command's options and examples.",
     )
+    root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_demo, add_run, add_project, add_select_k, add_plot):
         add(commands)
