@@ -9,14 +9,15 @@ signatures are read from here, so there is one place to change one.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Final, Literal
 
 import numpy as np
 
-from ._errors import PnmfValueError
-from ._validation import check_bool, check_choice, check_int, check_random_state, check_real, seed_from
+from ._errors import PnmfTypeError, PnmfValueError
+from ._validation import check_bool, check_choice, check_int, check_real, check_seed
 
 __all__ = ["DEFAULT_N_SCALES", "HVG_IF_PRESENT", "PnmfOptions"]
 
@@ -69,7 +70,7 @@ class PnmfOptions:
     def __post_init__(self) -> None:
         checked: dict[str, Any] = {
             "normalize": check_bool("normalize", self.normalize),
-            "random_state": seed_from(check_random_state("random_state", self.random_state)),
+            "random_state": check_seed("random_state", self.random_state),
             "filtration": check_choice("filtration", self.filtration, ("knn", "rips")),
             "graph_weight": (
                 check_choice("graph_weight", self.graph_weight, ("auto",))
@@ -171,7 +172,17 @@ def _check_scales(scales: object) -> str | tuple[float, ...]:
     """``'auto'``, ``'all'``, or positive finite distinct thresholds, returned sorted."""
     if isinstance(scales, str):
         return check_choice("scales", scales, ("auto", "all"))
-    thresholds = np.asarray(scales, dtype=np.float64).ravel()
+    if isinstance(scales, numbers.Number | np.generic) or (isinstance(scales, np.ndarray) and scales.ndim == 0):
+        msg = (
+            f"scales={scales!r} is a single number; scales takes 'auto', 'all' or a sequence of thresholds. "
+            f"For {scales!r} scales pass n_scales={scales!r}; for one threshold pass scales=[{scales!r}]."
+        )
+        raise PnmfTypeError(msg)
+    try:
+        thresholds = np.asarray(scales, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as error:
+        msg = f"scales must be 'auto', 'all' or a sequence of positive thresholds, got {scales!r}."
+        raise PnmfTypeError(msg) from error
     if thresholds.size == 0:
         msg = "scales is an empty sequence; pass positive thresholds, or scales='auto'."
         raise PnmfValueError(msg)
