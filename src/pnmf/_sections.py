@@ -19,8 +19,9 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
-from ._errors import PnmfKeyError
+from ._errors import PnmfKeyError, PnmfValueError
 from ._keys import Keys, Manifest
+from ._validation import listed
 
 __all__ = [
     "MIN_STABILITY",
@@ -59,20 +60,6 @@ class Section(Protocol):
 S = TypeVar("S", bound=Section)
 
 
-def listed(entry: object, name: str) -> list[str]:
-    """Return the names listed under ``name`` in a manifest entry, as strings; nothing when malformed.
-
-    Used where a manifest may have been edited or damaged and must still be read safely,
-    e.g. to find the entries a previous result wrote.
-    """
-    if not isinstance(entry, Mapping):
-        return []
-    values = entry.get(name, [])
-    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
-        return []
-    return [str(v) for v in values]
-
-
 def _strings(values: Iterable[object]) -> np.ndarray:
     return np.array([str(v) for v in values], dtype=str)
 
@@ -104,13 +91,31 @@ class Clustering:
 
     @classmethod
     def from_uns(cls, entry: Mapping[str, Any]) -> Clustering:
-        """Read a stored entry."""
-        return cls(
+        """Read a stored entry; one whose per-scale fields disagree in length is refused (``ValueError``)."""
+        found = cls(
             obs_keys=tuple(listed(entry, "obs_keys")),
-            n_clusters=np.asarray(entry.get("n_clusters", []), dtype=np.int64),
-            ari_consecutive=np.asarray(entry.get("ari_consecutive", []), dtype=np.float64),
-            nesting=np.asarray(entry.get("nesting", []), dtype=np.float64),
+            n_clusters=np.asarray(entry.get("n_clusters", []), dtype=np.int64).ravel(),
+            ari_consecutive=np.asarray(entry.get("ari_consecutive", []), dtype=np.float64).ravel(),
+            nesting=np.asarray(entry.get("nesting", []), dtype=np.float64).ravel(),
             params=dict(entry.get("params", {})),
+            confidence_keys=tuple(listed(entry, "confidence_keys")),
+        )
+        n = len(found.obs_keys)
+        lengths = (len(found.n_clusters), len(found.ari_consecutive), len(found.nesting), len(found.confidence_keys))
+        if lengths[0] != n or lengths[1] not in (0, n - 1) or lengths[2] not in (0, n - 1) or lengths[3] not in (0, n):
+            msg = f"its per-scale fields disagree: {n} columns, {lengths[0]} cluster counts, {lengths[1:3]} pairs of scales"
+            raise ValueError(msg)
+        return found
+
+    @classmethod
+    def listing(cls, entry: object) -> Clustering:
+        """Read only the columns an entry names (its other fields empty): what it wrote, even from a damaged entry."""
+        empty = np.empty(0)
+        return cls(
+            tuple(listed(entry, "obs_keys")),
+            empty,
+            empty,
+            empty,
             confidence_keys=tuple(listed(entry, "confidence_keys")),
         )
 
@@ -145,11 +150,11 @@ class Umap:
         """Read a stored entry (one written before ``scales`` existed has a UMAP of every scale, in order)."""
         obsm_keys = tuple(listed(entry, "obsm_keys"))
         scales = entry.get("scales")
-        return cls(
-            obsm_keys=obsm_keys,
-            scales=tuple(int(t) for t in scales) if scales is not None else tuple(range(len(obsm_keys))),
-            params=dict(entry.get("params", {})),
-        )
+        scales = tuple(int(t) for t in np.asarray(scales).ravel()) if scales is not None else range(len(obsm_keys))
+        if len(scales) != len(obsm_keys):
+            msg = f"{len(obsm_keys)} UMAPs for {len(scales)} scales"
+            raise ValueError(msg)
+        return cls(obsm_keys=obsm_keys, scales=tuple(scales), params=dict(entry.get("params", {})))
 
     def written(self, keys: Keys) -> dict[str, list[str]]:
         """Return the UMAPs this section names that have the form pnmf gives them."""
@@ -487,18 +492,21 @@ class ConsensusScores:
 
 
 def section_entries(manifest: Mapping[str, Any], section: type[S]) -> dict[str, S]:
-    """Return every entry of a keyed section by name (nothing when absent or malformed)."""
+    """Return every entry of a keyed section by name (nothing when absent or malformed; a damaged entry is refused)."""
     entries = manifest.get(section.FIELD, {})
     if not isinstance(entries, Mapping):
         return {}
-    return {str(name): section.from_uns(entry) for name, entry in entries.items() if isinstance(entry, Mapping)}
+    return {
+        str(name): _from_uns(section, entry, str(name)) for name, entry in entries.items() if isinstance(entry, Mapping)
+    }
 
 
 def read_section(manifest: Mapping[str, Any], section: type[S], name: str | None = None, *, missing: str = "") -> S:
     """Return one section of a manifest (for a keyed section, its entry ``name``).
 
     ``missing`` is the message of the :class:`~pnmf.PnmfKeyError` raised when it is absent;
-    it should say which tool writes the section.
+    it should say which tool writes the section. A section that is present but damaged
+    (a field deleted or of the wrong type) raises a :class:`~pnmf.PnmfValueError`.
     """
     entry = manifest.get(section.FIELD)
     if section.KEYED:
@@ -506,7 +514,20 @@ def read_section(manifest: Mapping[str, Any], section: type[S], name: str | None
     if not isinstance(entry, Mapping):
         where = f"{section.FIELD!r}" + (f"[{name!r}]" if section.KEYED else "")
         raise PnmfKeyError(missing or f"The manifest has no section {where}.")
-    return section.from_uns(entry)
+    return _from_uns(section, entry, name)
+
+
+def _from_uns(section: type[S], entry: Mapping[str, Any], name: str | None) -> S:
+    """Read a stored section; a field deleted or of the wrong type is refused with the section's name."""
+    try:
+        return section.from_uns(entry)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        where = f"{section.FIELD!r}" + (f"[{name!r}]" if section.KEYED else "")
+        msg = (
+            f"The manifest's section {where} is damaged ({type(error).__name__}: {error}); it was edited after it "
+            "was written. Rerun the tool that wrote it, or read the result back from the file it was saved in."
+        )
+        raise PnmfValueError(msg) from error
 
 
 def with_section(

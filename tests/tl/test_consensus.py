@@ -107,5 +107,7 @@ def test_bad_options_are_refused_and_nothing_is_written(consensus_base, options,
 
 def test_refuses_a_result_fitted_on_other_genes(consensus_base):
     adata = consensus_base[:, :100].copy()
-    with pytest.raises(ValueError, match="fitted on 150 genes, adata has 100"):
+    with pytest.raises(
+        pnmf.PnmfKeyError, match=r"adata lacks 50 of the 150 genes the pnmf result 'pnmf' was fitted on"
+    ):
         pnmf.tl.consensus(adata, n_runs=2)

@@ -9,9 +9,10 @@ import pandas as pd
 from anndata import AnnData
 
 from .._docs import doc_params
-from .._errors import PnmfKeyError
-from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Keys
+from .._errors import PnmfKeyError, PnmfValueError
+from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Manifest
 from .._manifest import read_manifest
+from .._palette import stored_colors
 from .._sections import Clustering, read_section
 
 __all__ = ["cluster_colors", "cluster_tree", "cluster_tree_tables", "clustering", "node_values"]
@@ -22,9 +23,14 @@ def clustering(adata: AnnData, *, key: str = DEFAULT_KEY, cluster_key: str = DEF
     manifest = read_manifest(adata, key)
     missing = f"No clustering {cluster_key!r} of the pnmf result {key!r}; run pnmf.tl.leiden(adata, key={key!r}, key_added={cluster_key!r}) first."
     summary = read_section(manifest, Clustering, cluster_key, missing=missing)
+    rerun = f"rerun pnmf.tl.leiden(adata, key={key!r}, key_added={cluster_key!r})"
+    n_scales = len(manifest[Manifest.OBSM_KEYS])
+    if len(summary.obs_keys) != n_scales:
+        msg = f"The clustering {cluster_key!r} of the pnmf result {key!r} names {len(summary.obs_keys)} columns for {n_scales} scales; {rerun}."
+        raise PnmfValueError(msg)
     absent = [k for k in summary.obs_keys if k not in adata.obs]
     if absent:
-        msg = f"Cluster columns {absent} are missing from adata.obs; rerun pnmf.tl.leiden."
+        msg = f"Cluster columns {absent} are missing from adata.obs; {rerun}."
         raise PnmfKeyError(msg)
     return summary
 
@@ -137,8 +143,8 @@ def cluster_colors(
     colors = []
     for scale, cluster in zip(nodes["scale"], nodes["cluster"], strict=True):
         obs_key = summary.obs_keys[scale]
-        categories = [str(c) for c in adata.obs[obs_key].cat.categories]
-        palette = adata.uns.get(Keys.colors(obs_key), [])
+        categories = [str(c) for c in pd.Categorical(adata.obs[obs_key]).categories]
+        palette = stored_colors(adata.uns, obs_key, len(categories)) or []
         index = categories.index(cluster)
         colors.append(palette[index] if index < len(palette) else "0.7")
     return colors

@@ -10,10 +10,11 @@ import pandas as pd
 from anndata import AnnData
 
 from .._docs import doc_params
-from .._errors import PnmfKeyError
+from .._errors import PnmfKeyError, PnmfValueError
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index, scale_selection
 from .._sections import Bars, Convergence, CrossValidation, GeneScores, History, Scores, Umap, read_section
+from .._validation import matrix_problem
 
 __all__ = [
     "embedding",
@@ -44,7 +45,9 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     ``held_out_error`` (the relative error of the scale on the held-out genes, which chose
     the recommended scale; NaN where the manifest holds none: a single scale, the
     component-count fallback, or a result written before scales were cross-validated),
-    ``recommended``, ``obsm_key`` and ``varm_key``.
+    ``recommended``, ``obsm_key`` and ``varm_key``. A :func:`pnmf.tl.project` result,
+    whose cells were not part of the graphs, has ``<NA>`` for ``n_connected`` and
+    ``n_edges`` (read them from the reference).
 
     Examples
     --------
@@ -59,11 +62,14 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     steps = history(adata, key=key)
     last = steps[steps["phase"] == "path"].groupby("scale")["objective"].last().reindex(range(n_scales))
     convergence = read_section(manifest, Convergence)
+    if convergence.n_iter.shape != (n_scales,) or convergence.converged.shape != (n_scales,):
+        msg = f"The manifest's section 'convergence' of the pnmf result {key!r} does not hold one entry per scale ({n_scales}); it was edited. Rerun the tool that wrote the result."
+        raise PnmfValueError(msg)
     table = pd.DataFrame(
         {
             "threshold": np.asarray(manifest[Manifest.THRESHOLDS], dtype=np.float64),
-            "n_connected": np.asarray(manifest[Manifest.N_CONNECTED], dtype=np.int64),
-            "n_edges": np.asarray(manifest[Manifest.N_EDGES], dtype=np.int64),
+            "n_connected": _counts(manifest, Manifest.N_CONNECTED, n_scales),
+            "n_edges": _counts(manifest, Manifest.N_EDGES, n_scales),
             "n_iter": convergence.n_iter,
             "converged": convergence.converged,
             "objective": last.to_numpy(),
@@ -75,6 +81,13 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
         index=pd.RangeIndex(n_scales, name="scale"),
     )
     return table
+
+
+def _counts(manifest: Mapping[str, Any], field: str, n_scales: int) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """Per-scale counts of the fit's graphs; missing (``<NA>``) for a result that holds none (a projection)."""
+    if field not in manifest:
+        return pd.array([pd.NA] * n_scales, dtype="Int64")
+    return np.asarray(manifest[field], dtype=np.int64)
 
 
 def _held_out_errors(manifest: Mapping[str, Any], n_scales: int) -> np.ndarray:
@@ -140,20 +153,19 @@ def gene_scores(adata: AnnData, scale: int | str = "recommended", *, key: str = 
     names = read_section(manifest, GeneScores, missing=missing).varm_keys
     if t >= len(names) or names[t] not in adata.varm:
         raise PnmfKeyError(missing)
+    problem = matrix_problem(adata.varm[names[t]], adata.obsm[str(manifest[Manifest.OBSM_KEYS][0])].shape[1])
+    if problem:
+        msg = f"adata.varm[{names[t]!r}] holds gene scores {problem}; rerun pnmf.tl.gene_scores(adata, key={key!r})."
+        raise PnmfValueError(msg)
     return _factor_frame(adata.varm[names[t]], adata.var_names)
 
 
 def _per_scale_frame(adata: AnnData, scale: int | str, key: str, attr: Literal["obsm", "varm"]) -> pd.DataFrame:
     """One scale's embedding (``obsm``) or loadings (``varm``) as a copy, labelled by cells or genes and factors."""
-    manifest = read_manifest(adata, key)
+    manifest = read_manifest(adata, key, loadings=attr == "varm")
     t = scale_index(manifest, scale)
-    names = Manifest.OBSM_KEYS if attr == "obsm" else Manifest.VARM_KEYS
-    name = str(manifest[names][t])
-    stored = getattr(adata, attr)
-    if name not in stored:  # read_manifest checks the embeddings; loadings go when genes are subset
-        msg = f"adata.{attr} has no {name!r} (it was dropped, e.g. by subsetting genes); rerun pnmf.tl.pnmf."
-        raise PnmfKeyError(msg)
-    return _factor_frame(stored[name], adata.obs_names if attr == "obsm" else adata.var_names)
+    name = str(manifest[Manifest.OBSM_KEYS if attr == "obsm" else Manifest.VARM_KEYS][t])
+    return _factor_frame(getattr(adata, attr)[name], adata.obs_names if attr == "obsm" else adata.var_names)
 
 
 def _factor_frame(values: np.ndarray, index: pd.Index) -> pd.DataFrame:
@@ -194,6 +206,11 @@ def umaps(adata: AnnData, scales: Sequence[int], *, key: str = DEFAULT_KEY) -> l
     if absent:
         msg = f"The per-scale UMAPs {absent} of the pnmf result {key!r} are missing from adata.obsm; rerun pnmf.tl.umap(adata, key={key!r})."
         raise PnmfKeyError(msg)
+    for name in names:
+        problem = matrix_problem(adata.obsm[name], 2)
+        if problem:
+            msg = f"adata.obsm[{name!r}] holds a UMAP {problem}; rerun pnmf.tl.umap(adata, key={key!r})."
+            raise PnmfValueError(msg)
     return [np.asarray(adata.obsm[name]) for name in names]
 
 

@@ -13,10 +13,12 @@ from scanpy import logging as logg
 from scanpy import settings
 
 from .._core.consensus import reproducibility, stability
+from .._errors import PnmfTypeError, PnmfValueError
 from .._keys import DEFAULT_K_KEY, KSelection, Manifest
 from .._manifest import Results, write_results, writer
 from .._options import PnmfOptions
 from .._validation import check_bool, check_in_memory, check_int, check_key_added, check_real
+from ._inputs import align_mask_var
 from ._replicates import DEFAULT_SUBSAMPLE, matched_per_scale, prepare, replicate_fits, seeds
 
 __all__ = ["select_k", "suggest_k"]
@@ -49,7 +51,7 @@ def select_k(
     max_iter: int = _D.max_iter,
     max_sweeps: int = _D.max_sweeps,
     tol: float = _D.tol,
-    random_state: int | None = _D.random_state,
+    random_state: int | np.random.RandomState | None = _D.random_state,
     key_added: str = DEFAULT_K_KEY,
     copy: bool = False,
 ) -> AnnData | None:
@@ -130,7 +132,8 @@ def select_k(
         As in :func:`pnmf.tl.pnmf` (same defaults).
     random_state
         Seed of the subsamples and random starts (the same seed gives the same result;
-        ``None``: fresh randomness) and of any PCA or kNN graph built here.
+        ``None``: fresh randomness; a :class:`numpy.random.RandomState`: its next draw) and of any
+        PCA or kNN graph built here.
     key_added
         The results go to ``adata.uns[key_added]``; a previous result there is replaced.
     copy
@@ -183,6 +186,7 @@ def select_k(
     n_runs = check_int("n_runs", n_runs, minimum=2, hint="Stability compares runs; pass n_runs=5 or more.")
     subsample = _check_subsample(subsample)
     all_scales = check_bool("all_scales", all_scales)
+    arguments["mask_var"] = align_mask_var(adata, mask_var)  # a Series is read by gene name
     # n_comps differs per k: the options carry the smallest, each fit its own, λ1 is chosen at the middle k
     options = PnmfOptions.collect(arguments, n_comps=int(ks[0]))
 
@@ -197,7 +201,7 @@ def select_k(
             f"n_comps={ks.tolist()} asks for k={ks[-1]} factors, but a run sees {n_seen} cells and "
             f"{n_genes} genes; pass values of k up to {min(n_seen, n_genes)}."
         )
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
 
     problem = prepared.problem
     n_scales = len(problem.thresholds)
@@ -210,7 +214,7 @@ def select_k(
     verbose = settings.verbosity >= 3
     progress = logg.debug if verbose else None
     replicates = replicate_fits(
-        prepared, ks.tolist(), n_runs, subsample, seeds(random_state), progress, scales=scales_fitted.tolist()
+        prepared, ks.tolist(), n_runs, subsample, seeds(options.random_state), progress, scales=scales_fitted.tolist()
     )
     timings["runs"] = perf_counter() - clock
 
@@ -298,24 +302,24 @@ def _check_n_comps(n_comps: object) -> np.ndarray:
             "n_comps must be a sequence of the numbers of factors to compare, e.g. n_comps=range(5, 30, 5); "
             f"got {n_comps!r}."
         )
-        raise TypeError(msg)
+        raise PnmfTypeError(msg)
     values = list(n_comps)
     for value in values:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             msg = f"n_comps must hold integers, got {value!r} in {values!r}."
-            raise TypeError(msg)
+            raise PnmfTypeError(msg)
     if len(values) < 2:
         msg = (
             f"n_comps={values!r} gives {len(values)} value of k; select_k compares at least two "
             "(for one k, run pnmf.tl.pnmf then pnmf.tl.consensus)."
         )
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     if len(set(values)) < len(values):
         msg = f"n_comps={values!r} repeats values; pass each k once."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     if min(values) < 1:
         msg = f"n_comps={values!r} contains k={min(values)}; every k must be ≥ 1."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     return np.array(sorted(int(v) for v in values), dtype=np.int64)
 
 
@@ -323,7 +327,7 @@ def _check_subsample(subsample: object) -> float:
     value = check_real("subsample", subsample, strict=True)
     if value > 1:
         msg = f"subsample={value} is a fraction of the cells; pass a number in (0, 1], e.g. 0.8."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     return value
 
 
