@@ -142,16 +142,13 @@ class PnmfOptions:
         """
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name not in params:
+            if f.name not in params or f.name in overrides:
                 continue
-            value = params[f.name]
-            if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
-                value = value.item()
-            if value is False and f.default is not None and not isinstance(f.default, bool):
-                value = None  # see to_uns
-            elif f.name == "scales" and not isinstance(value, str):
-                value = tuple(float(v) for v in np.asarray(value).ravel())
-            values[f.name] = value
+            try:
+                values[f.name] = _stored_option(f.name, params[f.name], f.default)
+            except (TypeError, ValueError) as error:
+                msg = f"params[{f.name!r}]={params[f.name]!r} is not a value of the option {f.name}; it was edited. Rerun the tool that wrote these params."
+                raise PnmfTypeError(msg) from error
         values.update(overrides)
         if values.get("scales") == "explicit":
             msg = (
@@ -166,6 +163,17 @@ class PnmfOptions:
         return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
 
     __hash__ = None  # type: ignore[assignment]  # a mask_var array is mutable
+
+
+def _stored_option(name: str, value: Any, default: Any) -> Any:
+    """Return an option as :meth:`PnmfOptions.to_uns` stored it, back in the form the options take."""
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        value = value.item()
+    if value is False and default is not None and not isinstance(default, bool):
+        return None  # see to_uns
+    if name == "scales" and not isinstance(value, str):
+        return tuple(float(v) for v in np.asarray(value).ravel())
+    return value
 
 
 def _check_scales(scales: object) -> str | tuple[float, ...]:

@@ -60,6 +60,15 @@ class Section(Protocol):
 S = TypeVar("S", bound=Section)
 
 
+def _array(value: object, dtype: type, ndim: int = 1) -> np.ndarray:
+    """Return a stored array as ``dtype``, refusing one of another dimension (``ValueError``: a damaged section)."""
+    array: np.ndarray = np.asarray(value, dtype=dtype)
+    if array.ndim != ndim and not (ndim == 2 and array.size == 0):
+        msg = f"expected a {ndim}-D array, got shape {array.shape}"
+        raise ValueError(msg)
+    return array
+
+
 def _strings(values: Iterable[object]) -> np.ndarray:
     return np.array([str(v) for v in values], dtype=str)
 
@@ -227,8 +236,8 @@ class Convergence:
     def from_uns(cls, entry: Mapping[str, Any]) -> Convergence:
         """Read a stored entry."""
         return cls(
-            n_iter=np.asarray(entry["n_iter"], dtype=np.int64),
-            converged=np.asarray(entry["converged"], dtype=bool),
+            n_iter=_array(entry["n_iter"], np.int64),
+            converged=_array(entry["converged"], bool),
             n_sweeps=int(entry["n_sweeps"]),
             sweeps_converged=bool(entry["sweeps_converged"]),
             objective=float(entry["objective"]),
@@ -273,7 +282,7 @@ class CrossValidation:
         """Read a stored entry."""
         return cls(
             scale_rule=str(entry["scale_rule"]),
-            **{name: np.asarray(entry[name], dtype=np.float64) for name in cls.ARRAYS},
+            **{name: _array(entry[name], np.float64) for name in cls.ARRAYS},
         )
 
 
@@ -296,7 +305,7 @@ class Bars:
     def from_uns(cls, entry: Mapping[str, Any]) -> Bars:
         """Read a stored entry."""
         return cls(
-            deaths=np.asarray(entry["deaths"], dtype=np.float64),
+            deaths=_array(entry["deaths"], np.float64),
             n_essential=int(entry["n_essential"]),
             top=float(entry["top"]),
         )
@@ -319,7 +328,7 @@ class Alignment:
     @classmethod
     def from_uns(cls, entry: Mapping[str, Any]) -> Alignment:
         """Read a stored entry."""
-        return cls(method=str(entry["method"]), similarity=np.asarray(entry["similarity"], dtype=np.float64))
+        return cls(method=str(entry["method"]), similarity=_array(entry["similarity"], np.float64, 2))
 
 
 @dataclass(frozen=True)
@@ -346,8 +355,12 @@ class History:
 
     @classmethod
     def from_uns(cls, entry: Mapping[str, Any]) -> History:
-        """Read a stored entry."""
-        return cls.from_columns(entry)
+        """Read a stored entry; its columns must be 1-D and of one length (``ValueError``)."""
+        history = cls.from_columns(entry)
+        if len({np.shape(getattr(history, name)) for name in cls.COLUMNS}) != 1 or np.ndim(history.phase) != 1:
+            msg = "its columns differ in length"
+            raise ValueError(msg)
+        return history
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per iteration: ``phase``, ``scale``, ``iteration``, ``objective``."""
@@ -417,7 +430,7 @@ class Projection:
             n_missing_genes=int(entry["n_missing_genes"]),
             representation=str(entry["representation"]),
             n_neighbors=int(entry["n_neighbors"]),
-            n_passes=np.asarray(entry["n_passes"], dtype=np.int64),
+            n_passes=_array(entry["n_passes"], np.int64),
         )
 
 
@@ -451,8 +464,8 @@ class PcaBasis:
         """Read a stored entry."""
         return cls(
             genes=np.asarray(listed(entry, "genes"), dtype=object),
-            mean=np.asarray(entry["mean"], dtype=np.float64),
-            center=np.asarray(entry["center"], dtype=np.float64),
+            mean=_array(entry["mean"], np.float64),
+            center=_array(entry["center"], np.float64),
             residual=float(entry["residual"]),
         )
 
@@ -485,9 +498,9 @@ class ConsensusScores:
     def from_uns(cls, entry: Mapping[str, Any]) -> ConsensusScores:
         """Read a stored entry."""
         return cls(
-            stability=np.asarray(entry["stability"], dtype=np.float64),
-            reproducibility=np.asarray(entry["reproducibility"], dtype=np.float64),
-            n_kept=np.asarray(entry["n_kept"], dtype=np.int64),
+            stability=_array(entry["stability"], np.float64, 2),
+            reproducibility=_array(entry["reproducibility"], np.float64, 2),
+            n_kept=_array(entry["n_kept"], np.int64, 2),
         )
 
 

@@ -13,7 +13,17 @@ from .._docs import doc_params
 from .._errors import PnmfKeyError, PnmfValueError
 from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index, scale_selection
-from .._sections import Bars, Convergence, CrossValidation, GeneScores, History, Scores, Umap, read_section
+from .._sections import (
+    Bars,
+    ConsensusScores,
+    Convergence,
+    CrossValidation,
+    GeneScores,
+    History,
+    Scores,
+    Umap,
+    read_section,
+)
 from .._validation import matrix_problem
 
 __all__ = [
@@ -182,6 +192,16 @@ def scale_of(adata: AnnData, scale: int | str, *, key: str = DEFAULT_KEY) -> int
 def scales_of(adata: AnnData, which: object, *, key: str = DEFAULT_KEY) -> list[int]:
     """Return the indices of a selection of scales (indices, negative from the coarsest, or ``'recommended'``)."""
     return scale_selection(read_manifest(adata, key), which)
+
+
+def consensus_scores(adata: AnnData, manifest: Mapping[str, Any], key: str, missing: str = "") -> ConsensusScores:
+    """Return the ``tl.consensus`` scores of a result, checked to hold one row per scale and one column per factor."""
+    scores = read_section(manifest, ConsensusScores, missing=missing)
+    n_scales, k = len(manifest[Manifest.OBSM_KEYS]), adata.obsm[str(manifest[Manifest.OBSM_KEYS][0])].shape[1]
+    if {scores.stability.shape, scores.reproducibility.shape, scores.n_kept.shape} != {(n_scales, k)}:
+        msg = f"The manifest's section 'consensus' of the pnmf result {key!r} does not hold scales × factors ({n_scales} × {k}) scores; it was edited. Rerun pnmf.tl.consensus."
+        raise PnmfValueError(msg)
+    return scores
 
 
 def _umap_section(adata: AnnData, key: str) -> Umap:
