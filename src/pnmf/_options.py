@@ -181,9 +181,10 @@ def _check_scales(scales: object) -> str | tuple[float, ...]:
     if isinstance(scales, str):
         return check_choice("scales", scales, ("auto", "all"))
     if isinstance(scales, numbers.Number | np.generic) or (isinstance(scales, np.ndarray) and scales.ndim == 0):
+        number = np.asarray(scales).item()
         msg = (
-            f"scales={scales!r} is a single number; scales takes 'auto', 'all' or a sequence of thresholds. "
-            f"For {scales!r} scales pass n_scales={scales!r}; for one threshold pass scales=[{scales!r}]."
+            f"scales={number!r} is a single number; scales takes 'auto', 'all' or a sequence of thresholds. "
+            f"For {number!r} scales pass n_scales={number!r}; for one threshold pass scales=[{number!r}]."
         )
         raise PnmfTypeError(msg)
     try:
