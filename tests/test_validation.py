@@ -369,3 +369,48 @@ def test_tools_and_plots_given_any_edit_answer_or_refuse_and_change_nothing(edit
 @given(data=st.data())
 def test_slow_tools_given_any_edit_answer_or_refuse_and_change_nothing(edited_base, data):
     _check_readers(edited_base, data.draw(edits(edited_base)), SLOW_TOOLS)
+
+
+# more edits of the same kind
+
+
+def test_renamed_genes_are_named_as_renamed(edited):
+    edited.var_names = [f"ENSG{i:05d}" for i in range(edited.n_vars)]
+    with pytest.raises(pnmf.PnmfKeyError, match=r"None of the 200 genes .* the genes were renamed after the fit"):
+        pnmf.tl.gene_scores(edited)
+
+
+def test_a_projection_has_no_barcode_of_its_own(edited):
+    query = edited[:30].copy()
+    pnmf.tl.project(query, edited, key_added="new")
+    with pytest.raises(pnmf.PnmfKeyError, match=r"holds no persistence barcode: it was projected onto a reference"):
+        pnmf.get.persistence_bars(query, key="new")
+    pnmf.pl.cluster_tree(query, key="new", show=False)  # without component counts in its labels
+    plt.close("all")
+
+
+def test_cluster_columns_turned_into_strings_still_read(edited):
+    edited.obs["pnmf_leiden_1"] = edited.obs["pnmf_leiden_1"].astype(str)
+    nodes, _ = pnmf.get.cluster_tree(edited)
+    assert len(cluster_colors(edited, nodes)) == len(nodes)
+    pnmf.tl.project(edited[:30].copy(), edited, key_added="new")
+
+
+def test_a_renamed_result_key_reads_under_its_new_key(edited):
+    edited.uns["renamed"] = edited.uns.pop("pnmf")
+    np.testing.assert_array_equal(pnmf.get.embedding(edited, 0, key="renamed"), edited.obsm["X_pnmf_0"])
+    pnmf.tl.project(edited[:30].copy(), edited, key="renamed", key_added="new")
+
+
+def test_a_saved_and_reloaded_gene_subset_still_finds_its_genes(edited, tmp_path):
+    import anndata as ad
+
+    edited.write_h5ad(tmp_path / "fit.h5ad")
+    subset = ad.read_h5ad(tmp_path / "fit.h5ad")[:, 50:].copy()  # drops fitted genes: refused
+    with pytest.raises(pnmf.PnmfKeyError, match=r"lacks 50 of the 200 genes"):
+        pnmf.tl.gene_scores(subset)
+    kept = ad.read_h5ad(tmp_path / "fit.h5ad")[:, ::-1].copy()
+    pnmf.tl.gene_scores(kept)
+    np.testing.assert_allclose(
+        kept.varm["pnmf_gene_scores_0"][::-1], edited.varm["pnmf_gene_scores_0"], rtol=1e-4, atol=1e-6
+    )

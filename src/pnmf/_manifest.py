@@ -13,8 +13,8 @@ from anndata import AnnData
 from ._errors import PnmfIndexError, PnmfKeyError, PnmfTypeError, PnmfValueError
 from ._keys import Keys, Manifest
 from ._options import PnmfOptions
-from ._sections import Clustering, GeneScores, Umap
-from ._validation import check_result, check_selection, listed
+from ._sections import Clustering, GeneScores, Umap, read_section
+from ._validation import check_result, check_selection, listed, matrix_problem
 
 __all__ = [
     "Results",
@@ -22,9 +22,12 @@ __all__ = [
     "fit_options",
     "fitted_genes",
     "is_pnmf_manifest",
+    "read_clustering",
     "read_manifest",
+    "read_umaps",
     "scale_index",
     "stale_entries",
+    "umap_section",
     "write_results",
     "writer",
 ]
@@ -224,6 +227,49 @@ def read_manifest(
         msg = f"No pnmf result under key {key_added!r} in adata.uns; run pnmf.tl.pnmf(adata, key_added={key_added!r}) first."
         raise PnmfKeyError(msg)
     return check_result(adata, key_added, manifest, loadings=loadings, genes=genes, params=params)
+
+
+def read_clustering(adata: AnnData, key: str, cluster_key: str) -> Clustering:
+    """Return a ``tl.leiden`` clustering of a result, checked: one column per scale, all in ``adata.obs``."""
+    manifest = read_manifest(adata, key)
+    rerun = f"pnmf.tl.leiden(adata, key={key!r}, key_added={cluster_key!r})"
+    missing = f"No clustering {cluster_key!r} of the pnmf result {key!r}; run {rerun} first."
+    summary = read_section(manifest, Clustering, cluster_key, missing=missing)
+    n_scales = len(manifest[Manifest.OBSM_KEYS])
+    if len(summary.obs_keys) != n_scales:
+        msg = f"The clustering {cluster_key!r} of the pnmf result {key!r} names {len(summary.obs_keys)} columns for {n_scales} scales; rerun {rerun}."
+        raise PnmfValueError(msg)
+    absent = [k for k in summary.obs_keys if k not in adata.obs]
+    if absent:
+        msg = f"Cluster columns {absent} are missing from adata.obs; rerun {rerun}."
+        raise PnmfKeyError(msg)
+    return summary
+
+
+def read_umaps(adata: AnnData, scales: Sequence[int], key: str) -> list[np.ndarray]:
+    """Return the 2-D UMAP coordinates of ``tl.umap`` at each of ``scales``, checked to exist as finite cells × 2 arrays."""
+    section = umap_section(adata, key)
+    not_laid_out = [t for t in scales if t not in section.scales]
+    if not_laid_out:
+        msg = f"No UMAP of scales {not_laid_out} for the pnmf result {key!r} (laid out: {list(section.scales)}); run pnmf.tl.umap(adata, which={list(scales)}, key={key!r})."
+        raise PnmfKeyError(msg)
+    names = [section.obsm_keys[section.scales.index(t)] for t in scales]
+    absent = [name for name in names if name not in adata.obsm]
+    if absent:
+        msg = f"The per-scale UMAPs {absent} of the pnmf result {key!r} are missing from adata.obsm; rerun pnmf.tl.umap(adata, key={key!r})."
+        raise PnmfKeyError(msg)
+    for name in names:
+        problem = matrix_problem(adata.obsm[name], 2)
+        if problem:
+            msg = f"adata.obsm[{name!r}] holds a UMAP {problem}; rerun pnmf.tl.umap(adata, key={key!r})."
+            raise PnmfValueError(msg)
+    return [np.asarray(adata.obsm[name]) for name in names]
+
+
+def umap_section(adata: AnnData, key: str) -> Umap:
+    """Return the ``tl.umap`` section of a result."""
+    missing = f"No per-scale UMAP for the pnmf result {key!r}; run pnmf.tl.umap(adata, key={key!r}) first, or pass basis='factors'."
+    return read_section(read_manifest(adata, key), Umap, missing=missing)
 
 
 def scale_index(manifest: Mapping[str, Any], scale: int | str) -> int:

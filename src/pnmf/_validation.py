@@ -417,6 +417,13 @@ def _realigned(adata: AnnData, key: str, names: list[str]) -> np.ndarray:
         raise PnmfValueError(msg)
     positions = adata.var_names.get_indexer(pd.Index(names))
     missing = [name for name, position in zip(names, positions, strict=True) if position < 0]
+    if len(missing) == len(names):
+        msg = (
+            f"None of the {len(names)} genes the pnmf result {key!r} was fitted on (e.g. {missing[:3]}) are in "
+            f"adata.var_names (e.g. {list(adata.var_names[:3])}): the genes were renamed after the fit (symbols and "
+            "Ensembl IDs?). Give them back the fitted names, or refit on this AnnData."
+        )
+        raise PnmfKeyError(msg)
     if missing:
         msg = (
             f"adata lacks {len(missing)} of the {len(names)} genes the pnmf result {key!r} was fitted on "

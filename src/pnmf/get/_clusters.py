@@ -9,30 +9,17 @@ import pandas as pd
 from anndata import AnnData
 
 from .._docs import doc_params
-from .._errors import PnmfKeyError, PnmfValueError
-from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Manifest
-from .._manifest import read_manifest
-from .._palette import stored_colors
-from .._sections import Clustering, read_section
+from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY
+from .._manifest import read_clustering
+from .._palette import categorical_colors, stored_colors
+from .._sections import Clustering
 
 __all__ = ["cluster_colors", "cluster_tree", "cluster_tree_tables", "clustering", "node_values"]
 
 
 def clustering(adata: AnnData, *, key: str = DEFAULT_KEY, cluster_key: str = DEFAULT_CLUSTER_KEY) -> Clustering:
     """Return a ``tl.leiden`` clustering of a result, checked to exist with all its columns."""
-    manifest = read_manifest(adata, key)
-    missing = f"No clustering {cluster_key!r} of the pnmf result {key!r}; run pnmf.tl.leiden(adata, key={key!r}, key_added={cluster_key!r}) first."
-    summary = read_section(manifest, Clustering, cluster_key, missing=missing)
-    rerun = f"rerun pnmf.tl.leiden(adata, key={key!r}, key_added={cluster_key!r})"
-    n_scales = len(manifest[Manifest.OBSM_KEYS])
-    if len(summary.obs_keys) != n_scales:
-        msg = f"The clustering {cluster_key!r} of the pnmf result {key!r} names {len(summary.obs_keys)} columns for {n_scales} scales; {rerun}."
-        raise PnmfValueError(msg)
-    absent = [k for k in summary.obs_keys if k not in adata.obs]
-    if absent:
-        msg = f"Cluster columns {absent} are missing from adata.obs; {rerun}."
-        raise PnmfKeyError(msg)
-    return summary
+    return read_clustering(adata, key, cluster_key)
 
 
 @doc_params
@@ -138,13 +125,13 @@ def node_values(
 def cluster_colors(
     adata: AnnData, nodes: pd.DataFrame, *, key: str = DEFAULT_KEY, cluster_key: str = DEFAULT_CLUSTER_KEY
 ) -> list[str]:
-    """Return the stored colour of every node (rows of :func:`cluster_tree`'s ``nodes``); grey when none is stored."""
+    """Return the stored colour of every node (rows of :func:`cluster_tree`'s ``nodes``); fresh ones where none are usable."""
     summary = clustering(adata, key=key, cluster_key=cluster_key)
     colors = []
     for scale, cluster in zip(nodes["scale"], nodes["cluster"], strict=True):
         obs_key = summary.obs_keys[scale]
         categories = [str(c) for c in pd.Categorical(adata.obs[obs_key]).categories]
-        palette = stored_colors(adata.uns, obs_key, len(categories)) or []
+        palette = stored_colors(adata.uns, obs_key, len(categories)) or list(categorical_colors(len(categories)))
         index = categories.index(cluster)
         colors.append(palette[index] if index < len(palette) else "0.7")
     return colors

@@ -12,7 +12,7 @@ from anndata import AnnData
 from .._docs import doc_params
 from .._errors import PnmfKeyError, PnmfValueError
 from .._keys import DEFAULT_KEY, Manifest
-from .._manifest import read_manifest, scale_index, scale_selection
+from .._manifest import read_manifest, read_umaps, scale_index, scale_selection, umap_section
 from .._sections import (
     Bars,
     ConsensusScores,
@@ -21,7 +21,6 @@ from .._sections import (
     GeneScores,
     History,
     Scores,
-    Umap,
     read_section,
 )
 from .._validation import matrix_problem
@@ -204,34 +203,14 @@ def consensus_scores(adata: AnnData, manifest: Mapping[str, Any], key: str, miss
     return scores
 
 
-def _umap_section(adata: AnnData, key: str) -> Umap:
-    missing = f"No per-scale UMAP for the pnmf result {key!r}; run pnmf.tl.umap(adata, key={key!r}) first, or pass basis='factors'."
-    return read_section(read_manifest(adata, key), Umap, missing=missing)
-
-
 def laid_out_scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> list[int]:
     """Return the scales that ``tl.umap`` laid out, in the order it laid them out."""
-    return list(_umap_section(adata, key).scales)
+    return list(umap_section(adata, key).scales)
 
 
 def umaps(adata: AnnData, scales: Sequence[int], *, key: str = DEFAULT_KEY) -> list[np.ndarray]:
     """Return the 2-D UMAP coordinates of ``tl.umap`` at each of ``scales``, checked to exist."""
-    section = _umap_section(adata, key)
-    not_laid_out = [t for t in scales if t not in section.scales]
-    if not_laid_out:
-        msg = f"No UMAP of scales {not_laid_out} for the pnmf result {key!r} (laid out: {list(section.scales)}); run pnmf.tl.umap(adata, which={list(scales)}, key={key!r})."
-        raise PnmfKeyError(msg)
-    names = [section.obsm_keys[section.scales.index(t)] for t in scales]
-    absent = [name for name in names if name not in adata.obsm]
-    if absent:
-        msg = f"The per-scale UMAPs {absent} of the pnmf result {key!r} are missing from adata.obsm; rerun pnmf.tl.umap(adata, key={key!r})."
-        raise PnmfKeyError(msg)
-    for name in names:
-        problem = matrix_problem(adata.obsm[name], 2)
-        if problem:
-            msg = f"adata.obsm[{name!r}] holds a UMAP {problem}; rerun pnmf.tl.umap(adata, key={key!r})."
-            raise PnmfValueError(msg)
-    return [np.asarray(adata.obsm[name]) for name in names]
+    return read_umaps(adata, scales, key)
 
 
 @doc_params
@@ -248,7 +227,13 @@ def persistence_bars(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     One row per bar: ``birth`` (always 0) and ``death`` (inf for the bars that never die).
     """
     manifest = read_manifest(adata, key)
-    bars = read_section(manifest, Bars)
+    projected = Manifest.PROJECTION in manifest
+    missing = f"The pnmf result {key!r} holds no persistence barcode" + (
+        ": it was projected onto a reference (tl.project), and the barcode is that of the reference's cells; read it there."
+        if projected
+        else f"; rerun pnmf.tl.pnmf(adata, key_added={key!r})."
+    )
+    bars = read_section(manifest, Bars, missing=missing)
     deaths = np.append(bars.deaths, np.full(bars.n_essential, np.inf))
     return pd.DataFrame({"birth": np.zeros_like(deaths), "death": deaths})
 

@@ -18,12 +18,11 @@ from scipy import sparse
 
 from .._errors import PnmfError, PnmfKeyError, PnmfValueError
 from .._keys import Keys, Manifest
-from .._manifest import fit_options, fitted_genes, read_manifest
+from .._manifest import fit_options, fitted_genes, read_manifest, read_umaps
 from .._options import PnmfOptions
 from .._palette import stored_colors
 from .._sections import Clustering, PcaBasis, Umap, read_section, section_entries
 from .._validation import matrix_problem
-from ..get._scales import umaps as umaps_of
 
 __all__ = ["Reference", "TransferableClustering", "bundle", "pca_basis", "read_reference"]
 
@@ -105,7 +104,7 @@ def _read_reference(reference: AnnData, key: str) -> Reference:
     umaps = {}
     if Manifest.UMAP in manifest:
         section = read_section(manifest, Umap)
-        laid_out = umaps_of(reference, list(section.scales), key=key)
+        laid_out = read_umaps(reference, list(section.scales), key)
         umaps = {t: np.asarray(c, dtype=np.float64) for t, c in zip(section.scales, laid_out, strict=True)}
     return Reference(
         key=key,

@@ -16,10 +16,9 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from .._docs import doc_params
 from .._errors import PnmfKeyError, PnmfValueError
 from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Manifest
-from .._manifest import Results, fit_options, read_manifest, write_results
+from .._manifest import Results, fit_options, read_clustering, read_manifest, write_results
 from .._sections import Bars, Clustering, Scores, read_section, section_entries, with_section
 from .._validation import check_choice, check_in_memory, check_int, check_key_added, check_seed, seed_from
-from ..get._clusters import clustering
 from ._pnmf import fit
 
 __all__ = ["BASELINES", "kmeans_agreement", "score_scales"]
@@ -116,11 +115,7 @@ def score_scales(
         raise PnmfValueError(msg)
 
     rows = []
-    leiden = (
-        clustering(adata, key=key, cluster_key=cluster_key)
-        if cluster_key in section_entries(manifest, Clustering)
-        else None
-    )
+    leiden = read_clustering(adata, key, cluster_key) if cluster_key in section_entries(manifest, Clustering) else None
     recommended = int(manifest[Manifest.RECOMMENDED])
     for t, obsm_key in enumerate(manifest[Manifest.OBSM_KEYS]):
         leiden_ari = (
