@@ -41,20 +41,20 @@ __all__ = [
 ]
 
 
-def check_key_added(key_added: object, name: str = "key_added") -> str:
+def check_key_added(key_added: object) -> str:
     """Check a key for ``adata.uns`` and the names derived from it: one that h5ad and zarr files can store.
 
     A non-empty string without '/' (a path separator in both formats) that is not made of
     dots only (``'.'`` and ``'..'`` name the group itself or its parent).
     """
     if not isinstance(key_added, str) or not key_added:
-        msg = f"{name} must be a non-empty string, got {key_added!r}."
+        msg = f"key_added must be a non-empty string, got {key_added!r}."
         raise PnmfTypeError(msg)
     if "/" in key_added:
-        msg = f"{name}={key_added!r} contains '/', which h5ad and zarr files cannot store in a key; use e.g. {key_added.replace('/', '_')!r}."
+        msg = f"key_added={key_added!r} contains '/', which h5ad and zarr files cannot store in a key; use e.g. {key_added.replace('/', '_')!r}."
         raise PnmfValueError(msg)
     if not key_added.strip("."):
-        msg = f"{name}={key_added!r} is made of dots only, which h5ad and zarr files read as a folder, not a key; pass a name with letters, e.g. 'pnmf2'."
+        msg = f"key_added={key_added!r} is made of dots only, which h5ad and zarr files read as a folder, not a key; pass a name with letters, e.g. 'pnmf2'."
         raise PnmfValueError(msg)
     return key_added
 
