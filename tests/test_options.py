@@ -104,3 +104,15 @@ def test_the_manifest_records_the_options_of_the_run(fitted):
     assert PnmfOptions.from_uns(params) == as_run
     assert params["graph_weight_rule"] == "cross-validated"
     assert {"expression", "n_genes", "representation", "graph"} <= set(params)
+
+
+@pytest.mark.parametrize(("scales", "shown"), [(5, "5"), (5.0, "5.0"), (np.int64(3), "3"), (np.array(2.0), "2.0")])
+def test_a_single_number_for_scales_is_refused_naming_n_scales(scales, shown):
+    with pytest.raises(pnmf.PnmfTypeError, match=rf"scales={shown} is a single number.*pass n_scales={shown};"):
+        PnmfOptions(scales=scales)
+
+
+def test_a_params_value_that_no_longer_parses_is_refused_by_name():
+    with pytest.raises(pnmf.PnmfTypeError, match=r"params\['scales'\]=None is not a value of the option scales"):
+        PnmfOptions.from_uns({"scales": None})
+    assert PnmfOptions.from_uns({"scales": None}, scales=(1.0,)).scales == (1.0,)  # an override is not read

@@ -121,7 +121,8 @@ class Manifest:
     HISTORY = "history"
     PARAMS = "params"
     TIMINGS = "timings"
-    GENES = "genes"
+    GENES = "genes"  # boolean mask over adata.var of the fitted genes
+    GENE_NAMES = "gene_names"  # their names, in order: genes subset or reordered after the fit are found by name
     SCORES = "scores"
     UMAP = "umap"
     CLUSTERS = "clusters"

@@ -12,16 +12,22 @@ from anndata import AnnData
 
 from ._errors import PnmfIndexError, PnmfKeyError, PnmfTypeError, PnmfValueError
 from ._keys import Keys, Manifest
-from ._sections import Clustering, GeneScores, Umap, listed, section_entries
-from ._validation import check_selection
+from ._options import PnmfOptions
+from ._sections import Clustering, GeneScores, Umap, read_section
+from ._validation import check_result, check_selection, listed, matrix_problem
 
 __all__ = [
     "Results",
     "check_result_key",
+    "fit_options",
+    "fitted_genes",
     "is_pnmf_manifest",
+    "read_clustering",
     "read_manifest",
+    "read_umaps",
     "scale_index",
     "stale_entries",
+    "umap_section",
     "write_results",
     "writer",
 ]
@@ -43,6 +49,26 @@ def writer() -> str:
         return f"pnmf {version('persistent-nmf')}"
     except PackageNotFoundError:  # running from a source tree
         return "pnmf"
+
+
+def fit_options(manifest: Mapping[str, Any], **overrides: Any) -> PnmfOptions:
+    """Return the options of a result's fit from its checked manifest, its thresholds as the scales.
+
+    ``overrides`` replace fields (e.g. ``mask_var``) before the options are validated; a
+    damaged option raises a :class:`~pnmf.PnmfError` naming it.
+    """
+    thresholds = tuple(float(t) for t in manifest[Manifest.THRESHOLDS])
+    return PnmfOptions.from_uns(manifest[Manifest.PARAMS], **{"scales": thresholds, "n_scales": None, **overrides})
+
+
+def fitted_genes(adata: AnnData, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Return the manifest's record of the fitted genes: their mask over ``adata.var`` and their names.
+
+    The names let a reader find the genes again after the user subsets or reorders them
+    (:func:`~pnmf._validation.check_result`).
+    """
+    mask = np.asarray(mask, dtype=bool)
+    return {Manifest.GENES: mask, Manifest.GENE_NAMES: np.asarray(adata.var_names[mask]).astype(str)}
 
 
 def is_pnmf_manifest(entry: object) -> bool:
@@ -106,18 +132,18 @@ def stale_entries(adata: AnnData, key_added: str, clustering: str | None = None)
     if not is_pnmf_manifest(manifest):
         return stale
     keys = Keys(key_added)
-    clusterings = section_entries(manifest, Clustering)
-    for cluster_key, entry in clusterings.items():
-        if clustering is None or cluster_key == clustering:
-            for attr, names in entry.written(keys, cluster_key).items():
+    clusterings = manifest.get(Manifest.CLUSTERS)
+    for cluster_key, entry in clusterings.items() if isinstance(clusterings, Mapping) else ():
+        if clustering is None or str(cluster_key) == clustering:  # names only: a damaged entry's are stale too
+            for attr, names in Clustering.listing(entry).written(keys, str(cluster_key)).items():
                 stale[attr] += names
     if clustering is None:
-        umap = Umap.from_uns(manifest[Manifest.UMAP]) if isinstance(manifest.get(Manifest.UMAP), Mapping) else None
+        umap = Umap(tuple(listed(manifest.get(Manifest.UMAP), "obsm_keys")))
         stale["obsm"] = [k for k in listed(manifest, Manifest.OBSM_KEYS) if keys.is_embedding(k)]
-        stale["obsm"] += umap.written(keys)["obsm"] if umap is not None else []
+        stale["obsm"] += umap.written(keys)["obsm"]
         stale["varm"] = [k for k in listed(manifest, Manifest.VARM_KEYS) if keys.is_loadings(k)]
-        scores = manifest.get(Manifest.GENE_SCORES)
-        stale["varm"] += GeneScores.from_uns(scores).written(keys)["varm"] if isinstance(scores, Mapping) else []
+        scores = GeneScores(tuple(listed(manifest.get(Manifest.GENE_SCORES), "varm_keys")))
+        stale["varm"] += scores.written(keys)["varm"]
     return stale
 
 
@@ -181,8 +207,15 @@ def _replace(adata: AnnData, touched: Mapping[str, set[str]], values: Results) -
         adata.uns[key] = value
 
 
-def read_manifest(adata: AnnData, key_added: str) -> Mapping[str, Any]:
-    """Return the manifest of a ``tl.pnmf`` run, checked to name entries that exist."""
+def read_manifest(
+    adata: AnnData, key_added: str, *, loadings: bool = False, genes: bool = False, params: bool = False
+) -> dict[str, Any]:
+    """Return the manifest of a result, checked against ``adata`` (:func:`~pnmf._validation.check_result`).
+
+    ``loadings``, ``genes`` and ``params`` ask for the checks of what the reader needs
+    beyond the embeddings; with ``genes``, the mask of the fitted genes is realigned to
+    ``adata``'s genes in the returned copy.
+    """
     if not isinstance(adata, AnnData):
         msg = f"Expected an AnnData object, got {type(adata).__name__}."
         raise PnmfTypeError(msg)
@@ -193,11 +226,50 @@ def read_manifest(adata: AnnData, key_added: str) -> Mapping[str, Any]:
     if not isinstance(manifest, Mapping) or Manifest.OBSM_KEYS not in manifest:
         msg = f"No pnmf result under key {key_added!r} in adata.uns; run pnmf.tl.pnmf(adata, key_added={key_added!r}) first."
         raise PnmfKeyError(msg)
-    missing = [k for k in manifest[Manifest.OBSM_KEYS] if k not in adata.obsm]
-    if missing:
-        msg = f"The pnmf result {key_added!r} names embeddings missing from adata.obsm ({missing}); rerun pnmf.tl.pnmf."
+    return check_result(adata, key_added, manifest, loadings=loadings, genes=genes, params=params)
+
+
+def read_clustering(adata: AnnData, key: str, cluster_key: str) -> Clustering:
+    """Return a ``tl.leiden`` clustering of a result, checked: one column per scale, all in ``adata.obs``."""
+    manifest = read_manifest(adata, key)
+    rerun = f"pnmf.tl.leiden(adata, key={key!r}, key_added={cluster_key!r})"
+    missing = f"No clustering {cluster_key!r} of the pnmf result {key!r}; run {rerun} first."
+    summary = read_section(manifest, Clustering, cluster_key, missing=missing)
+    n_scales = len(manifest[Manifest.OBSM_KEYS])
+    if len(summary.obs_keys) != n_scales:
+        msg = f"The clustering {cluster_key!r} of the pnmf result {key!r} names {len(summary.obs_keys)} columns for {n_scales} scales; rerun {rerun}."
+        raise PnmfValueError(msg)
+    absent = [k for k in summary.obs_keys if k not in adata.obs]
+    if absent:
+        msg = f"Cluster columns {absent} are missing from adata.obs; rerun {rerun}."
         raise PnmfKeyError(msg)
-    return manifest
+    return summary
+
+
+def read_umaps(adata: AnnData, scales: Sequence[int], key: str) -> list[np.ndarray]:
+    """Return the 2-D UMAP coordinates of ``tl.umap`` at each of ``scales``, checked to exist as finite cells × 2 arrays."""
+    section = umap_section(adata, key)
+    not_laid_out = [t for t in scales if t not in section.scales]
+    if not_laid_out:
+        msg = f"No UMAP of scales {not_laid_out} for the pnmf result {key!r} (laid out: {list(section.scales)}); run pnmf.tl.umap(adata, which={list(scales)}, key={key!r})."
+        raise PnmfKeyError(msg)
+    names = [section.obsm_keys[section.scales.index(t)] for t in scales]
+    absent = [name for name in names if name not in adata.obsm]
+    if absent:
+        msg = f"The per-scale UMAPs {absent} of the pnmf result {key!r} are missing from adata.obsm; rerun pnmf.tl.umap(adata, key={key!r})."
+        raise PnmfKeyError(msg)
+    for name in names:
+        problem = matrix_problem(adata.obsm[name], 2)
+        if problem:
+            msg = f"adata.obsm[{name!r}] holds a UMAP {problem}; rerun pnmf.tl.umap(adata, key={key!r})."
+            raise PnmfValueError(msg)
+    return [np.asarray(adata.obsm[name]) for name in names]
+
+
+def umap_section(adata: AnnData, key: str) -> Umap:
+    """Return the ``tl.umap`` section of a result."""
+    missing = f"No per-scale UMAP for the pnmf result {key!r}; run pnmf.tl.umap(adata, key={key!r}) first, or pass basis='factors'."
+    return read_section(read_manifest(adata, key), Umap, missing=missing)
 
 
 def scale_index(manifest: Mapping[str, Any], scale: int | str) -> int:

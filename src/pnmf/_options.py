@@ -9,14 +9,15 @@ signatures are read from here, so there is one place to change one.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Final, Literal
 
 import numpy as np
 
-from ._errors import PnmfValueError
-from ._validation import check_bool, check_choice, check_int, check_random_state, check_real, seed_from
+from ._errors import PnmfTypeError, PnmfValueError
+from ._validation import check_bool, check_choice, check_int, check_real, check_seed
 
 __all__ = ["DEFAULT_N_SCALES", "HVG_IF_PRESENT", "PnmfOptions"]
 
@@ -69,7 +70,7 @@ class PnmfOptions:
     def __post_init__(self) -> None:
         checked: dict[str, Any] = {
             "normalize": check_bool("normalize", self.normalize),
-            "random_state": seed_from(check_random_state("random_state", self.random_state)),
+            "random_state": check_seed("random_state", self.random_state),
             "filtration": check_choice("filtration", self.filtration, ("knn", "rips")),
             "graph_weight": (
                 check_choice("graph_weight", self.graph_weight, ("auto",))
@@ -141,16 +142,13 @@ class PnmfOptions:
         """
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name not in params:
+            if f.name not in params or f.name in overrides:
                 continue
-            value = params[f.name]
-            if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
-                value = value.item()
-            if value is False and f.default is not None and not isinstance(f.default, bool):
-                value = None  # see to_uns
-            elif f.name == "scales" and not isinstance(value, str):
-                value = tuple(float(v) for v in np.asarray(value).ravel())
-            values[f.name] = value
+            try:
+                values[f.name] = _stored_option(f.name, params[f.name], f.default)
+            except (TypeError, ValueError) as error:
+                msg = f"params[{f.name!r}]={params[f.name]!r} is not a value of the option {f.name}; it was edited. Rerun the tool that wrote these params."
+                raise PnmfTypeError(msg) from error
         values.update(overrides)
         if values.get("scales") == "explicit":
             msg = (
@@ -167,11 +165,33 @@ class PnmfOptions:
     __hash__ = None  # type: ignore[assignment]  # a mask_var array is mutable
 
 
+def _stored_option(name: str, value: Any, default: Any) -> Any:
+    """Return an option as :meth:`PnmfOptions.to_uns` stored it, back in the form the options take."""
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        value = value.item()
+    if value is False and default is not None and not isinstance(default, bool):
+        return None  # see to_uns
+    if name == "scales" and not isinstance(value, str):
+        return tuple(float(v) for v in np.asarray(value).ravel())
+    return value
+
+
 def _check_scales(scales: object) -> str | tuple[float, ...]:
     """``'auto'``, ``'all'``, or positive finite distinct thresholds, returned sorted."""
     if isinstance(scales, str):
         return check_choice("scales", scales, ("auto", "all"))
-    thresholds = np.asarray(scales, dtype=np.float64).ravel()
+    if isinstance(scales, numbers.Number | np.generic) or (isinstance(scales, np.ndarray) and scales.ndim == 0):
+        number = np.asarray(scales).item()
+        msg = (
+            f"scales={number!r} is a single number; scales takes 'auto', 'all' or a sequence of thresholds. "
+            f"For {number!r} scales pass n_scales={number!r}; for one threshold pass scales=[{number!r}]."
+        )
+        raise PnmfTypeError(msg)
+    try:
+        thresholds = np.asarray(scales, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as error:
+        msg = f"scales must be 'auto', 'all' or a sequence of positive thresholds, got {scales!r}."
+        raise PnmfTypeError(msg) from error
     if thresholds.size == 0:
         msg = "scales is an empty sequence; pass positive thresholds, or scales='auto'."
         raise PnmfValueError(msg)

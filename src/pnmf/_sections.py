@@ -19,8 +19,9 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
-from ._errors import PnmfKeyError
+from ._errors import PnmfKeyError, PnmfValueError
 from ._keys import Keys, Manifest
+from ._validation import listed
 
 __all__ = [
     "MIN_STABILITY",
@@ -59,18 +60,13 @@ class Section(Protocol):
 S = TypeVar("S", bound=Section)
 
 
-def listed(entry: object, name: str) -> list[str]:
-    """Return the names listed under ``name`` in a manifest entry, as strings; nothing when malformed.
-
-    Used where a manifest may have been edited or damaged and must still be read safely,
-    e.g. to find the entries a previous result wrote.
-    """
-    if not isinstance(entry, Mapping):
-        return []
-    values = entry.get(name, [])
-    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
-        return []
-    return [str(v) for v in values]
+def _array(value: object, dtype: type, ndim: int = 1) -> np.ndarray:
+    """Return a stored array as ``dtype``, refusing one of another dimension (``ValueError``: a damaged section)."""
+    array: np.ndarray = np.asarray(value, dtype=dtype)
+    if array.ndim != ndim and not (ndim == 2 and array.size == 0):
+        msg = f"expected a {ndim}-D array, got shape {array.shape}"
+        raise ValueError(msg)
+    return array
 
 
 def _strings(values: Iterable[object]) -> np.ndarray:
@@ -104,13 +100,31 @@ class Clustering:
 
     @classmethod
     def from_uns(cls, entry: Mapping[str, Any]) -> Clustering:
-        """Read a stored entry."""
-        return cls(
+        """Read a stored entry; one whose per-scale fields disagree in length is refused (``ValueError``)."""
+        found = cls(
             obs_keys=tuple(listed(entry, "obs_keys")),
-            n_clusters=np.asarray(entry.get("n_clusters", []), dtype=np.int64),
-            ari_consecutive=np.asarray(entry.get("ari_consecutive", []), dtype=np.float64),
-            nesting=np.asarray(entry.get("nesting", []), dtype=np.float64),
+            n_clusters=np.asarray(entry.get("n_clusters", []), dtype=np.int64).ravel(),
+            ari_consecutive=np.asarray(entry.get("ari_consecutive", []), dtype=np.float64).ravel(),
+            nesting=np.asarray(entry.get("nesting", []), dtype=np.float64).ravel(),
             params=dict(entry.get("params", {})),
+            confidence_keys=tuple(listed(entry, "confidence_keys")),
+        )
+        n = len(found.obs_keys)
+        lengths = (len(found.n_clusters), len(found.ari_consecutive), len(found.nesting), len(found.confidence_keys))
+        if lengths[0] != n or lengths[1] not in (0, n - 1) or lengths[2] not in (0, n - 1) or lengths[3] not in (0, n):
+            msg = f"its per-scale fields disagree: {n} columns, {lengths[0]} cluster counts, {lengths[1:3]} pairs of scales"
+            raise ValueError(msg)
+        return found
+
+    @classmethod
+    def listing(cls, entry: object) -> Clustering:
+        """Read only the columns an entry names (its other fields empty): what it wrote, even from a damaged entry."""
+        empty = np.empty(0)
+        return cls(
+            tuple(listed(entry, "obs_keys")),
+            empty,
+            empty,
+            empty,
             confidence_keys=tuple(listed(entry, "confidence_keys")),
         )
 
@@ -145,11 +159,11 @@ class Umap:
         """Read a stored entry (one written before ``scales`` existed has a UMAP of every scale, in order)."""
         obsm_keys = tuple(listed(entry, "obsm_keys"))
         scales = entry.get("scales")
-        return cls(
-            obsm_keys=obsm_keys,
-            scales=tuple(int(t) for t in scales) if scales is not None else tuple(range(len(obsm_keys))),
-            params=dict(entry.get("params", {})),
-        )
+        scales = tuple(int(t) for t in np.asarray(scales).ravel()) if scales is not None else range(len(obsm_keys))
+        if len(scales) != len(obsm_keys):
+            msg = f"{len(obsm_keys)} UMAPs for {len(scales)} scales"
+            raise ValueError(msg)
+        return cls(obsm_keys=obsm_keys, scales=tuple(scales), params=dict(entry.get("params", {})))
 
     def written(self, keys: Keys) -> dict[str, list[str]]:
         """Return the UMAPs this section names that have the form pnmf gives them."""
@@ -222,8 +236,8 @@ class Convergence:
     def from_uns(cls, entry: Mapping[str, Any]) -> Convergence:
         """Read a stored entry."""
         return cls(
-            n_iter=np.asarray(entry["n_iter"], dtype=np.int64),
-            converged=np.asarray(entry["converged"], dtype=bool),
+            n_iter=_array(entry["n_iter"], np.int64),
+            converged=_array(entry["converged"], bool),
             n_sweeps=int(entry["n_sweeps"]),
             sweeps_converged=bool(entry["sweeps_converged"]),
             objective=float(entry["objective"]),
@@ -268,7 +282,7 @@ class CrossValidation:
         """Read a stored entry."""
         return cls(
             scale_rule=str(entry["scale_rule"]),
-            **{name: np.asarray(entry[name], dtype=np.float64) for name in cls.ARRAYS},
+            **{name: _array(entry[name], np.float64) for name in cls.ARRAYS},
         )
 
 
@@ -291,7 +305,7 @@ class Bars:
     def from_uns(cls, entry: Mapping[str, Any]) -> Bars:
         """Read a stored entry."""
         return cls(
-            deaths=np.asarray(entry["deaths"], dtype=np.float64),
+            deaths=_array(entry["deaths"], np.float64),
             n_essential=int(entry["n_essential"]),
             top=float(entry["top"]),
         )
@@ -314,7 +328,7 @@ class Alignment:
     @classmethod
     def from_uns(cls, entry: Mapping[str, Any]) -> Alignment:
         """Read a stored entry."""
-        return cls(method=str(entry["method"]), similarity=np.asarray(entry["similarity"], dtype=np.float64))
+        return cls(method=str(entry["method"]), similarity=_array(entry["similarity"], np.float64, 2))
 
 
 @dataclass(frozen=True)
@@ -341,8 +355,12 @@ class History:
 
     @classmethod
     def from_uns(cls, entry: Mapping[str, Any]) -> History:
-        """Read a stored entry."""
-        return cls.from_columns(entry)
+        """Read a stored entry; its columns must be 1-D and of one length (``ValueError``)."""
+        history = cls.from_columns(entry)
+        if len({np.shape(getattr(history, name)) for name in cls.COLUMNS}) != 1 or np.ndim(history.phase) != 1:
+            msg = "its columns differ in length"
+            raise ValueError(msg)
+        return history
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per iteration: ``phase``, ``scale``, ``iteration``, ``objective``."""
@@ -412,7 +430,7 @@ class Projection:
             n_missing_genes=int(entry["n_missing_genes"]),
             representation=str(entry["representation"]),
             n_neighbors=int(entry["n_neighbors"]),
-            n_passes=np.asarray(entry["n_passes"], dtype=np.int64),
+            n_passes=_array(entry["n_passes"], np.int64),
         )
 
 
@@ -446,8 +464,8 @@ class PcaBasis:
         """Read a stored entry."""
         return cls(
             genes=np.asarray(listed(entry, "genes"), dtype=object),
-            mean=np.asarray(entry["mean"], dtype=np.float64),
-            center=np.asarray(entry["center"], dtype=np.float64),
+            mean=_array(entry["mean"], np.float64),
+            center=_array(entry["center"], np.float64),
             residual=float(entry["residual"]),
         )
 
@@ -480,25 +498,28 @@ class ConsensusScores:
     def from_uns(cls, entry: Mapping[str, Any]) -> ConsensusScores:
         """Read a stored entry."""
         return cls(
-            stability=np.asarray(entry["stability"], dtype=np.float64),
-            reproducibility=np.asarray(entry["reproducibility"], dtype=np.float64),
-            n_kept=np.asarray(entry["n_kept"], dtype=np.int64),
+            stability=_array(entry["stability"], np.float64, 2),
+            reproducibility=_array(entry["reproducibility"], np.float64, 2),
+            n_kept=_array(entry["n_kept"], np.int64, 2),
         )
 
 
 def section_entries(manifest: Mapping[str, Any], section: type[S]) -> dict[str, S]:
-    """Return every entry of a keyed section by name (nothing when absent or malformed)."""
+    """Return every entry of a keyed section by name (nothing when absent or malformed; a damaged entry is refused)."""
     entries = manifest.get(section.FIELD, {})
     if not isinstance(entries, Mapping):
         return {}
-    return {str(name): section.from_uns(entry) for name, entry in entries.items() if isinstance(entry, Mapping)}
+    return {
+        str(name): _from_uns(section, entry, str(name)) for name, entry in entries.items() if isinstance(entry, Mapping)
+    }
 
 
 def read_section(manifest: Mapping[str, Any], section: type[S], name: str | None = None, *, missing: str = "") -> S:
     """Return one section of a manifest (for a keyed section, its entry ``name``).
 
     ``missing`` is the message of the :class:`~pnmf.PnmfKeyError` raised when it is absent;
-    it should say which tool writes the section.
+    it should say which tool writes the section. A section that is present but damaged
+    (a field deleted or of the wrong type) raises a :class:`~pnmf.PnmfValueError`.
     """
     entry = manifest.get(section.FIELD)
     if section.KEYED:
@@ -506,7 +527,20 @@ def read_section(manifest: Mapping[str, Any], section: type[S], name: str | None
     if not isinstance(entry, Mapping):
         where = f"{section.FIELD!r}" + (f"[{name!r}]" if section.KEYED else "")
         raise PnmfKeyError(missing or f"The manifest has no section {where}.")
-    return section.from_uns(entry)
+    return _from_uns(section, entry, name)
+
+
+def _from_uns(section: type[S], entry: Mapping[str, Any], name: str | None) -> S:
+    """Read a stored section; a field deleted or of the wrong type is refused with the section's name."""
+    try:
+        return section.from_uns(entry)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        where = f"{section.FIELD!r}" + (f"[{name!r}]" if section.KEYED else "")
+        msg = (
+            f"The manifest's section {where} is damaged ({type(error).__name__}: {error}); it was edited after it "
+            "was written. Rerun the tool that wrote it, or read the result back from the file it was saved in."
+        )
+        raise PnmfValueError(msg) from error
 
 
 def with_section(

@@ -7,8 +7,8 @@ them), so that ``_core`` and the command line can use the checks.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Collection
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import numpy as np
 from scipy import sparse
@@ -16,7 +16,8 @@ from scipy import sparse
 if TYPE_CHECKING:
     from anndata import AnnData
 
-from ._errors import PnmfTypeError, PnmfValueError
+from ._errors import PnmfKeyError, PnmfTypeError, PnmfValueError
+from ._keys import Manifest
 
 T = TypeVar("T")
 
@@ -32,18 +33,28 @@ __all__ = [
     "check_nonnegative_finite",
     "check_random_state",
     "check_real",
+    "check_result",
+    "check_seed",
     "default_threads",
+    "listed",
     "seed_from",
 ]
 
 
 def check_key_added(key_added: object) -> str:
-    """Check a key for ``adata.uns`` and the names derived from it: a non-empty string without '/'."""
+    """Check a key for ``adata.uns`` and the names derived from it: one that h5ad and zarr files can store.
+
+    A non-empty string without '/' (a path separator in both formats) that is not made of
+    dots only (``'.'`` and ``'..'`` name the group itself or its parent).
+    """
     if not isinstance(key_added, str) or not key_added:
         msg = f"key_added must be a non-empty string, got {key_added!r}."
         raise PnmfTypeError(msg)
     if "/" in key_added:
         msg = f"key_added={key_added!r} contains '/', which h5ad and zarr files cannot store in a key; use e.g. {key_added.replace('/', '_')!r}."
+        raise PnmfValueError(msg)
+    if not key_added.strip("."):
+        msg = f"key_added={key_added!r} is made of dots only, which h5ad and zarr files read as a folder, not a key; pass a name with letters, e.g. 'pnmf2'."
         raise PnmfValueError(msg)
     return key_added
 
@@ -171,6 +182,14 @@ def check_random_state(name: str, value: object) -> int | np.random.RandomState 
     return int(value)
 
 
+def check_seed(name: str, value: object) -> int | None:
+    """Check a seed (:func:`check_random_state`) and return it as an integer or ``None`` (:func:`seed_from`).
+
+    Every public function that takes a ``random_state`` reads it with this one check.
+    """
+    return seed_from(check_random_state(name, value))
+
+
 def seed_from(random_state: int | np.random.RandomState | None) -> int | None:
     """Return an integer seed (or None) for ``random_state``: a ``RandomState`` gives its next draw.
 
@@ -216,3 +235,203 @@ def check_selection(name: str, chosen: list[int], given: object, unit: str) -> l
         msg = f"{name}={list(given)!r} names a {unit} twice; pass each {unit} once."  # type: ignore[call-overload]
         raise PnmfValueError(msg)
     return chosen
+
+
+# A fitted result against the AnnData it sits in: every reader of a result calls check_result.
+
+
+def listed(entry: object, name: str) -> list[str]:
+    """Return the names listed under ``name`` in a manifest entry, as strings; nothing when malformed.
+
+    Used where a manifest may have been edited or damaged and must still be read safely,
+    e.g. to find the entries a previous result wrote.
+    """
+    if not isinstance(entry, Mapping):
+        return []
+    values = entry.get(name, [])
+    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+        return []
+    return [str(v) for v in values]
+
+
+def check_result(
+    adata: AnnData,
+    key: str,
+    manifest: Mapping[str, Any],
+    *,
+    loadings: bool = False,
+    genes: bool = False,
+    params: bool = False,
+) -> dict[str, Any]:
+    """Check a result's manifest against the AnnData it sits in; return the manifest as this AnnData reads it.
+
+    Every reader checks the embeddings (``obsm_keys``: finite cells × k arrays with one k at
+    every scale), the ``thresholds`` (one finite number per scale), ``recommended_scale`` (a
+    scale) and the per-scale counts ``n_connected`` and ``n_edges`` where present (one per
+    scale). Readers that need more ask for it:
+
+    loadings
+        ``varm_keys``: one finite genes × k array per scale.
+    genes
+        ``genes``, the mask of the fitted genes. A result that records the fitted genes'
+        names (``gene_names``) is realigned by name to ``adata``'s genes, so that genes
+        subset (to a superset of the fitted ones) or reordered after the fit read right; the
+        returned copy holds the realigned mask, ``adata`` is not changed.
+    params
+        ``params``, the options of the fit, as a mapping.
+
+    Anything else raises a :class:`~pnmf.PnmfError` that names the entry and how to refit
+    or repair the result.
+    """
+    checked = dict(manifest)
+    n_scales, k = _check_arrays(adata, key, manifest, "obsm", Manifest.OBSM_KEYS)
+    _check_names(key, manifest, Manifest.VARM_KEYS, n_scales)
+    for field in (Manifest.THRESHOLDS, Manifest.N_CONNECTED, Manifest.N_EDGES):
+        if field in manifest or field == Manifest.THRESHOLDS:
+            _check_per_scale(key, manifest, field, n_scales)
+    _check_recommended(key, manifest, n_scales)
+    if loadings:
+        _check_arrays(adata, key, manifest, "varm", Manifest.VARM_KEYS, shape=(n_scales, k))
+    if genes:
+        checked[Manifest.GENES] = _fitted_genes(adata, key, manifest)
+    if params and not isinstance(manifest.get(Manifest.PARAMS), Mapping):
+        _damaged(
+            key, manifest, f"has no {Manifest.PARAMS!r} (the options of its fit) in adata.uns[{key!r}]", PnmfKeyError
+        )
+    return checked
+
+
+def _damaged(key: str, manifest: Mapping[str, Any], what: str, error: type[Exception] = PnmfValueError) -> NoReturn:
+    """Raise ``error`` saying what is wrong with the result and how to refit or repair it."""
+    tool = (
+        "tl.project"
+        if Manifest.PROJECTION in manifest
+        else "tl.consensus"
+        if Manifest.CONSENSUS in manifest
+        else "tl.pnmf"
+    )
+    msg = (
+        f"The pnmf result {key!r} {what}: it was edited, or its AnnData was changed after the fit. "
+        f"Rerun pnmf.{tool}(adata, key_added={key!r}) to write it again, or read it back from the file it was saved in."
+    )
+    raise error(msg)
+
+
+def _check_names(key: str, manifest: Mapping[str, Any], field: str, n_scales: int | None = None) -> list[str]:
+    """Check that ``field`` lists one key per scale (at least one when ``n_scales`` is ``None``); return them."""
+    if field not in manifest:
+        _damaged(key, manifest, f"has no {field!r} in adata.uns[{key!r}]", PnmfKeyError)
+    names = listed(manifest, field)
+    if not names or (n_scales is not None and len(names) != n_scales):
+        expected = "at least one" if n_scales is None else f"{n_scales} (one per embedding)"
+        _damaged(key, manifest, f"lists {len(names)} keys in {field!r}, expected {expected}")
+    return names
+
+
+def _check_arrays(
+    adata: AnnData, key: str, manifest: Mapping[str, Any], attr: str, field: str, shape: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """Check the per-scale arrays that ``field`` names in ``adata.obsm`` or ``adata.varm``; return their number and width."""
+    names = _check_names(key, manifest, field, None if shape is None else shape[0])
+    stored = getattr(adata, attr)
+    width = shape[1] if shape is not None else None
+    for name in names:
+        if name not in stored:
+            _damaged(key, manifest, f"names adata.{attr}[{name!r}], which is missing", PnmfKeyError)
+        problem = matrix_problem(stored[name], width)
+        if problem:
+            _damaged(key, manifest, f"has adata.{attr}[{name!r}] {problem}")
+        width = stored[name].shape[1]
+    return len(names), int(width or 0)
+
+
+def matrix_problem(value: object, width: int | None = None) -> str:
+    """Say what keeps ``value`` from being a result's finite 2-D array of numbers (with ``width`` columns); '' if nothing."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iuf" or value.ndim != 2:
+        return f"as a {type(value).__name__} of dtype {getattr(value, 'dtype', '?')}, not the 2-D array of numbers pnmf wrote"
+    if value.shape[1] < 1 or (width is not None and value.shape[1] != width):
+        return f"with {value.shape[1]} columns, but {width} factors in the result's other arrays"
+    if not all_finite(value):
+        return "with NaN or infinite values"
+    return ""
+
+
+def all_finite(values: np.ndarray) -> bool:
+    """Whether every value of a numeric array is finite (its sum first: no temporary array in the common case)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(values, dtype=np.float64)):
+            return True
+    return bool(np.isfinite(values).all())
+
+
+def _check_per_scale(key: str, manifest: Mapping[str, Any], field: str, n_scales: int) -> None:
+    """Check a field holding one finite number per scale (``thresholds``, ``n_connected``, ``n_edges``)."""
+    if field not in manifest:
+        _damaged(key, manifest, f"has no {field!r} in adata.uns[{key!r}]", PnmfKeyError)
+    values = np.asarray(manifest[field])
+    if values.dtype.kind not in "iuf" or values.shape != (n_scales,) or not np.isfinite(values).all():
+        _damaged(key, manifest, f"has {field}={values!r}, expected {n_scales} finite numbers (one per scale)")
+
+
+def _check_recommended(key: str, manifest: Mapping[str, Any], n_scales: int) -> None:
+    value = manifest.get(Manifest.RECOMMENDED)
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) < n_scales:
+        field = Manifest.RECOMMENDED
+        _damaged(key, manifest, f"has {field}={value!r}, expected the index of one of its {n_scales} scales")
+
+
+def _fitted_genes(adata: AnnData, key: str, manifest: Mapping[str, Any]) -> np.ndarray:
+    """Return the mask of the fitted genes over ``adata.var``, realigned by name where the result records names."""
+    if Manifest.GENES not in manifest:
+        _damaged(key, manifest, f"has no {Manifest.GENES!r} (the mask of its fitted genes)", PnmfKeyError)
+    mask = np.asarray(manifest[Manifest.GENES])
+    if mask.dtype != bool or mask.ndim != 1 or not mask.any():
+        _damaged(key, manifest, f"has genes={mask!r}, expected a boolean mask with at least one fitted gene")
+    names = listed(manifest, Manifest.GENE_NAMES) if Manifest.GENE_NAMES in manifest else None
+    if names is None:
+        if mask.shape != (adata.n_vars,):
+            _damaged(
+                key,
+                manifest,
+                f"was fitted on a mask of {mask.shape[0]} genes, but adata has {adata.n_vars}; written before pnmf "
+                "recorded the fitted genes' names, it cannot be matched to genes subset or reordered after the fit",
+            )
+        return mask
+    if len(names) != int(mask.sum()):
+        _damaged(
+            key, manifest, f"names {len(names)} fitted genes in {Manifest.GENE_NAMES!r}, its mask {int(mask.sum())}"
+        )
+    if mask.shape == (adata.n_vars,) and np.array_equal(np.asarray(adata.var_names[mask], dtype=str), names):
+        return mask
+    return _realigned(adata, key, names)
+
+
+def _realigned(adata: AnnData, key: str, names: list[str]) -> np.ndarray:
+    """Return the mask of ``names`` among ``adata.var_names``, refusing when one is missing."""
+    import pandas as pd
+
+    if not adata.var_names.is_unique:
+        msg = f"adata.var_names are not unique, so the genes of the pnmf result {key!r} cannot be found by name; run adata.var_names_make_unique()."
+        raise PnmfValueError(msg)
+    positions = adata.var_names.get_indexer(pd.Index(names))
+    missing = [name for name, position in zip(names, positions, strict=True) if position < 0]
+    if len(missing) == len(names):
+        msg = (
+            f"None of the {len(names)} genes the pnmf result {key!r} was fitted on (e.g. {missing[:3]}) are in "
+            f"adata.var_names (e.g. {list(adata.var_names[:3])}): the genes were renamed after the fit (symbols and "
+            "Ensembl IDs?). Give them back the fitted names, or refit on this AnnData."
+        )
+        raise PnmfKeyError(msg)
+    if missing:
+        msg = (
+            f"adata lacks {len(missing)} of the {len(names)} genes the pnmf result {key!r} was fitted on "
+            f"(e.g. {missing[:5]}): they were removed after the fit. Subset the fitted AnnData to a superset of "
+            f"its genes, e.g. adata[:, adata.var_names.isin(adata.uns[{key!r}]['gene_names']) | keep], "
+            "or refit on this AnnData."
+        )
+        raise PnmfKeyError(msg)
+    mask = np.zeros(adata.n_vars, dtype=bool)
+    mask[positions] = True
+    return mask

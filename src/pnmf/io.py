@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ._errors import PnmfValueError
+from ._errors import PnmfTypeError, PnmfValueError
 from ._keys import DEFAULT_KEY
 
 if TYPE_CHECKING:
@@ -91,7 +91,11 @@ def write_gmt(network: pd.DataFrame, path: str | os.PathLike, *, description: st
     """Write the programs of a network (:func:`pnmf.get.network`) as gene sets in a GMT file.
 
     One line per ``source``: its name, ``description``, then its ``target`` genes in the
-    table's order (largest weight first for a network from pnmf).
+    table's order (largest weight first for a network from pnmf), tab-separated, as GSEA
+    and decoupler read gene sets. A field that the format cannot hold is refused before
+    anything is written: a tab or a line break (in names, genes or ``description``), a
+    missing or empty name. :func:`read_gmt` gives the table back, its rows grouped by
+    ``source`` in the order the sets first appear, with values as strings.
 
     Parameters
     ----------
@@ -119,10 +123,12 @@ def write_gmt(network: pd.DataFrame, path: str | os.PathLike, *, description: st
     if missing:
         msg = f"network needs the columns 'source' and 'target' (missing: {sorted(missing)}); pass a table from pnmf.get.network."
         raise PnmfValueError(msg)
+    if not isinstance(description, str):
+        msg = f"description must be a string, got {description!r}."
+        raise PnmfTypeError(msg)
+    _check_gmt_field("description", pd.Series([description]), empty=True)
     for column in ("source", "target"):
-        if network[column].astype(str).str.contains(r"[\t\n\r]").any():
-            msg = f"network[{column!r}] holds tabs or line breaks, which the GMT format cannot store; rename those entries."
-            raise PnmfValueError(msg)
+        _check_gmt_field(f"network[{column!r}]", network[column])
     lines = [
         "\t".join([str(source), description, *map(str, group["target"])])
         for source, group in network.groupby("source", sort=False)
@@ -131,6 +137,33 @@ def write_gmt(network: pd.DataFrame, path: str | os.PathLike, *, description: st
     with _complete_or_absent(target) as name, open(name, "w", encoding="utf-8") as file:
         file.write("\n".join(lines) + "\n")
     return target
+
+
+def _check_gmt_field(name: str, values: pd.Series, *, empty: bool = False) -> None:
+    """Refuse values that a GMT field cannot hold.
+
+    Tabs and line breaks (the format's separators), missing values, text that UTF-8
+    cannot encode, and (unless ``empty``) empty names, which GMT readers drop.
+    """
+    text = values.astype(str)
+    problems = {
+        "tabs or line breaks, the separators of the GMT format": text.str.contains(r"[\t\n\r]", regex=True),
+        "missing values": values.isna(),
+        "empty names, which GMT readers drop": text.eq("") & (not empty),
+        "characters that UTF-8 cannot encode": ~text.map(_encodable).astype(bool),
+    }
+    for problem, bad in problems.items():
+        if bad.any():
+            msg = f"{name} holds {problem} (e.g. {text[bad.to_numpy()].iloc[0]!r}); rename those entries."
+            raise PnmfValueError(msg)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def read_gmt(path: str | os.PathLike) -> pd.DataFrame:

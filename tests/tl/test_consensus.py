@@ -107,5 +107,41 @@ def test_bad_options_are_refused_and_nothing_is_written(consensus_base, options,
 
 def test_refuses_a_result_fitted_on_other_genes(consensus_base):
     adata = consensus_base[:, :100].copy()
-    with pytest.raises(ValueError, match="fitted on 150 genes, adata has 100"):
+    with pytest.raises(
+        pnmf.PnmfKeyError, match=r"adata lacks 50 of the 150 genes the pnmf result 'pnmf' was fitted on"
+    ):
         pnmf.tl.consensus(adata, n_runs=2)
+
+
+# results written for cells other than those fitted record what was computed for those cells
+
+
+def test_consensus_on_a_cell_subset_records_the_graphs_of_its_own_cells(consensus_base):
+    subset = consensus_base[:100].copy()
+    pnmf.tl.consensus(subset, n_runs=2, key_added="sub")
+    table = pnmf.get.scales(subset, key="sub")
+    assert (table["n_connected"] <= 100).all()
+    assert (table["n_edges"] < pnmf.get.scales(consensus_base)["n_edges"]).all()
+    np.testing.assert_array_equal(table["threshold"], pnmf.get.scales(consensus_base)["threshold"])
+    assert len(pnmf.get.persistence_bars(subset, key="sub")) == 100
+
+
+def test_consensus_on_a_projected_query_records_the_query_s_own_inputs(consensus_base):
+    query = consensus_base[:120].copy()
+    del query.obsm["X_pca"], query.uns["neighbors"], query.obsp["distances"], query.obsp["connectivities"]
+    reference = consensus_base[120:].copy()
+    pnmf.tl.project(query, reference, use_rep=None, key_added="pnmf")
+    pnmf.tl.consensus(query, n_runs=2)
+    params = query.uns["pnmf_consensus"]["params"]
+    assert params["representation"] == "PCA computed by pnmf"
+    assert params["graph"].endswith("built by pnmf")
+    assert (pnmf.get.scales(query, key="pnmf_consensus")["n_connected"] <= 120).all()
+
+
+def test_a_random_state_instance_is_taken_and_a_negative_seed_refused(consensus_base):
+    adata = consensus_base.copy()
+    pnmf.tl.consensus(adata, n_runs=2, random_state=np.random.RandomState(0), key_added="seeded")
+    assert isinstance(int(adata.uns["seeded"]["params"]["random_state"]), int)
+    with pytest.raises(pnmf.PnmfValueError, match=r"random_state=-3 is out of range"):
+        pnmf.tl.consensus(adata, n_runs=2, random_state=-3, key_added="negative")
+    assert "negative" not in adata.uns

@@ -288,3 +288,24 @@ def test_graph_weight_is_cross_validated_by_default_and_recorded(populations):
     # the cross-validated weight is then the weight of an ordinary fit
     for key in auto.uns["pnmf"]["obsm_keys"]:
         np.testing.assert_array_equal(auto.obsm[key], given.obsm[key])
+
+
+@pytest.mark.parametrize("key", [".", "..", "a/b"])
+def test_keys_that_h5ad_cannot_store_are_refused(populations, key):
+    with pytest.raises(pnmf.PnmfValueError, match=rf"key_added={key!r} (is made of dots only|contains '/')"):
+        pnmf.tl.pnmf(populations, 3, key_added=key, n_scales=2, **FAST)
+    assert key not in populations.uns
+
+
+def test_a_mask_var_series_is_read_by_gene_name(populations):
+    wanted = populations.var_names[::2]
+    shuffled = pd.Series(populations.var_names.isin(wanted), index=populations.var_names).sample(frac=1, random_state=0)
+    pnmf.tl.pnmf(populations, 3, mask_var=shuffled, n_scales=2, **FAST)
+    assert list(populations.var_names[populations.uns["pnmf"]["genes"]]) == list(wanted)
+
+
+def test_a_mask_var_series_indexed_by_other_genes_is_refused(populations):
+    filtered = pd.Series(True, index=populations.var_names[:100])  # e.g. var['highly_variable'] of a filtered copy
+    with pytest.raises(pnmf.PnmfValueError, match=r"mask_var is a Series whose index lacks 300 of adata's genes"):
+        pnmf.tl.pnmf(populations, 3, mask_var=filtered, n_scales=2, **FAST)
+    assert "pnmf" not in populations.uns

@@ -195,3 +195,102 @@ def test_a_representation_pnmf_cannot_compute_needs_the_query_coordinates(split)
         pnmf.tl.project(query, without_loadings)
     pnmf.tl.project(query, without_loadings, use_rep="X_pca")  # the query's coordinates in the same PCA
     assert query.uns["pnmf"]["projection"]["representation"] == "adata.obsm['X_pca']"
+
+
+# a reference edited after its fit, and queries with nothing to project
+
+
+def _frozen(adata) -> tuple:
+    return sorted(adata.uns), {k: np.array(v) for k, v in adata.obsm.items()}, sorted(adata.varm)
+
+
+def test_an_empty_query_is_refused_clearly(fitted):
+    empty = fitted[:0].copy()
+    with pytest.raises(PnmfValueError, match=r"adata has no cells \(0 × 400\); there is nothing to project"):
+        pnmf.tl.project(empty, fitted)
+    assert "pnmf" in empty.uns  # the copy's own result is untouched
+
+
+def _delete_loading(reference):
+    del reference.varm["pnmf_loadings_2"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "error", "match"),
+    [
+        (_delete_loading, PnmfKeyError, r"names adata.varm\['pnmf_loadings_2'\], which is missing"),
+        (lambda r: r.uns["pnmf"].pop("genes"), PnmfKeyError, r"has no 'genes'"),
+        (lambda r: r.uns["pnmf"].pop("params"), PnmfKeyError, r"has no 'params'"),
+        (
+            lambda r: r.uns["pnmf"]["params"].pop("graph_weight"),
+            PnmfKeyError,
+            r"params of its fit lack \['graph_weight'\]",
+        ),
+        (
+            lambda r: r.uns["pnmf"].update(thresholds=r.uns["pnmf"]["thresholds"][:2]),
+            PnmfValueError,
+            r"expected 3 finite numbers \(one per scale\)",
+        ),
+        (
+            lambda r: r.uns["pnmf"].update(genes=r.uns["pnmf"]["genes"][:50]),
+            PnmfValueError,
+            r"names 400 fitted genes in 'gene_names', its mask 50",
+        ),
+        (
+            lambda r: r.varm.__setitem__("pnmf_loadings_1", r.varm["pnmf_loadings_1"][:, :4]),
+            PnmfValueError,
+            r"adata.varm\['pnmf_loadings_1'\] with 4 columns, but 5 factors",
+        ),
+        (
+            lambda r: r.varm["pnmf_loadings_0"].__setitem__((0, 0), np.nan),
+            PnmfValueError,
+            r"In the reference: .*adata.varm\['pnmf_loadings_0'\] with NaN or infinite values",
+        ),
+        (
+            lambda r: r.obsm["X_pnmf_1"].__setitem__((3, 1), np.inf),
+            PnmfValueError,
+            r"In the reference: .*adata.obsm\['X_pnmf_1'\] with NaN or infinite values",
+        ),
+    ],
+)
+def test_an_edited_reference_is_refused_by_project_and_write_reference(fitted, tmp_path, edit, error, match):
+    reference = fitted.copy()
+    edit(reference)
+    query = fitted[:30].copy()
+    before, kept = _frozen(query), _frozen(reference)
+    with pytest.raises(error, match=match):
+        pnmf.tl.project(query, reference, key_added="new")
+    with pytest.raises(error, match=match):
+        pnmf.io.write_reference(reference, tmp_path / "reference.h5ad")
+    assert not (tmp_path / "reference.h5ad").exists()
+    for now, then in ((_frozen(query), before), (_frozen(reference), kept)):
+        assert now[0] == then[0]
+        assert now[2] == then[2]
+        assert all(np.array_equal(now[1][k], then[1][k], equal_nan=True) for k in then[1])
+
+
+def test_a_gene_subset_of_a_fitted_reference_projects_and_ships(populations, tmp_path):
+    populations.var["highly_variable"] = np.arange(populations.n_vars) < 150
+    pnmf.tl.pnmf(populations, 4, n_scales=2, max_iter=20, max_sweeps=1)
+    subset = populations[:, :250].copy()  # every fitted gene kept
+    query = populations[:40].copy()
+    pnmf.tl.project(query, subset, use_rep="X_pca", key_added="on_subset")
+    pnmf.tl.project(query, populations, use_rep="X_pca", key_added="on_all")
+    np.testing.assert_allclose(query.obsm["X_on_subset_1"], query.obsm["X_on_all_1"], rtol=1e-5, atol=1e-7)
+    shipped = ad.read_h5ad(pnmf.io.write_reference(subset, tmp_path / "reference.h5ad"))
+    assert shipped.n_vars >= 150
+    pnmf.tl.gene_scores(subset)
+    assert subset.varm["pnmf_gene_scores_0"].shape == (250, 4)
+
+
+def test_a_projection_records_no_graph_statistics_of_the_reference_cells(fitted):
+    query = fitted[:40].copy()
+    pnmf.tl.project(query, fitted, key_added="new")
+    manifest = query.uns["new"]
+    assert not {"n_connected", "n_edges", "persistence"} & set(manifest)
+    table = pnmf.get.scales(query, key="new")
+    assert table["n_connected"].isna().all()
+    assert table["threshold"].notna().all()
+    np.testing.assert_array_equal(manifest["gene_names"], fitted.var_names)
+    with pytest.raises(PnmfValueError, match=r"was projected onto a reference \(tl.project\)"):
+        pnmf.tl.score_scales(query, "cell_type", key="new", baselines=[])

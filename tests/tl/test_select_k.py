@@ -168,3 +168,12 @@ def test_suggested_k_follows_the_least_stable_factor(selected_base):
     least = factors.groupby(["n_comps", "scale"])["stability"].min().groupby("n_comps").mean()
     np.testing.assert_allclose(table["min_stability"], least.to_numpy())
     assert table.loc[table["suggested"], "n_comps"].item() == least.idxmax()
+
+
+def test_a_random_state_instance_is_taken_and_a_negative_seed_refused(programs_base, quick):
+    adata = programs_base.copy()
+    pnmf.tl.select_k(adata, [2, 3], n_runs=2, random_state=np.random.RandomState(0), **quick)
+    assert list(adata.uns["pnmf_k"]["n_comps"]) == [2, 3]
+    with pytest.raises(pnmf.PnmfValueError, match=r"random_state=-3 is out of range"):
+        pnmf.tl.select_k(adata, [2, 3], n_runs=2, random_state=-3, key_added="negative", **quick)
+    assert "negative" not in adata.uns

@@ -9,7 +9,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._errors import PnmfValueError
-from .._validation import check_int, check_real
+from .._validation import check_int, check_real, check_seed
 
 __all__ = ["concentric_circles"]
 
@@ -21,7 +21,7 @@ def concentric_circles(
     n_noise_dims: int = 97,
     jitter: float = 0.5,
     noise: float = 1.0,
-    random_state: int | None = 0,
+    random_state: int | np.random.RandomState | None = 0,
 ) -> AnnData:
     """Concentric circles in 3 signal coordinates plus noise coordinates, all nonnegative.
 
@@ -71,7 +71,7 @@ def concentric_circles(
     ):
         msg = f"radii must be a non-empty sequence of positive numbers, got {radius_values.tolist()}."
         raise PnmfValueError(msg)
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(check_seed("random_state", random_state))
     angles = 2 * np.pi * np.arange(n_per_circle) / n_per_circle
     circles = []
     for radius in radius_values:

@@ -8,7 +8,7 @@ from anndata import AnnData
 from scipy import sparse
 
 from .._errors import PnmfValueError
-from .._validation import check_int, check_real
+from .._validation import check_int, check_real, check_seed
 
 __all__ = ["nested_populations"]
 
@@ -23,7 +23,7 @@ def nested_populations(
     n_subtypes: int = 3,
     density: float = 0.1,
     fold_change: float = 4.0,
-    random_state: int | None = 0,
+    random_state: int | np.random.RandomState | None = 0,
 ) -> AnnData:
     """Log-normalized Poisson counts from cell types that split into subtypes.
 
@@ -70,7 +70,7 @@ def nested_populations(
         msg = f"density={density} must be below 1."
         raise PnmfValueError(msg)
     fold_change = check_real("fold_change", fold_change, minimum=1.0)
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(check_seed("random_state", random_state))
 
     log_fold = _marker_log_folds(rng, n_genes, n_types, n_subtypes, np.log(fold_change))
     base = rng.lognormal(mean=0.0, sigma=1.2, size=n_genes)

@@ -7,7 +7,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
-from .._validation import check_int, check_real
+from .._validation import check_int, check_real, check_seed
 
 __all__ = ["gene_programs"]
 
@@ -21,7 +21,7 @@ def gene_programs(
     fold_change: float = 6.0,
     counts_per_cell: float = 5000.0,
     noise: float = 0.2,
-    random_state: int | None = 0,
+    random_state: int | np.random.RandomState | None = 0,
 ) -> AnnData:
     r"""Log-normalized counts whose expected values are a nonnegative mix of known gene programs.
 
@@ -81,7 +81,7 @@ def gene_programs(
     fold_change = check_real("fold_change", fold_change, minimum=1.0)
     counts_per_cell = check_real("counts_per_cell", counts_per_cell, strict=True)
     noise = check_real("noise", noise)
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(check_seed("random_state", random_state))
 
     base = rng.lognormal(mean=0.0, sigma=1.0, size=n_genes)
     profiles = np.tile(base, (n_programs, 1))

@@ -9,24 +9,17 @@ import pandas as pd
 from anndata import AnnData
 
 from .._docs import doc_params
-from .._errors import PnmfKeyError
-from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Keys
-from .._manifest import read_manifest
-from .._sections import Clustering, read_section
+from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY
+from .._manifest import read_clustering
+from .._palette import categorical_colors, stored_colors
+from .._sections import Clustering
 
 __all__ = ["cluster_colors", "cluster_tree", "cluster_tree_tables", "clustering", "node_values"]
 
 
 def clustering(adata: AnnData, *, key: str = DEFAULT_KEY, cluster_key: str = DEFAULT_CLUSTER_KEY) -> Clustering:
     """Return a ``tl.leiden`` clustering of a result, checked to exist with all its columns."""
-    manifest = read_manifest(adata, key)
-    missing = f"No clustering {cluster_key!r} of the pnmf result {key!r}; run pnmf.tl.leiden(adata, key={key!r}, key_added={cluster_key!r}) first."
-    summary = read_section(manifest, Clustering, cluster_key, missing=missing)
-    absent = [k for k in summary.obs_keys if k not in adata.obs]
-    if absent:
-        msg = f"Cluster columns {absent} are missing from adata.obs; rerun pnmf.tl.leiden."
-        raise PnmfKeyError(msg)
-    return summary
+    return read_clustering(adata, key, cluster_key)
 
 
 @doc_params
@@ -132,13 +125,13 @@ def node_values(
 def cluster_colors(
     adata: AnnData, nodes: pd.DataFrame, *, key: str = DEFAULT_KEY, cluster_key: str = DEFAULT_CLUSTER_KEY
 ) -> list[str]:
-    """Return the stored colour of every node (rows of :func:`cluster_tree`'s ``nodes``); grey when none is stored."""
+    """Return the stored colour of every node (rows of :func:`cluster_tree`'s ``nodes``); fresh ones where none are usable."""
     summary = clustering(adata, key=key, cluster_key=cluster_key)
     colors = []
     for scale, cluster in zip(nodes["scale"], nodes["cluster"], strict=True):
         obs_key = summary.obs_keys[scale]
-        categories = [str(c) for c in adata.obs[obs_key].cat.categories]
-        palette = adata.uns.get(Keys.colors(obs_key), [])
+        categories = [str(c) for c in pd.Categorical(adata.obs[obs_key]).categories]
+        palette = stored_colors(adata.uns, obs_key, len(categories)) or list(categorical_colors(len(categories)))
         index = categories.index(cluster)
         colors.append(palette[index] if index < len(palette) else "0.7")
     return colors

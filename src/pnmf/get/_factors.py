@@ -13,7 +13,7 @@ from .._keys import DEFAULT_KEY, Manifest
 from .._manifest import read_manifest, scale_index
 from .._sections import Alignment, read_section
 from .._validation import check_choice, check_int
-from ._scales import gene_scores, loadings
+from ._scales import consensus_scores, gene_scores, loadings
 
 __all__ = ["factor_similarity", "top_genes"]
 
@@ -70,7 +70,7 @@ def top_genes(
     frame = pd.DataFrame(rows, columns=["factor", "rank", "gene", column])
     manifest = read_manifest(adata, key)
     if Manifest.CONSENSUS in manifest:
-        stability = np.asarray(manifest[Manifest.CONSENSUS]["stability"], dtype=np.float64)
+        stability = consensus_scores(adata, manifest, key).stability
         frame["stability"] = stability[scale_index(manifest, scale)][frame["factor"].to_numpy()]
     return frame
 

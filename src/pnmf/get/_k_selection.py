@@ -13,9 +13,10 @@ from .._docs import doc_params
 from .._errors import PnmfKeyError
 from .._keys import DEFAULT_CONSENSUS_KEY, DEFAULT_K_KEY, KSelection
 from .._manifest import read_manifest, scale_index
-from .._sections import MIN_STABILITY, ConsensusScores, read_section
+from .._sections import MIN_STABILITY, ConsensusScores
 from .._validation import check_choice, check_int, check_real
 from ._factors import top_genes
+from ._scales import consensus_scores
 
 __all__ = ["k_selection", "programs", "reproducibility"]
 
@@ -83,7 +84,7 @@ def _consensus(adata: AnnData, key: str) -> tuple[Mapping[str, Any], ConsensusSc
     """Return a consensus result's manifest and its scores, checked to exist."""
     manifest = read_manifest(adata, key)
     missing = f"The pnmf result {key!r} has no consensus; run pnmf.tl.consensus(adata) and pass its key_added."
-    return manifest, read_section(manifest, ConsensusScores, missing=missing)
+    return manifest, consensus_scores(adata, manifest, key, missing)
 
 
 @doc_params

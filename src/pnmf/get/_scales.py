@@ -10,10 +10,20 @@ import pandas as pd
 from anndata import AnnData
 
 from .._docs import doc_params
-from .._errors import PnmfKeyError
+from .._errors import PnmfKeyError, PnmfValueError
 from .._keys import DEFAULT_KEY, Manifest
-from .._manifest import read_manifest, scale_index, scale_selection
-from .._sections import Bars, Convergence, CrossValidation, GeneScores, History, Scores, Umap, read_section
+from .._manifest import read_manifest, read_umaps, scale_index, scale_selection, umap_section
+from .._sections import (
+    Bars,
+    ConsensusScores,
+    Convergence,
+    CrossValidation,
+    GeneScores,
+    History,
+    Scores,
+    read_section,
+)
+from .._validation import matrix_problem
 
 __all__ = [
     "embedding",
@@ -44,7 +54,9 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     ``held_out_error`` (the relative error of the scale on the held-out genes, which chose
     the recommended scale; NaN where the manifest holds none: a single scale, the
     component-count fallback, or a result written before scales were cross-validated),
-    ``recommended``, ``obsm_key`` and ``varm_key``.
+    ``recommended``, ``obsm_key`` and ``varm_key``. A :func:`pnmf.tl.project` result,
+    whose cells were not part of the graphs, has ``<NA>`` for ``n_connected`` and
+    ``n_edges`` (read them from the reference).
 
     Examples
     --------
@@ -59,11 +71,14 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     steps = history(adata, key=key)
     last = steps[steps["phase"] == "path"].groupby("scale")["objective"].last().reindex(range(n_scales))
     convergence = read_section(manifest, Convergence)
+    if convergence.n_iter.shape != (n_scales,) or convergence.converged.shape != (n_scales,):
+        msg = f"The manifest's section 'convergence' of the pnmf result {key!r} does not hold one entry per scale ({n_scales}); it was edited. Rerun the tool that wrote the result."
+        raise PnmfValueError(msg)
     table = pd.DataFrame(
         {
             "threshold": np.asarray(manifest[Manifest.THRESHOLDS], dtype=np.float64),
-            "n_connected": np.asarray(manifest[Manifest.N_CONNECTED], dtype=np.int64),
-            "n_edges": np.asarray(manifest[Manifest.N_EDGES], dtype=np.int64),
+            "n_connected": _counts(manifest, Manifest.N_CONNECTED, n_scales),
+            "n_edges": _counts(manifest, Manifest.N_EDGES, n_scales),
             "n_iter": convergence.n_iter,
             "converged": convergence.converged,
             "objective": last.to_numpy(),
@@ -75,6 +90,13 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
         index=pd.RangeIndex(n_scales, name="scale"),
     )
     return table
+
+
+def _counts(manifest: Mapping[str, Any], field: str, n_scales: int) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """Per-scale counts of the fit's graphs; missing (``<NA>``) for a result that holds none (a projection)."""
+    if field not in manifest:
+        return pd.array([pd.NA] * n_scales, dtype="Int64")
+    return np.asarray(manifest[field], dtype=np.int64)
 
 
 def _held_out_errors(manifest: Mapping[str, Any], n_scales: int) -> np.ndarray:
@@ -140,20 +162,19 @@ def gene_scores(adata: AnnData, scale: int | str = "recommended", *, key: str = 
     names = read_section(manifest, GeneScores, missing=missing).varm_keys
     if t >= len(names) or names[t] not in adata.varm:
         raise PnmfKeyError(missing)
+    problem = matrix_problem(adata.varm[names[t]], adata.obsm[str(manifest[Manifest.OBSM_KEYS][0])].shape[1])
+    if problem:
+        msg = f"adata.varm[{names[t]!r}] holds gene scores {problem}; rerun pnmf.tl.gene_scores(adata, key={key!r})."
+        raise PnmfValueError(msg)
     return _factor_frame(adata.varm[names[t]], adata.var_names)
 
 
 def _per_scale_frame(adata: AnnData, scale: int | str, key: str, attr: Literal["obsm", "varm"]) -> pd.DataFrame:
     """One scale's embedding (``obsm``) or loadings (``varm``) as a copy, labelled by cells or genes and factors."""
-    manifest = read_manifest(adata, key)
+    manifest = read_manifest(adata, key, loadings=attr == "varm")
     t = scale_index(manifest, scale)
-    names = Manifest.OBSM_KEYS if attr == "obsm" else Manifest.VARM_KEYS
-    name = str(manifest[names][t])
-    stored = getattr(adata, attr)
-    if name not in stored:  # read_manifest checks the embeddings; loadings go when genes are subset
-        msg = f"adata.{attr} has no {name!r} (it was dropped, e.g. by subsetting genes); rerun pnmf.tl.pnmf."
-        raise PnmfKeyError(msg)
-    return _factor_frame(stored[name], adata.obs_names if attr == "obsm" else adata.var_names)
+    name = str(manifest[Manifest.OBSM_KEYS if attr == "obsm" else Manifest.VARM_KEYS][t])
+    return _factor_frame(getattr(adata, attr)[name], adata.obs_names if attr == "obsm" else adata.var_names)
 
 
 def _factor_frame(values: np.ndarray, index: pd.Index) -> pd.DataFrame:
@@ -172,29 +193,24 @@ def scales_of(adata: AnnData, which: object, *, key: str = DEFAULT_KEY) -> list[
     return scale_selection(read_manifest(adata, key), which)
 
 
-def _umap_section(adata: AnnData, key: str) -> Umap:
-    missing = f"No per-scale UMAP for the pnmf result {key!r}; run pnmf.tl.umap(adata, key={key!r}) first, or pass basis='factors'."
-    return read_section(read_manifest(adata, key), Umap, missing=missing)
+def consensus_scores(adata: AnnData, manifest: Mapping[str, Any], key: str, missing: str = "") -> ConsensusScores:
+    """Return the ``tl.consensus`` scores of a result, checked to hold one row per scale and one column per factor."""
+    scores = read_section(manifest, ConsensusScores, missing=missing)
+    n_scales, k = len(manifest[Manifest.OBSM_KEYS]), adata.obsm[str(manifest[Manifest.OBSM_KEYS][0])].shape[1]
+    if {scores.stability.shape, scores.reproducibility.shape, scores.n_kept.shape} != {(n_scales, k)}:
+        msg = f"The manifest's section 'consensus' of the pnmf result {key!r} does not hold scales × factors ({n_scales} × {k}) scores; it was edited. Rerun pnmf.tl.consensus."
+        raise PnmfValueError(msg)
+    return scores
 
 
 def laid_out_scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> list[int]:
     """Return the scales that ``tl.umap`` laid out, in the order it laid them out."""
-    return list(_umap_section(adata, key).scales)
+    return list(umap_section(adata, key).scales)
 
 
 def umaps(adata: AnnData, scales: Sequence[int], *, key: str = DEFAULT_KEY) -> list[np.ndarray]:
     """Return the 2-D UMAP coordinates of ``tl.umap`` at each of ``scales``, checked to exist."""
-    section = _umap_section(adata, key)
-    not_laid_out = [t for t in scales if t not in section.scales]
-    if not_laid_out:
-        msg = f"No UMAP of scales {not_laid_out} for the pnmf result {key!r} (laid out: {list(section.scales)}); run pnmf.tl.umap(adata, which={list(scales)}, key={key!r})."
-        raise PnmfKeyError(msg)
-    names = [section.obsm_keys[section.scales.index(t)] for t in scales]
-    absent = [name for name in names if name not in adata.obsm]
-    if absent:
-        msg = f"The per-scale UMAPs {absent} of the pnmf result {key!r} are missing from adata.obsm; rerun pnmf.tl.umap(adata, key={key!r})."
-        raise PnmfKeyError(msg)
-    return [np.asarray(adata.obsm[name]) for name in names]
+    return read_umaps(adata, scales, key)
 
 
 @doc_params
@@ -211,7 +227,13 @@ def persistence_bars(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     One row per bar: ``birth`` (always 0) and ``death`` (inf for the bars that never die).
     """
     manifest = read_manifest(adata, key)
-    bars = read_section(manifest, Bars)
+    projected = Manifest.PROJECTION in manifest
+    missing = f"The pnmf result {key!r} holds no persistence barcode" + (
+        ": it was projected onto a reference (tl.project), and the barcode is that of the reference's cells; read it there."
+        if projected
+        else f"; rerun pnmf.tl.pnmf(adata, key_added={key!r})."
+    )
+    bars = read_section(manifest, Bars, missing=missing)
     deaths = np.append(bars.deaths, np.full(bars.n_essential, np.inf))
     return pd.DataFrame({"birth": np.zeros_like(deaths), "death": deaths})
 

@@ -20,7 +20,7 @@ from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY
 from .._validation import check_real
 from ..get._clusters import cluster_colors, clustering, node_values
 from ._colors import CategoricalColors, category_legend, cell_colors
-from ._utils import check_plot_options, finish, new_axes
+from ._utils import check_plot_options, components, finish, new_axes
 
 __all__ = ["cluster_tree"]
 
@@ -107,7 +107,11 @@ def cluster_tree(
     axis.set_yticks(range(n_scales))
     axis.set_yticklabels(
         [
-            f"scale {t} · {table.loc[t, 'n_connected']} comp. · {summary.n_clusters[t]} clusters"
+            " · ".join(
+                filter(
+                    None, [f"scale {t}", components(table.loc[t, "n_connected"]), f"{summary.n_clusters[t]} clusters"]
+                )
+            )
             for t in range(n_scales)
         ],
         fontsize=8,

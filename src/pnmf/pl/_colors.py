@@ -14,8 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .._errors import PnmfKeyError, PnmfTypeError
-from .._keys import Keys
-from .._palette import categorical_colors
+from .._palette import categorical_colors, stored_colors
 
 __all__ = ["NA_COLOR", "NA_LABEL", "CategoricalColors", "CellColors", "NumericColors", "category_legend", "cell_colors"]
 
@@ -80,14 +79,8 @@ def cell_colors(adata: AnnData, color: str, *, layer: str | None = None) -> Cell
 def _categorical(adata: AnnData, color: str, column: pd.Series) -> CategoricalColors:
     column = column.astype("category")
     categories = [str(c) for c in column.cat.categories]
-    stored = adata.uns.get(Keys.colors(color))
-    usable = (
-        stored is not None
-        and not isinstance(stored, str)
-        and len(stored) >= len(categories)
-        and all(is_color_like(c) for c in stored)
-    )
-    colors = [str(c) for c in stored] if usable else list(categorical_colors(len(categories)))
+    stored = stored_colors(adata.uns, color, len(categories))
+    colors = stored if stored is not None else list(categorical_colors(len(categories)))
     palette = dict(zip(categories, colors, strict=False))
     labels = column.astype(str).to_numpy(dtype=object)
     missing = column.isna().to_numpy()

@@ -17,7 +17,7 @@ from .._keys import DEFAULT_KEY
 from .._validation import check_bool, check_choice, check_int, check_real
 from ..get._scales import laid_out_scales, scales_of, umaps
 from ._colors import NA_COLOR, CategoricalColors, CellColors, category_legend, cell_colors
-from ._utils import check_plot_options, finish, new_axes
+from ._utils import check_plot_options, components, finish, new_axes
 
 __all__ = ["scales"]
 
@@ -132,10 +132,8 @@ def scales(
     for axis, t, U in zip(axes, chosen, embeddings, strict=True):
         scatter = _draw_cells(axis, U[:, first], U[:, second], colors, point_size)
         row = table.loc[t]
-        count = int(row["n_connected"])
-        label = f"scale {t}: {count} component{'s' if count != 1 else ''}" + (
-            " (recommended)" if row["recommended"] else ""
-        )
+        count = components(row["n_connected"])
+        label = f"scale {t}" + (f": {count}" if count else "") + (" (recommended)" if row["recommended"] else "")
         axis.set_title(label, fontsize=9)
         axis.set_xlabel(labels[0], fontsize=8)
         axis.set_ylabel(labels[1], fontsize=8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import cast, overload
 
@@ -13,7 +14,14 @@ from scanpy import settings
 
 from .._errors import PnmfTypeError, PnmfValueError
 
-__all__ = ["check_plot_options", "finish", "new_axes"]
+__all__ = ["check_plot_options", "components", "finish", "new_axes"]
+
+
+def components(count: object) -> str:
+    """Return ``'3 components'`` for a scale's count of connected components, '' where the result has none (a projection)."""
+    if not isinstance(count, numbers.Integral):
+        return ""  # <NA>
+    return f"{int(count)} component{'s' if int(count) != 1 else ''}"
 
 
 def new_axes(

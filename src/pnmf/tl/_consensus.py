@@ -15,23 +15,18 @@ from scanpy import settings
 from .._core.alignment import align_factors, consecutive_similarity
 from .._core.consensus import consensus_loadings, reproducibility, stability
 from .._core.replicates import Refit, refit_embeddings
+from .._errors import PnmfValueError
 from .._keys import DEFAULT_CONSENSUS_KEY, DEFAULT_KEY, Keys, Manifest
-from .._manifest import Results, read_manifest, stale_entries, write_results, writer
-from .._options import PnmfOptions
+from .._manifest import Results, fit_options, fitted_genes, read_manifest, stale_entries, write_results, writer
 from .._sections import MIN_STABILITY, Alignment, ConsensusScores, Convergence, History
-from .._validation import check_in_memory, check_int, check_key_added, check_real
+from .._validation import check_in_memory, check_int, check_key_added, check_real, check_seed
+from ._pnmf import scale_fields
 from ._replicates import DEFAULT_SUBSAMPLE, Prepared, matched_per_scale, prepare, replicate_fits, seeds
 
 __all__ = ["DEFAULT_CONSENSUS_KEY", "MIN_STABILITY", "consensus"]
-# manifest fields copied from the source result: they describe the scales, which are the same
-_SHARED = (
-    Manifest.THRESHOLDS,
-    Manifest.N_CONNECTED,
-    Manifest.N_EDGES,
-    Manifest.RECOMMENDED,
-    Manifest.PERSISTENCE,
-    Manifest.GENES,
-)
+#: Copied from the source result: the scale it recommends (the thresholds are the source's too,
+#: the graphs and barcode at them are those of the cells given, see ``scale_fields``).
+_SHARED = (Manifest.RECOMMENDED,)
 #: Copied too where the source has it (written since the scale was cross-validated).
 _OPTIONAL_SHARED = (Manifest.CROSS_VALIDATION,)
 
@@ -42,7 +37,7 @@ def consensus(
     *,
     subsample: float = DEFAULT_SUBSAMPLE,
     outlier_mads: float = 3.0,
-    random_state: int | None = 0,
+    random_state: int | np.random.RandomState | None = 0,
     key: str = DEFAULT_KEY,
     key_added: str | None = None,
     copy: bool = False,
@@ -82,7 +77,8 @@ def consensus(
     outlier_mads
         Robust standard deviations below the typical copy that make a copy an outlier.
     random_state
-        Seed of the subsamples and random starts.
+        Seed of the subsamples and random starts: an integer, ``None`` (fresh randomness)
+        or a :class:`numpy.random.RandomState` (its next draw).
     key
         ``key_added`` of the ``tl.pnmf`` result.
     key_added
@@ -101,12 +97,14 @@ def consensus(
     ``adata.varm['{key_added}_loadings_{t}']``
         Consensus loadings at scale t (unit-norm columns, zero outside the genes used).
     ``adata.uns[key_added]``
-        The source's manifest fields that describe the scales (``thresholds``,
-        ``n_connected``, ``n_edges``, ``recommended_scale``, ``persistence``, ``genes``),
-        ``obsm_keys``, ``varm_keys``, ``alignment``, ``convergence`` and ``history`` of the
-        refit (phase ``'path'``: each scale's own terms, ``'sweep'``: the total),
-        ``timings``, ``params`` (the source's, plus ``source``, ``n_runs``, ``subsample``,
-        ``outlier_mads`` and ``random_state`` when set) and
+        The source's ``thresholds``, ``recommended_scale``, ``genes`` and ``gene_names``;
+        ``n_connected``, ``n_edges`` and ``persistence`` at those thresholds on the cells
+        of ``adata`` (the source's when they are its cells; a cell subset or a projected
+        query gets its own); ``obsm_keys``, ``varm_keys``, ``alignment``, ``convergence``
+        and ``history`` of the refit (phase ``'path'``: each scale's own terms,
+        ``'sweep'``: the total), ``timings``, ``params`` (the source's options, where the
+        expression, representation and graph came from this time, plus ``source``,
+        ``n_runs``, ``subsample``, ``outlier_mads`` and ``random_state`` when set) and
         ``consensus``: ``stability``, ``reproducibility`` and ``n_kept`` (copies kept),
         each scales × k.
 
@@ -130,19 +128,12 @@ def consensus(
     subsample = check_real("subsample", subsample, strict=True)
     if subsample > 1:
         msg = f"subsample={subsample} is a fraction of the cells; pass a number in (0, 1], e.g. 0.8."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
     outlier_mads = check_real("outlier_mads", outlier_mads)
-    source = read_manifest(adata, key)
-    genes = np.asarray(source[Manifest.GENES], dtype=bool)
-    if genes.shape != (adata.n_vars,):
-        msg = (
-            f"The pnmf result {key!r} was fitted on {genes.shape[0]} genes, adata has {adata.n_vars}; "
-            "rerun pnmf.tl.pnmf on this AnnData."
-        )
-        raise ValueError(msg)
-    # the source's fit, on its own scales and genes
-    thresholds = tuple(float(t) for t in np.asarray(source[Manifest.THRESHOLDS], dtype=np.float64))
-    options = PnmfOptions.from_uns(source[Manifest.PARAMS], scales=thresholds, n_scales=None, mask_var=genes)
+    seed = check_seed("random_state", random_state)
+    source = read_manifest(adata, key, genes=True, params=True)
+    # the source's fit, on its own scales and genes (found by name where genes were subset or reordered)
+    options = fit_options(source, mask_var=source[Manifest.GENES])
     n_comps = options.n_comps
 
     timings: dict[str, float] = {}
@@ -152,12 +143,12 @@ def consensus(
     n_seen = max(round(subsample * adata.n_obs), 1) if subsample < 1 else adata.n_obs
     if n_comps > n_seen:
         msg = f"The result {key!r} has k={n_comps} factors but a run sees {n_seen} cells; pass a larger subsample."
-        raise ValueError(msg)
+        raise PnmfValueError(msg)
 
     clock = perf_counter()
     verbose = settings.verbosity >= 3
     progress = logg.debug if verbose else None
-    replicates = replicate_fits(prepared, [n_comps], n_runs, subsample, seeds(random_state), progress)
+    replicates = replicate_fits(prepared, [n_comps], n_runs, subsample, seeds(seed), progress)
     timings["runs"] = perf_counter() - clock
 
     clock = perf_counter()
@@ -197,9 +188,10 @@ def consensus(
 
     results = _assemble(Keys(key_added), source, prepared, loadings, refit, ConsensusScores(**scores), method, timings)
     manifest = results.uns[key_added]
+    manifest.update(fitted_genes(adata, source[Manifest.GENES]))
     manifest[Manifest.PARAMS].update(source=key, n_runs=n_runs, subsample=subsample, outlier_mads=outlier_mads)
-    if random_state is not None:
-        manifest[Manifest.PARAMS]["random_state"] = random_state
+    if seed is not None:
+        manifest[Manifest.PARAMS]["random_state"] = seed
     if copy:
         adata = adata.copy()
     write_results(adata, results, stale_entries(adata, key_added))
@@ -245,6 +237,7 @@ def _assemble(
     manifest.update({name: deepcopy(source[name]) for name in _OPTIONAL_SHARED if name in source})
     manifest.update(
         {
+            **scale_fields(prepared.problem),  # on the cells given, which need not be the source's
             Manifest.WRITER: writer(),
             Manifest.OBSM_KEYS: np.array(list(obsm), dtype=str),
             Manifest.VARM_KEYS: np.array(list(varm), dtype=str),
@@ -252,7 +245,8 @@ def _assemble(
             Manifest.HISTORY: _history(refit).to_uns(),
             Manifest.ALIGNMENT: Alignment(method, consecutive_similarity(loadings)).to_uns(),
             Manifest.TIMINGS: timings,
-            Manifest.PARAMS: deepcopy(dict(source[Manifest.PARAMS])),
+            # the source's options; where the expression, representation and graph came from this time
+            Manifest.PARAMS: {**deepcopy(dict(source[Manifest.PARAMS])), **prepared.inputs.provenance()},
             Manifest.CONSENSUS: scores.to_uns(),
         }
     )

@@ -13,7 +13,7 @@ from .._core.expression import Expression
 from .._core.least_squares import nonnegative_least_squares
 from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Keys, Manifest
-from .._manifest import Results, read_manifest, write_results
+from .._manifest import Results, fit_options, read_manifest, write_results
 from .._sections import GeneScores, with_section
 from .._validation import check_bool, check_in_memory
 from ._inputs import read_expression
@@ -66,11 +66,11 @@ def gene_scores(adata: AnnData, *, key: str = DEFAULT_KEY, copy: bool = False) -
     start = logg.info("scoring every gene at every pnmf scale")
     check_in_memory(adata)
     copy = check_bool("copy", copy)
-    manifest = read_manifest(adata, key)
-    params = manifest[Manifest.PARAMS]
-    layer = params.get("layer")
+    manifest = read_manifest(adata, key, genes=True, params=True)
+    options = fit_options(manifest, mask_var=None)
+    layer = options.layer
     X, _ = read_expression(adata, layer, np.ones(adata.n_vars, dtype=bool))
-    scale = _cell_scale(X, np.asarray(manifest[Manifest.GENES], dtype=bool), bool(params.get("normalize", True)))
+    scale = _cell_scale(X, manifest[Manifest.GENES], options.normalize)
     embeddings = [np.asarray(adata.obsm[str(k)], dtype=np.float64) for k in manifest[Manifest.OBSM_KEYS]]
     k = embeddings[0].shape[1]
     products = Expression(X).transpose_times(np.hstack(embeddings) * scale[:, None])  # one pass for all scales
@@ -86,7 +86,8 @@ def gene_scores(adata: AnnData, *, key: str = DEFAULT_KEY, copy: bool = False) -
     stale = GeneScores.from_uns(previous).written(keys)["varm"] if isinstance(previous, Mapping) else []
     if copy:
         adata = adata.copy()
-    write_results(adata, Results(varm=varm, uns=with_section(adata.uns[key], key, section)), {"varm": stale})
+    # the manifest as read: with the fitted genes realigned where genes were subset or reordered
+    write_results(adata, Results(varm=varm, uns=with_section(manifest, key, section)), {"varm": stale})
     logg.info("    finished", time=start, deep=f"added\n    {len(varm)} gene scores '{key}_gene_scores_*' (adata.varm)")
     return adata if copy else None
 

@@ -25,6 +25,7 @@ from .._validation import check_int, check_nonnegative_finite
 __all__ = [
     "HVG_IF_PRESENT",
     "Inputs",
+    "align_mask_var",
     "check_n_comps",
     "gene_mask",
     "knn_edges",
@@ -98,6 +99,33 @@ def check_n_comps(n_comps: int, X: Matrix) -> int:
         maximum=min(X.shape),
         hint=f"It cannot exceed the number of cells ({X.shape[0]}) or selected genes ({X.shape[1]}).",
     )
+
+
+def align_mask_var(adata: AnnData, mask_var: object) -> object:
+    """Return ``mask_var`` with a pandas Series read by gene name, aligned to ``adata.var_names``; others unchanged.
+
+    A Series indexed by other genes (e.g. a column of another AnnData's ``var``) is refused
+    rather than applied by position.
+    """
+    if not isinstance(mask_var, pd.Series):
+        return mask_var
+    if mask_var.dtype != bool:
+        msg = f"mask_var is a Series of dtype {mask_var.dtype}, expected bool (True for the genes to use)."
+        raise PnmfValueError(msg)
+    absent = adata.var_names.difference(mask_var.index)
+    if not mask_var.index.is_unique or len(absent):
+        problem = (
+            "repeats gene names"
+            if not mask_var.index.is_unique
+            else f"lacks {len(absent)} of adata's genes (e.g. {list(absent[:3])})"
+        )
+        msg = (
+            f"mask_var is a Series whose index {problem}: it is indexed by other genes, e.g. a column of another "
+            "AnnData's var. Pass a Series indexed by adata.var_names (e.g. adata.var['highly_variable']) or a "
+            "boolean array in adata's gene order."
+        )
+        raise PnmfValueError(msg)
+    return mask_var.reindex(adata.var_names).to_numpy(dtype=bool)
 
 
 def gene_mask(adata: AnnData, mask_var: MaskVar) -> np.ndarray:

@@ -27,9 +27,8 @@ from .._validation import (
     check_choice,
     check_int,
     check_key_added,
-    check_random_state,
     check_real,
-    seed_from,
+    check_seed,
 )
 from ._inputs import scratch_neighbors
 
@@ -142,7 +141,7 @@ def leiden(
     reassign = check_bool("reassign", reassign)
     n_neighbors = check_int("n_neighbors", n_neighbors, minimum=2, maximum=max(adata.n_obs - 1, 2))
     n_iterations = check_int("n_iterations", n_iterations, minimum=-1)
-    random_state = seed_from(check_random_state("random_state", random_state))
+    random_state = check_seed("random_state", random_state)
     copy = check_bool("copy", copy)
     check_backed_copy(adata, copy)
     manifest = read_manifest(adata, key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from anndata import AnnData
@@ -19,7 +19,7 @@ from .._core import fit as core
 from .._core.kernels import kernel_threads
 from .._core.solver import Fit
 from .._keys import DEFAULT_KEY, Keys, Manifest
-from .._manifest import Results, check_result_key, stale_entries, write_results, writer
+from .._manifest import Results, check_result_key, fitted_genes, stale_entries, write_results, writer
 from .._options import PnmfOptions
 from .._sections import Alignment, Bars, Convergence, CrossValidation, History
 from .._validation import (
@@ -30,9 +30,9 @@ from .._validation import (
     check_n_jobs,
     default_threads,
 )
-from ._inputs import Inputs, read_inputs
+from ._inputs import Inputs, align_mask_var, read_inputs
 
-__all__ = ["fit", "pnmf", "prepare"]
+__all__ = ["fit", "pnmf", "prepare", "scale_fields"]
 
 _D = PnmfOptions  # the defaults of the options
 
@@ -130,6 +130,8 @@ def pnmf(
     mask_var
         Boolean mask or ``adata.var`` column of the genes to factorize. By default
         ``'highly_variable'`` when that column exists, else all genes; ``None`` uses all genes.
+        A boolean :class:`pandas.Series` is read by gene name (its index must hold every
+        gene of ``adata``).
     use_rep
         Representation in ``adata.obsm`` that defines distances between cells. When the
         default ``'X_pca'`` is missing, a PCA of the expression is computed (not stored).
@@ -200,7 +202,8 @@ def pnmf(
         ``terms``), ``history`` (objective per iteration: ``phase``, ``scale``,
         ``iteration``, ``objective``), ``alignment`` (``similarity``: cosine of factor j's
         loadings between scales t and t+1, and the ``method`` that matched factors),
-        ``genes`` (the boolean mask of the genes used), ``timings`` (seconds per stage) and
+        ``genes`` (the boolean mask of the genes used) and ``gene_names`` (their names, by
+        which readers find them again after genes are subset or reordered), ``timings`` (seconds per stage) and
         ``params`` (the options as given, an option that is ``None`` left out, or written as
         ``False`` for ``random_state`` and ``mask_var``; and where the ``expression``,
         ``representation`` and ``graph`` came from, with ``n_genes``).
@@ -223,11 +226,12 @@ def pnmf(
     n_jobs = check_n_jobs(n_jobs)
     copy = check_bool("copy", copy)
     check_backed_copy(adata, copy)
+    arguments["mask_var"] = align_mask_var(adata, mask_var)  # a Series is read by gene name
     options = PnmfOptions.collect(arguments)
     with kernel_threads(n_jobs, limit=default_threads()):
         inputs, result = fit(adata, options, out_of_core=True)
     _hint_unconverged(result.solution, options)
-    results = _assemble(Keys(key_added), inputs, result)
+    results = _assemble(Keys(key_added), inputs, result, fitted_genes(adata, inputs.genes))
     if copy:
         adata = adata.copy()
     write_results(adata, results, stale_entries(adata, key_added))
@@ -303,8 +307,18 @@ def _cross_validation(result: core.FitResult) -> CrossValidation:
     )
 
 
-def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult) -> Results:
-    """Build everything to write before anything is written.
+def scale_fields(problem: core.Problem) -> dict[str, Any]:
+    """Return the manifest's fields that describe the scales on the cells fitted: thresholds, graphs and barcode."""
+    return {
+        Manifest.THRESHOLDS: problem.thresholds,
+        Manifest.N_CONNECTED: problem.n_connected.astype(np.int64),
+        Manifest.N_EDGES: np.array([g.n_edges for g in problem.graphs], dtype=np.int64),
+        Manifest.PERSISTENCE: Bars(problem.persistence.deaths, problem.persistence.n_essential, problem.top).to_uns(),
+    }
+
+
+def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult, genes: dict[str, np.ndarray]) -> Results:
+    """Build everything to write before anything is written; ``genes`` records the fitted genes (:func:`fitted_genes`).
 
     The solution's embeddings are replaced by their casts to the data's dtype, one by one:
     holding both would add half of them again to the peak (640 MB per million cells).
@@ -330,16 +344,13 @@ def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult) -> Results:
         Manifest.WRITER: writer(),
         Manifest.OBSM_KEYS: np.array(list(obsm), dtype=str),
         Manifest.VARM_KEYS: np.array(list(varm), dtype=str),
-        Manifest.THRESHOLDS: problem.thresholds,
-        Manifest.N_CONNECTED: problem.n_connected.astype(np.int64),
-        Manifest.N_EDGES: np.array([g.n_edges for g in problem.graphs], dtype=np.int64),
+        **scale_fields(problem),
         Manifest.RECOMMENDED: result.recommended,
         Manifest.CROSS_VALIDATION: _cross_validation(result).to_uns(),
-        Manifest.PERSISTENCE: Bars(problem.persistence.deaths, problem.persistence.n_essential, problem.top).to_uns(),
         Manifest.CONVERGENCE: convergence.to_uns(),
         Manifest.HISTORY: History.from_columns(solution.history).to_uns(),
         Manifest.ALIGNMENT: Alignment(result.alignment, result.similarity).to_uns(),
-        Manifest.GENES: inputs.genes,
+        **genes,
         Manifest.TIMINGS: {**inputs.timings, **problem.timings, **result.timings},
         # the options as run: graph_weight='auto' is the weight chosen, graph_weight_rule says how
         Manifest.PARAMS: {

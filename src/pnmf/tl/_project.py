@@ -16,13 +16,13 @@ from scipy import sparse
 from sklearn.metrics import adjusted_rand_score
 
 from .._core.expression import Expression, normalize_cells
+from .._core.fit import objective_weights
 from .._core.hierarchy import nesting
 from .._core.projection import Neighbours, ProjectedCells, find_neighbours, project_cells, transfer_labels
-from .._core.solver import Weights
 from .._docs import doc_params
 from .._errors import PnmfKeyError, PnmfTypeError, PnmfValueError
 from .._keys import DEFAULT_KEY, Keys, Manifest
-from .._manifest import Results, check_result_key, stale_entries, write_results, writer
+from .._manifest import Results, check_result_key, fitted_genes, stale_entries, write_results, writer
 from .._palette import categorical_colors
 from .._sections import Clustering, Convergence, History, Projection, Umap
 from .._validation import (
@@ -30,22 +30,19 @@ from .._validation import (
     check_in_memory,
     check_int,
     check_key_added,
-    check_random_state,
     check_real,
-    seed_from,
+    check_seed,
 )
 from ._inputs import read_expression
 from ._reference import Reference, TransferableClustering, read_reference
 
 __all__ = ["project"]
 
-#: Fields of the reference's manifest that describe its scales and fit; a projection shares them.
+#: Fields of the reference's manifest that describe its scales and model; a projection shares them. Those
+#: that describe the reference cells' graphs (``n_connected``, ``n_edges``, ``persistence``) are not the query's.
 SHARED_FIELDS = (
     Manifest.THRESHOLDS,
-    Manifest.N_CONNECTED,
-    Manifest.N_EDGES,
     Manifest.RECOMMENDED,
-    Manifest.PERSISTENCE,
     Manifest.ALIGNMENT,
     Manifest.PARAMS,
 )
@@ -138,8 +135,10 @@ def project(
     ``adata.obsm['X_{key_added}_umap_{t}']``
         For a reference with ``tl.umap`` results: the placed positions.
     ``adata.uns[key_added]``
-        The manifest: the reference's scales, persistence, alignment and fit parameters,
-        this result's ``genes``, ``convergence`` (coordinate-descent passes and the query's
+        The manifest: the reference's ``thresholds``, ``recommended_scale``, ``alignment``
+        and fit parameters (not its ``n_connected``, ``n_edges`` and ``persistence``, which
+        describe the reference cells' graphs: read them from the reference), this result's
+        ``genes`` and ``gene_names``, ``convergence`` (coordinate-descent passes and the query's
         objective), ``timings``, the clusterings and ``projection`` (the reference key,
         number of reference cells, genes used and missing, how cells were placed,
         ``n_neighbors`` and the median and largest passes per cell).
@@ -168,17 +167,20 @@ def project(
     if max_missing > 1:
         msg = f"max_missing is a share of the reference's genes, between 0 and 1; got {max_missing}."
         raise PnmfValueError(msg)
-    seed = seed_from(check_random_state("random_state", random_state))
+    seed = check_seed("random_state", random_state)
     copy = check_bool("copy", copy)
+    if adata.n_obs == 0:
+        msg = f"adata has no cells ({adata.n_obs} × {adata.n_vars}); there is nothing to project. Pass the new cells to embed."
+        raise PnmfValueError(msg)
     timings: dict[str, float] = {}
     clock = perf_counter()
     ref = read_reference(reference, key)
     genes, positions = _match_genes(adata, ref.gene_names, max_missing, "the reference's fitted genes")
-    X, _ = read_expression(adata, ref.params.get("layer"), genes)
+    X, _ = read_expression(adata, ref.options.layer, genes)
     present = positions >= 0
     order = np.argsort(positions[present])  # read_expression keeps the query's gene order
     loadings = [W[present][order] for W in ref.loadings]
-    X = normalize_cells(X) if ref.params.get("normalize", True) else X
+    X = normalize_cells(X) if ref.options.normalize else X
     expression = Expression(X)
     points, placed_by = _query_points(adata, ref, use_rep, max_missing)
     timings["inputs"] = perf_counter() - clock
@@ -187,11 +189,7 @@ def project(
     neighbours = find_neighbours(ref.points, points, n_neighbors, seed)
     timings["neighbors"] = perf_counter() - clock
     clock = perf_counter()
-    weights = Weights(
-        graph=float(ref.params["graph_weight"]),
-        coupling=float(ref.params["coupling_weight"]),
-        anchor=float(ref.params["anchor_weight"]),
-    )
+    weights = objective_weights(ref.options)
     cells = project_cells(
         expression, loadings, ref.embeddings, neighbours, np.asarray(ref.manifest[Manifest.THRESHOLDS]), weights
     )
@@ -271,7 +269,7 @@ def _assemble(
             Manifest.WRITER: writer(),
             Manifest.OBSM_KEYS: np.array([keys.embedding(t) for t in range(len(matched.loadings))], dtype=str),
             Manifest.VARM_KEYS: np.array(list(varm), dtype=str),
-            Manifest.GENES: matched.genes,
+            **fitted_genes(adata, matched.genes),
             Manifest.CONVERGENCE: _convergence(cells).to_uns(),
             Manifest.HISTORY: _history(cells).to_uns(),
         }

@@ -16,10 +16,13 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
-from .._errors import PnmfKeyError, PnmfValueError
+from .._errors import PnmfError, PnmfKeyError, PnmfValueError
 from .._keys import Keys, Manifest
-from .._manifest import read_manifest
-from .._sections import Clustering, PcaBasis, Umap, section_entries
+from .._manifest import fit_options, fitted_genes, read_manifest, read_umaps
+from .._options import PnmfOptions
+from .._palette import stored_colors
+from .._sections import Clustering, PcaBasis, Umap, read_section, section_entries
+from .._validation import matrix_problem
 
 __all__ = ["Reference", "TransferableClustering", "bundle", "pca_basis", "read_reference"]
 
@@ -42,6 +45,7 @@ class Reference:
 
     key: str
     manifest: Mapping[str, Any]
+    options: PnmfOptions
     gene_names: np.ndarray
     loadings: list[np.ndarray]
     embeddings: list[np.ndarray]
@@ -60,52 +64,72 @@ class Reference:
 
     @property
     def params(self) -> Mapping[str, Any]:
-        """The options of the reference's fit."""
+        """The options of the reference's fit, as its manifest records them."""
         return self.manifest[Manifest.PARAMS]
 
 
+#: The weights of the fit's objective, which a projection solves with the reference's values.
+WEIGHTS = ("graph_weight", "coupling_weight", "anchor_weight")
+
+
 def read_reference(reference: AnnData, key: str) -> Reference:
-    """Read a fitted result (or a reference written by :func:`pnmf.io.write_reference`) as a :class:`Reference`."""
+    """Read a fitted result (or a reference written by :func:`pnmf.io.write_reference`) as a :class:`Reference`.
+
+    Everything is checked first (:func:`~pnmf._validation.check_result` and the entries
+    only a reference needs); a problem raises a :class:`~pnmf.PnmfError` that names the
+    reference as the input at fault.
+    """
     if not isinstance(reference, AnnData):
         msg = f"reference must be an AnnData with a pnmf result, got {type(reference).__name__}."
         raise PnmfValueError(msg)
-    try:
-        manifest = read_manifest(reference, key)
-    except PnmfKeyError as error:
+    if not isinstance(reference.uns.get(key), Mapping):
         msg = f"The reference has no pnmf result under key {key!r}: run pnmf.tl.pnmf(reference) first, or pass key='<key_added of its result>'."
-        raise PnmfKeyError(msg) from error
-    params = manifest[Manifest.PARAMS]
-    genes = np.asarray(manifest[Manifest.GENES], dtype=bool)
+        raise PnmfKeyError(msg)
+    try:
+        return _read_reference(reference, key)
+    except PnmfError as error:
+        raise type(error)(f"In the reference: {error}") from error
+
+
+def _read_reference(reference: AnnData, key: str) -> Reference:
+    manifest = read_manifest(reference, key, loadings=True, genes=True, params=True)
+    options = _fit_options(manifest)
+    genes = manifest[Manifest.GENES]
     loadings = [np.asarray(reference.varm[str(k)], dtype=np.float64)[genes] for k in manifest[Manifest.VARM_KEYS]]
     embeddings = [np.asarray(reference.obsm[str(k)], dtype=np.float64) for k in manifest[Manifest.OBSM_KEYS]]
-    use_rep = str(params.get("use_rep", "X_pca"))
-    n_pcs = int(params["n_pcs"]) if "n_pcs" in params else None
-    points = _reference_points(reference, manifest, use_rep, n_pcs)
-    pca, components = _stored_basis(reference, manifest)
-    if pca is None and use_rep == "X_pca" and "PCs" in reference.varm:
-        pca, components = pca_basis(reference, points, n_pcs)
-    umap = manifest.get(Manifest.UMAP)
+    points = _reference_points(reference, manifest, options.use_rep, options.n_pcs)
+    pca, components = _stored_basis(reference, manifest, points.shape[1])
+    if pca is None and options.use_rep == "X_pca" and "PCs" in reference.varm:
+        pca, components = pca_basis(reference, points, options.n_pcs)
     umaps = {}
-    if isinstance(umap, Mapping):
-        section = Umap.from_uns(umap)
-        umaps = {
-            t: np.asarray(reference.obsm[k], dtype=np.float64)
-            for t, k in zip(section.scales, section.obsm_keys, strict=True)
-        }
+    if Manifest.UMAP in manifest:
+        section = read_section(manifest, Umap)
+        laid_out = read_umaps(reference, list(section.scales), key)
+        umaps = {t: np.asarray(c, dtype=np.float64) for t, c in zip(section.scales, laid_out, strict=True)}
     return Reference(
         key=key,
         manifest=manifest,
+        options=options,
         gene_names=np.asarray(reference.var_names[genes], dtype=object),
         loadings=loadings,
         embeddings=embeddings,
         points=points,
-        use_rep=use_rep,
-        n_pcs=n_pcs,
+        use_rep=options.use_rep,
+        n_pcs=options.n_pcs,
         pca=pca,
         pca_components=components,
         clusterings=_clusterings(reference, manifest),
         umaps=umaps,
     )
+
+
+def _fit_options(manifest: Mapping[str, Any]) -> PnmfOptions:
+    """Return the options of the reference's fit from its ``params``, checked, with its weights present."""
+    absent = [name for name in WEIGHTS if name not in manifest[Manifest.PARAMS]]
+    if absent:
+        msg = f"the params of its fit lack {absent}, the weights of the objective that new cells are embedded with; refit the reference with pnmf.tl.pnmf."
+        raise PnmfKeyError(msg)
+    return fit_options(manifest, mask_var=None)
 
 
 def _reference_points(reference: AnnData, manifest: Mapping[str, Any], use_rep: str, n_pcs: int | None) -> np.ndarray:
@@ -119,18 +143,35 @@ def _reference_points(reference: AnnData, manifest: Mapping[str, Any], use_rep: 
         msg = f"The reference has no adata.obsm[{use_rep!r}]{detail}, the representation its scales were measured in; run sc.pp.pca(reference) and refit, so that new cells can be placed in it."
         raise PnmfKeyError(msg)
     points = reference.obsm[use_rep]
-    points = np.asarray(points.to_numpy() if isinstance(points, pd.DataFrame) else points, dtype=np.float64)
+    points = points.to_numpy() if isinstance(points, pd.DataFrame) else points
+    problem = matrix_problem(points)
+    if problem or (n_pcs is not None and points.shape[1] < n_pcs):
+        problem = problem or f"with {points.shape[1]} columns, fewer than the fit's n_pcs={n_pcs}"
+        msg = f"adata.obsm[{use_rep!r}], the representation its scales were measured in, is there {problem}; restore the one the result was fitted on."
+        raise PnmfValueError(msg)
+    points = np.asarray(points, dtype=np.float64)
     return np.ascontiguousarray(points[:, :n_pcs] if n_pcs is not None else points)
 
 
-def _stored_basis(reference: AnnData, manifest: Mapping[str, Any]) -> tuple[PcaBasis | None, np.ndarray | None]:
-    """Return the PCA basis a bundle carries, with its components in the order of its genes."""
-    entry = manifest.get(Manifest.PCA_BASIS)
-    if not isinstance(entry, Mapping):
+def _stored_basis(
+    reference: AnnData, manifest: Mapping[str, Any], dimensions: int
+) -> tuple[PcaBasis | None, np.ndarray | None]:
+    """Return the PCA basis a bundle carries, with its components in the order of its genes, checked."""
+    if Manifest.PCA_BASIS not in manifest:
         return None, None
-    basis = PcaBasis.from_uns(entry)
-    rows = reference.var_names.get_indexer(basis.genes)
-    return basis, np.nan_to_num(np.asarray(reference.varm["PCs"], dtype=np.float64)[rows])
+    basis = read_section(manifest, PcaBasis)
+    rows = reference.var_names.get_indexer(pd.Index(basis.genes))
+    components = reference.varm.get("PCs")
+    problem = "is missing" if components is None else matrix_problem(np.nan_to_num(np.asarray(components)))
+    if problem or (rows < 0).any() or basis.mean.shape != rows.shape or basis.center.shape != (dimensions,):
+        problem = problem or "does not match the genes and dimensions that the manifest's 'pca_basis' records"
+        msg = f"adata.varm['PCs'], the PCA loadings that place new cells, {problem}; write the reference again with pnmf.io.write_reference."
+        raise PnmfValueError(msg)
+    components = np.nan_to_num(np.asarray(components, dtype=np.float64))[rows]
+    if components.shape[1] < dimensions:
+        msg = f"adata.varm['PCs'] has {components.shape[1]} components, fewer than the {dimensions} dimensions of the representation; write the reference again with pnmf.io.write_reference."
+        raise PnmfValueError(msg)
+    return basis, components
 
 
 def pca_basis(reference: AnnData, points: np.ndarray, n_pcs: int | None) -> tuple[PcaBasis, np.ndarray]:
@@ -165,23 +206,26 @@ def pca_basis(reference: AnnData, points: np.ndarray, n_pcs: int | None) -> tupl
 def _clusterings(reference: AnnData, manifest: Mapping[str, Any]) -> dict[str, TransferableClustering]:
     """Every clustering of the result whose columns are all present, as codes per scale."""
     found = {}
+    n_scales = len(manifest[Manifest.OBSM_KEYS])
     for cluster_key, entry in section_entries(manifest, Clustering).items():
-        if not entry.obs_keys or any(k not in reference.obs for k in entry.obs_keys):
+        if len(entry.obs_keys) != n_scales or any(k not in reference.obs for k in entry.obs_keys):
             continue
         columns = [pd.Categorical(reference.obs[k]) for k in entry.obs_keys]
-        colors = [reference.uns.get(Keys.colors(k)) for k in entry.obs_keys]
         found[cluster_key] = TransferableClustering(
             obs_keys=entry.obs_keys,
             codes=[np.asarray(c.codes, dtype=np.int64) for c in columns],
             categories=[[str(x) for x in c.categories] for c in columns],
-            colors=[
-                list(c) if c is not None and len(c) == len(col.categories) else None
-                for c, col in zip(colors, columns, strict=True)
-            ],
+            colors=[_colors_of(reference, k, len(c.categories)) for k, c in zip(entry.obs_keys, columns, strict=True)],
             nested=bool(len(entry.nesting) == 0 or np.all(entry.nesting >= 1.0)),
             params=entry.params,
         )
     return found
+
+
+def _colors_of(reference: AnnData, obs_key: str, n_categories: int) -> list[str] | None:
+    """Return the stored colours of a cluster column's categories (exactly one each), ``None`` when unusable."""
+    colors = stored_colors(reference.uns, obs_key, n_categories)
+    return colors[:n_categories] if colors is not None else None
 
 
 def bundle(adata: AnnData, key: str) -> AnnData:
@@ -196,12 +240,13 @@ def bundle(adata: AnnData, key: str) -> AnnData:
     """
     ref = read_reference(adata, key)
     manifest: dict[str, Any] = dict(ref.manifest)
-    genes = np.asarray(manifest[Manifest.GENES], dtype=bool)
+    genes = manifest[Manifest.GENES]
     needed = genes.copy()
     if ref.pca is not None:
         needed |= adata.var_names.isin(pd.Index(ref.pca.genes))
         manifest[Manifest.PCA_BASIS] = ref.pca.to_uns()
-    manifest[Manifest.GENES] = genes[needed]
+    manifest.update(fitted_genes(adata, genes))
+    manifest[Manifest.GENES] = genes[needed]  # the bundle holds the needed genes only; the names stay
     keys = Keys(key)
     obsm = {str(k): np.asarray(adata.obsm[str(k)]) for k in manifest[Manifest.OBSM_KEYS]}
     obsm[ref.use_rep] = ref.points
@@ -213,7 +258,12 @@ def bundle(adata: AnnData, key: str) -> AnnData:
         components[rows] = ref.pca_components
         varm["PCs"] = components
     columns = [name for clustering in ref.clusterings.values() for name in clustering.obs_keys]
-    colors = {Keys.colors(name): adata.uns[Keys.colors(name)] for name in columns if Keys.colors(name) in adata.uns}
+    colors = {
+        Keys.colors(name): np.asarray(palette)
+        for clustering in ref.clusterings.values()
+        for name, palette in zip(clustering.obs_keys, clustering.colors, strict=True)
+        if palette is not None
+    }
     return AnnData(
         obs=adata.obs[columns].copy() if columns else pd.DataFrame(index=adata.obs_names.copy()),
         var=pd.DataFrame(index=adata.var_names[needed].copy()),

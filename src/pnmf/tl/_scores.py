@@ -16,10 +16,9 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from .._docs import doc_params
 from .._errors import PnmfKeyError, PnmfValueError
 from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Manifest
-from .._manifest import Results, read_manifest, write_results
-from .._options import PnmfOptions
+from .._manifest import Results, fit_options, read_clustering, read_manifest, write_results
 from .._sections import Bars, Clustering, Scores, read_section, section_entries, with_section
-from .._validation import check_choice, check_in_memory, check_int, check_key_added
+from .._validation import check_choice, check_in_memory, check_int, check_key_added, check_seed, seed_from
 from ._pnmf import fit
 
 __all__ = ["BASELINES", "kmeans_agreement", "score_scales"]
@@ -37,7 +36,7 @@ def score_scales(
     n_init: int = 10,
     baselines: Sequence[str] = BASELINES,
     cluster_key: str | None = DEFAULT_CLUSTER_KEY,
-    random_state: int = 0,
+    random_state: int | np.random.RandomState | None = 0,
     copy: bool = False,
 ) -> AnnData | None:
     """Score every scale's embedding against known labels, and baselines fitted the same way.
@@ -67,7 +66,7 @@ def score_scales(
     cluster_key
         A ``tl.leiden`` clustering whose per-scale ARI is added when it exists.
     random_state
-        First k-means seed.
+        First k-means seed (``None``: a fresh one; a :class:`numpy.random.RandomState`: its next draw).
     copy
         Return a new AnnData instead of writing into ``adata``.
 
@@ -90,7 +89,16 @@ def score_scales(
     """
     start = logg.info(f"scoring every pnmf scale against {labels_key!r}")
     check_in_memory(adata)
-    manifest = read_manifest(adata, key)
+    manifest = read_manifest(adata, key, genes=bool(baselines), params=True)
+    if Manifest.N_CONNECTED not in manifest:
+        msg = (
+            f"The pnmf result {key!r} was projected onto a reference (tl.project): its cells have no graphs of their "
+            "own to score against baselines. Score the reference's result, or compare pnmf.get.embedding(adata, t) "
+            "with the labels yourself."
+        )
+        raise PnmfValueError(msg)
+    seed = check_seed("random_state", random_state)
+    first_seed = seed if seed is not None else seed_from(np.random.RandomState())
     if labels_key not in adata.obs.columns:
         msg = f"labels_key={labels_key!r} is not a column of adata.obs; pass the column holding the known labels."
         raise PnmfKeyError(msg)
@@ -107,7 +115,7 @@ def score_scales(
         raise PnmfValueError(msg)
 
     rows = []
-    leiden = section_entries(manifest, Clustering).get(cluster_key) if cluster_key is not None else None
+    leiden = read_clustering(adata, key, cluster_key) if cluster_key in section_entries(manifest, Clustering) else None
     recommended = int(manifest[Manifest.RECOMMENDED])
     for t, obsm_key in enumerate(manifest[Manifest.OBSM_KEYS]):
         leiden_ari = (
@@ -124,14 +132,14 @@ def score_scales(
                 labels,
                 n_seeds,
                 n_init,
-                random_state,
+                first_seed,
                 leiden_ari,
                 t == recommended,
             )
         )
     for name in baselines:
         embedding = _baseline(adata, manifest, name)
-        rows.append(_row(name, -1, -1, embedding[known], labels, n_seeds, n_init, random_state, np.nan, False))
+        rows.append(_row(name, -1, -1, embedding[known], labels, n_seeds, n_init, first_seed, np.nan, False))
     table = pd.DataFrame(rows)
 
     if copy:
@@ -176,11 +184,10 @@ def _row(method, scale, n_connected, embedding, labels, n_seeds, n_init, random_
 
 def _baseline(adata: AnnData, manifest: Mapping[str, Any], name: str) -> np.ndarray:
     """Fit a baseline with the run's own options (one scale joining every edge) and return its embedding."""
-    options = PnmfOptions.from_uns(
-        manifest[Manifest.PARAMS],
+    options = fit_options(
+        manifest,
         scales=(read_section(manifest, Bars).top,),
-        n_scales=None,
-        mask_var=np.asarray(manifest[Manifest.GENES], dtype=bool),
+        mask_var=manifest[Manifest.GENES],
         coupling_weight=0.0,
         max_sweeps=0,
     )

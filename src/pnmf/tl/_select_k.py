@@ -18,6 +18,7 @@ from .._keys import DEFAULT_K_KEY, KSelection, Manifest
 from .._manifest import Results, write_results, writer
 from .._options import PnmfOptions
 from .._validation import check_bool, check_in_memory, check_int, check_key_added, check_real
+from ._inputs import align_mask_var
 from ._replicates import DEFAULT_SUBSAMPLE, matched_per_scale, prepare, replicate_fits, seeds
 
 __all__ = ["select_k", "suggest_k"]
@@ -50,7 +51,7 @@ def select_k(
     max_iter: int = _D.max_iter,
     max_sweeps: int = _D.max_sweeps,
     tol: float = _D.tol,
-    random_state: int | None = _D.random_state,
+    random_state: int | np.random.RandomState | None = _D.random_state,
     key_added: str = DEFAULT_K_KEY,
     copy: bool = False,
 ) -> AnnData | None:
@@ -131,7 +132,8 @@ def select_k(
         As in :func:`pnmf.tl.pnmf` (same defaults).
     random_state
         Seed of the subsamples and random starts (the same seed gives the same result;
-        ``None``: fresh randomness) and of any PCA or kNN graph built here.
+        ``None``: fresh randomness; a :class:`numpy.random.RandomState`: its next draw) and of any
+        PCA or kNN graph built here.
     key_added
         The results go to ``adata.uns[key_added]``; a previous result there is replaced.
     copy
@@ -184,6 +186,7 @@ def select_k(
     n_runs = check_int("n_runs", n_runs, minimum=2, hint="Stability compares runs; pass n_runs=5 or more.")
     subsample = _check_subsample(subsample)
     all_scales = check_bool("all_scales", all_scales)
+    arguments["mask_var"] = align_mask_var(adata, mask_var)  # a Series is read by gene name
     # n_comps differs per k: the options carry the smallest, each fit its own, λ1 is chosen at the middle k
     options = PnmfOptions.collect(arguments, n_comps=int(ks[0]))
 
@@ -211,7 +214,7 @@ def select_k(
     verbose = settings.verbosity >= 3
     progress = logg.debug if verbose else None
     replicates = replicate_fits(
-        prepared, ks.tolist(), n_runs, subsample, seeds(random_state), progress, scales=scales_fitted.tolist()
+        prepared, ks.tolist(), n_runs, subsample, seeds(options.random_state), progress, scales=scales_fitted.tolist()
     )
     timings["runs"] = perf_counter() - clock
 

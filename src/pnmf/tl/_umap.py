@@ -18,9 +18,8 @@ from .._validation import (
     check_backed_copy,
     check_bool,
     check_int,
-    check_random_state,
     check_real,
-    seed_from,
+    check_seed,
 )
 from ._inputs import scratch_neighbors
 
@@ -87,7 +86,7 @@ def umap(
     manifest = read_manifest(adata, key)
     n_neighbors = check_int("n_neighbors", n_neighbors, minimum=2, maximum=max(adata.n_obs - 1, 2))
     min_dist = check_real("min_dist", min_dist)
-    random_state = seed_from(check_random_state("random_state", random_state))
+    random_state = check_seed("random_state", random_state)
     copy = check_bool("copy", copy)
     check_backed_copy(adata, copy)
     keys = Keys(key)
