@@ -61,6 +61,7 @@ class PnmfOptions:
     graph_weight: float | Literal["auto"] = "auto"
     coupling_weight: float = 1.0
     anchor_weight: float = 0.0
+    pooling_weight: float = 0.0
     normalize: bool = True
     max_iter: int = 200
     max_sweeps: int = 50
@@ -79,6 +80,7 @@ class PnmfOptions:
             ),
             "coupling_weight": check_real("coupling_weight", self.coupling_weight),
             "anchor_weight": check_real("anchor_weight", self.anchor_weight),
+            "pooling_weight": check_real("pooling_weight", self.pooling_weight),
             "max_iter": check_int("max_iter", self.max_iter, minimum=1),
             "max_sweeps": check_int("max_sweeps", self.max_sweeps, minimum=0),
             "tol": check_real("tol", self.tol),

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 
 from pnmf._core.expression import Expression
-from pnmf._core.graphs import scale_graph
+from pnmf._core.graphs import scale_graph, scale_graphs
 from pnmf._core.init import nndsvda
 from pnmf._core.persistence import EdgeList
 from pnmf._core.solver import (
@@ -30,7 +30,7 @@ def random_problem(seed, n=40, m=25, k=3, n_scales=3, density=0.4):
         n, rows.astype(np.int64), cols.astype(np.int64), np.linalg.norm(points[rows] - points[cols], axis=1)
     )
     thresholds = np.quantile(edges.lengths, np.linspace(0.02, 0.5, n_scales))
-    return X, [scale_graph(edges, t) for t in thresholds], generator
+    return X, scale_graphs(edges, thresholds), generator
 
 
 def dense_coupling(graph, weights):
@@ -39,13 +39,26 @@ def dense_coupling(graph, weights):
     return weights.coupling + weights.graph * np.clip(1 - degree, 0, None)
 
 
+def dense_pooling(U, graph, weights):
+    """ρ_t Σ_i ‖u_i − mean of i's group‖² over the pooled cells, group by group."""
+    groups = graph.pooling.groups
+    return (
+        weights.pooling
+        * graph.pooling.scale
+        * sum(np.sum((U[groups == g] - U[groups == g].mean(axis=0)) ** 2) for g in np.unique(groups[groups >= 0]))
+    )
+
+
 def dense_objective(X, embeddings, loadings, graphs, weights):
     value = 0.0
     for t, (U, W, graph) in enumerate(zip(embeddings, loadings, graphs, strict=True)):
         adjacency = graph.adjacency.toarray()
         laplacian = np.diag(adjacency.sum(axis=1)) - adjacency
         value += (
-            np.sum((X - U @ W.T) ** 2) + weights.graph * np.trace(U.T @ laplacian @ U) + weights.anchor * np.sum(U**2)
+            np.sum((X - U @ W.T) ** 2)
+            + weights.graph * np.trace(U.T @ laplacian @ U)
+            + weights.anchor * np.sum(U**2)
+            + dense_pooling(U, graph, weights)
         )
         if t:
             coupling = dense_coupling(graphs[t - 1], weights)
@@ -70,7 +83,7 @@ def test_objective_from_grams_equals_the_dense_formula():
     X, graphs, generator = random_problem(0)
     embeddings = [generator.random((40, 3)) for _ in graphs]
     loadings = [generator.random((25, 3)) for _ in graphs]
-    weights = Weights(graph=2.0, coupling=0.5, anchor=0.3)
+    weights = Weights(graph=2.0, coupling=0.5, anchor=0.3, pooling=1.5)
     expression = Expression(X)
     errors = [
         reconstruction_error(expression.sq_norm, X.T @ U, U, W) for U, W in zip(embeddings, loadings, strict=True)
@@ -78,7 +91,8 @@ def test_objective_from_grams_equals_the_dense_formula():
     couplings = [pair_coupling(graph.degree, weights) for graph in graphs[:-1]]
     value, terms = total_objective(errors, embeddings, graphs, weights, couplings)
     assert value == pytest.approx(dense_objective(X, embeddings, loadings, graphs, weights), rel=1e-10)
-    assert set(terms) == {"reconstruction", "graph", "coupling", "anchor"}
+    assert set(terms) == {"reconstruction", "graph", "coupling", "anchor", "pooling"}
+    assert terms["pooling"] > 0
     assert sum(terms.values()) == pytest.approx(value)
 
 
@@ -151,7 +165,7 @@ def fit_problem(seed, weights, **kwargs):
 
 
 def test_solve_returns_nonnegative_unit_norm_factors_and_a_consistent_objective():
-    weights = Weights(graph=10.0, coupling=1.0, anchor=0.1)
+    weights = Weights(graph=10.0, coupling=1.0, anchor=0.1, pooling=2.0)
     X, graphs, fit = fit_problem(4, weights, max_iter=300, max_sweeps=5, tol=1e-5)
     assert len(fit.embeddings) == len(fit.loadings) == 3
     for U, W in zip(fit.embeddings, fit.loadings, strict=True):
@@ -177,11 +191,11 @@ def test_a_cell_alone_at_a_fine_scale_follows_its_coarser_embedding():
     assert gap[alone].mean() < 0.1 * gap[~alone].mean()
 
 
-def test_warm_started_path_runs_coarse_to_fine():
+def test_warm_started_path_runs_fine_to_coarse():
     _, _, fit = fit_problem(5, Weights(), max_iter=30, max_sweeps=0)
     scales = [s for s, phase in zip(fit.history["scale"], fit.history["phase"], strict=True) if phase == "path"]
     first_seen = list(dict.fromkeys(scales))
-    assert first_seen == [2, 1, 0]
+    assert first_seen == [0, 1, 2]
 
 
 @settings(max_examples=25, deadline=None)
@@ -190,9 +204,11 @@ def test_warm_started_path_runs_coarse_to_fine():
     graph_weight=st.sampled_from([0.0, 0.5, 10.0, 300.0]),
     coupling=st.sampled_from([0.0, 0.3, 5.0]),
     anchor=st.sampled_from([0.0, 0.2]),
+    pooling=st.sampled_from([0.0, 3.0, 100.0]),
 )
-def test_objective_never_increases(seed, graph_weight, coupling, anchor):
-    _, _, fit = fit_problem(seed, Weights(graph_weight, coupling, anchor), max_iter=15, max_sweeps=6, tol=0.0)
+def test_objective_never_increases(seed, graph_weight, coupling, anchor, pooling):
+    weights = Weights(graph_weight, coupling, anchor, pooling)
+    _, _, fit = fit_problem(seed, weights, max_iter=15, max_sweeps=6, tol=0.0)
     phase = np.array(fit.history["phase"])
     scale = np.array(fit.history["scale"])
     objective = np.array(fit.history["objective"])

@@ -43,6 +43,7 @@ def fit_options(args: argparse.Namespace, **inputs: Any) -> PnmfOptions:
         graph_weight=args.graph_weight,
         coupling_weight=args.coupling_weight,
         anchor_weight=args.anchor_weight,
+        pooling_weight=args.pooling_weight,
         max_iter=args.max_iter,
         max_sweeps=args.max_sweeps,
         random_state=args.seed,

@@ -83,6 +83,12 @@ def add_fit_options(parser: argparse.ArgumentParser, *, one_fit: bool) -> None:
         default=D.anchor_weight,
         help=f"λ3, ridge on the embeddings (default: {D.anchor_weight:g})",
     )
+    group.add_argument(
+        "--pooling-weight",
+        type=float,
+        default=D.pooling_weight,
+        help=f"ρ, pull of every cell towards its scale's H0 component (default: {D.pooling_weight:g})",
+    )
     group.add_argument("--max-iter", type=int, default=D.max_iter, help=f"iterations per scale (default: {D.max_iter})")
     group.add_argument(
         "--max-sweeps", type=int, default=D.max_sweeps, help=f"coupled sweeps over all scales (default: {D.max_sweeps})"

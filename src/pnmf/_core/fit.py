@@ -221,9 +221,11 @@ def cross_validate(
 
 
 def objective_weights(options: PnmfOptions, graph_weight: float | None = None) -> Weights:
-    """Return λ1, λ2 and λ3 of ``options``, with ``graph_weight`` as λ1 when given (``options``' own must be a number)."""
+    """Return λ1, λ2, λ3 and ρ of ``options``, with ``graph_weight`` as λ1 when given (``options``' own must be a number)."""
     graph = float(options.graph_weight) if graph_weight is None else float(graph_weight)
-    return Weights(graph=graph, coupling=options.coupling_weight, anchor=options.anchor_weight)
+    return Weights(
+        graph=graph, coupling=options.coupling_weight, anchor=options.anchor_weight, pooling=options.pooling_weight
+    )
 
 
 def graph_weight_rule(selection: WeightSelection | None) -> str:
@@ -286,7 +288,7 @@ def solve_problem(problem: Problem, options: PnmfOptions, *, progress: bool = Fa
             max_sweeps=options.max_sweeps,
             tol=options.tol,
             progress=progress,
-            overwrite_start=True,  # U0 becomes the coarsest embedding, not a copy of it
+            overwrite_start=True,  # U0 becomes the finest embedding, not a copy of it
         )
     solution, alignment = _aligned(solution, coupled=weights.couples_scales)
     similarity = consecutive_similarity(solution.loadings)

@@ -9,6 +9,7 @@ from scipy.sparse import csr_array
 
 from .kernels import GraphArrays, fill_edge_weights, graph_roughness, graph_times_dense, greedy_coloring, row_stops
 from .persistence import EdgeList
+from .pooling import Pooling, pooling_groups
 
 __all__ = ["NestedEdges", "ScaleGraph", "scale_graph", "scale_graphs"]
 
@@ -59,6 +60,8 @@ class ScaleGraph:
     (``inv_width`` = 1/ε, ``scaling`` = 1/√(raw degree)), computed where it is used. The
     Laplacian is ``diag(degree) − adjacency``. ``order`` and ``color_starts`` group the
     cells into classes without internal edges, for parallel coordinate descent.
+    ``pooling`` holds the groups whose cells the scale pulls towards their mean
+    (:mod:`pnmf._core.pooling`).
     """
 
     edges: NestedEdges
@@ -69,6 +72,7 @@ class ScaleGraph:
     n_edges: int
     order: np.ndarray
     color_starts: np.ndarray
+    pooling: Pooling
 
     @property
     def starts(self) -> np.ndarray:
@@ -111,14 +115,19 @@ class ScaleGraph:
 
 
 def scale_graphs(edges: EdgeList, thresholds: np.ndarray) -> list[ScaleGraph]:
-    """Return the graph of every threshold (see :func:`scale_graph`), all sharing one array of edges."""
+    """Return the graph of every threshold (see :func:`scale_graph`), all sharing one array of edges.
+
+    The thresholds are scales of one fit: each graph's pooling is relative to the smallest
+    (:func:`~pnmf._core.pooling.pooling_groups`).
+    """
     thresholds = np.asarray(thresholds, dtype=np.float64)
     nested, bands = NestedEdges.build(edges, thresholds)
     # scale t keeps the bands below its rank among the thresholds (the first of equal ones)
     ranks = np.searchsorted(np.sort(thresholds), thresholds, side="left")
+    poolings = pooling_groups(edges, thresholds)
     return [
-        _scale_graph(nested, bands, int(rank), float(threshold))
-        for rank, threshold in zip(ranks, thresholds, strict=True)
+        _scale_graph(nested, bands, int(rank), float(threshold), pooling)
+        for rank, threshold, pooling in zip(ranks, thresholds, poolings, strict=True)
     ]
 
 
@@ -137,7 +146,7 @@ def scale_graph(edges: EdgeList, threshold: float) -> ScaleGraph:
     return scale_graphs(edges, np.array([threshold]))[0]
 
 
-def _scale_graph(nested: NestedEdges, bands: np.ndarray, rank: int, threshold: float) -> ScaleGraph:
+def _scale_graph(nested: NestedEdges, bands: np.ndarray, rank: int, threshold: float, pooling: Pooling) -> ScaleGraph:
     """Build the graph of one threshold, of rank ``rank``, on the shared edges (``bands`` from :meth:`NestedEdges.build`)."""
     n = len(nested.indptr) - 1
     starts = nested.indptr[:-1]
@@ -158,4 +167,4 @@ def _scale_graph(nested: NestedEdges, bands: np.ndarray, rank: int, threshold: f
     colors = greedy_coloring(starts, stops, nested.indices)
     order = np.argsort(colors, kind="stable").astype(np.int32 if n < np.iinfo(np.int32).max else np.int64)
     color_starts = np.searchsorted(colors[order], np.arange(colors.max() + 2 if len(colors) else 1))
-    return ScaleGraph(nested, stops, inv_width, scaling, degree, n_edges, order, color_starts)
+    return ScaleGraph(nested, stops, inv_width, scaling, degree, n_edges, order, color_starts, pooling)

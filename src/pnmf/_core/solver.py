@@ -3,18 +3,23 @@
 In cells × genes layout (U_t = H_tᵀ, n × k; W_t, m × k) the objective is
 
     F = Σ_t ‖X − U_t W_tᵀ‖² + λ1 Σ_t tr(U_tᵀ L_t U_t)
-        + Σ_t Σ_i c_ti ‖u_ti − u_(t+1)i‖² + λ3 Σ_t ‖U_t‖²,   U_t, W_t ≥ 0, ‖W_t[:, j]‖ = 1,
+        + Σ_t Σ_i c_ti ‖u_ti − u_(t+1)i‖² + λ3 Σ_t ‖U_t‖² + Σ_t ρ_t Σ_i ‖u_ti − ū_tg(i)‖²,
+    U_t, W_t ≥ 0, ‖W_t[:, j]‖ = 1,
 
 with c_ti = λ2 + λ1 (1 − d_ti)₊ (:func:`pair_coupling`), d_ti cell i's degree in scale t's
 normalized graph: what a scale's graph lacks of a full pull on a cell is spent on tying
-the cell to its own next coarser embedding.
+the cell to its own next coarser embedding; ū_tg(i) is the mean embedding of cell i's
+group at scale t and ρ_t = ρ ((ε_t / ε_0)² − 1) the pooling weight
+(:mod:`pnmf._core.pooling`), which makes coarse scales contract what persistence has joined.
 
 Every update below minimizes F exactly over one block with the others fixed, so F never
 increases:
 
 * a column of W_t: exact, ``w = [r]₊ / ‖[r]₊‖`` (the unit-norm constraint turns the
   quadratic into a linear objective on the nonnegative unit sphere);
-* an entry of U_t: exact, by coordinate descent over cells (Gauss–Seidel), in all terms.
+* an entry of U_t: exact, by coordinate descent over cells (Gauss–Seidel), in all terms,
+  with the group means fixed (the pooling term is the minimum over free group centres of
+  the cells' squared distances to them, and the means are those centres' exact update).
 
 The reconstruction error is evaluated from k × k Gram matrices and the products that the
 updates already need, so X − U Wᵀ is never formed.
@@ -64,11 +69,12 @@ ROW_CHUNK = 1 << 15
 
 @dataclass(frozen=True)
 class Weights:
-    """The weights of the objective: λ1 (graph), λ2 (coupling between scales), λ3 (anchoring)."""
+    """The weights of the objective: λ1 (graph), λ2 (coupling between scales), λ3 (anchoring), ρ (pooling)."""
 
     graph: float = 10.0
     coupling: float = 1.0
     anchor: float = 0.0
+    pooling: float = 0.0
 
     @property
     def couples_scales(self) -> bool:
@@ -215,6 +221,9 @@ def update_coupled_embedding(
     """
     linear = coupled_products(XW, adjacent)
     diagonal = coupling_diagonal(adjacent, weights.anchor, U.shape[0])
+    if weights.pooling > 0:
+        graph.pooling.add_pull(linear, U, weights.pooling)
+        diagonal += graph.pooling.cell_weights(weights.pooling)
     update_embedding(U, linear, gram_W, graph, weights.graph, diagonal, buffer=buffer)
 
 
@@ -276,6 +285,7 @@ def total_objective(
             weighted_squared_distance(a, b, c) for (a, b), c in zip(pairwise(embeddings), couplings, strict=True)
         ),
         "anchor": weights.anchor * sum(squared_norm(U) for U in embeddings),
+        "pooling": sum(g.pooling.penalty(U, weights.pooling) for g, U in zip(graphs, embeddings, strict=True)),
     }
     return sum(terms.values()), terms
 
@@ -323,19 +333,21 @@ def solve(
     progress: bool = False,
     overwrite_start: bool = False,
 ) -> Fit:
-    """Fit all scales: a warm-started path from coarse to fine, then coupled sweeps.
+    """Fit all scales: a warm-started path from fine to coarse, then coupled sweeps.
 
-    Path: the coarsest scale is fitted from ``(U0, W0)``; each finer scale starts from the
-    solution of the next coarser one and is fitted with the coupling term towards it, so the
-    graph structure of coarse scales reaches the fine ones. Each scale stops when its
-    objective decreases by less than ``tol`` (relative) or after ``max_iter`` iterations.
+    Path: the finest scale is fitted from ``(U0, W0)``; each coarser scale starts from the
+    solution of the next finer one and is fitted with the coupling term towards it, as the
+    paper sweeps its scales, so every scale starts from the data's finest view and
+    coarsens it (pooling, :mod:`pnmf._core.pooling`) rather than a fine scale starting from
+    a contracted one. Each scale stops when its objective decreases by less than ``tol``
+    (relative) or after ``max_iter`` iterations.
 
     Sweeps: block-coordinate descent on the full objective, scale by scale from fine to
     coarse, each scale's embedding (seeing the newest neighbouring scales) then its
     loadings; stops on the same rule. Products with X are made per scale: one wide product
     for all scales is slower, its dense operand no longer fits in cache.
 
-    With ``overwrite_start``, a C-contiguous float64 ``U0`` becomes the coarsest scale's
+    With ``overwrite_start``, a C-contiguous float64 ``U0`` becomes the finest scale's
     embedding instead of being copied (one cells × k array less, 160 MB per million cells).
     """
     n_scales = len(graphs)
@@ -351,18 +363,23 @@ def solve(
     couplings = [pair_coupling(graph.degree, weights) for graph in graphs[:-1]]
     U = np.require(U0, np.float64, "C") if overwrite_start else np.array(U0, np.float64, order="C")
     W = W0.astype(np.float64, copy=True)
-    for t in reversed(range(n_scales)):
-        coarser = embeddings[t + 1] if t + 1 < n_scales else None
-        if coarser is not None:
-            U = coarser.copy()  # each finer scale starts from the next coarser one's solution
+    for t in range(n_scales):
+        finer = embeddings[t - 1] if t > 0 else None
+        if finer is not None:
+            U = finer.copy()  # each coarser scale starts from the next finer one's solution
         previous = np.inf
         bar.set_postfix_str(f"scale {t}")
-        adjacent = [] if coarser is None else [(coarser, couplings[t])]
+        adjacent = [] if finer is None else [(finer, couplings[t - 1])]
         for iteration in range(1, max_iter + 1):
             error = _fit_step(expression, U, W, graphs[t], weights, adjacent, buffer)
-            value = error + weights.graph * graphs[t].quadratic_form(U) + weights.anchor * squared_norm(U)
-            if coarser is not None:
-                value += weighted_squared_distance(U, coarser, couplings[t])
+            value = (
+                error
+                + weights.graph * graphs[t].quadratic_form(U)
+                + weights.anchor * squared_norm(U)
+                + graphs[t].pooling.penalty(U, weights.pooling)
+            )
+            if finer is not None:
+                value += weighted_squared_distance(U, finer, couplings[t - 1])
             fit.record("path", t, iteration, value)
             n_iter[t] = iteration
             if _converged(previous, value, tol):

@@ -52,6 +52,7 @@ def pnmf(
     graph_weight: float | Literal["auto"] = _D.graph_weight,
     coupling_weight: float = _D.coupling_weight,
     anchor_weight: float = _D.anchor_weight,
+    pooling_weight: float = _D.pooling_weight,
     normalize: bool = _D.normalize,
     max_iter: int = _D.max_iter,
     max_sweeps: int = _D.max_sweeps,
@@ -77,9 +78,16 @@ def pnmf(
         + \lambda_1 \sum_t \operatorname{tr}(U_t^\top \tilde L_t U_t)
         + \sum_{t < T-1} \sum_i \bigl(\lambda_2 + \lambda_1 (1 - d_{ti})_+\bigr) \|u_{ti} - u_{t+1,i}\|^2
         + \lambda_3 \sum_t \|U_t\|_F^2
+        + \sum_t \rho_t \sum_i \|u_{ti} - \bar u_{t,g(i)}\|^2
 
     with λ1 = ``graph_weight``, λ2 = ``coupling_weight``, λ3 = ``anchor_weight`` (the
-    paper's geometric regularization, cross-scale smoothness and scale anchoring). ``X`` is
+    paper's geometric regularization, cross-scale smoothness and scale anchoring) and
+    ρ_t = ρ ((ε_t / ε_0)² − 1), ρ = ``pooling_weight``: every cell is pulled towards the
+    mean embedding :math:`\bar u_{t,g(i)}` of its group, the H0 component that holds it at
+    ε_t, so that a coarse scale contracts what persistence has joined (the flat-weight
+    limit of the paper's ε-graph, which joins every pair of a component closer than ε_t).
+    A component holding more than half of the cells (the bulk, joined by chaining) is not
+    pooled anew: its cells keep their groups of the next finer scale. ``X`` is
     cells × genes with every cell scaled to unit L2 norm (``normalize=True``), ``U_t`` is
     Hᵀ of the paper and ``W_t`` its W, ``u_ti`` cell i's row of ``U_t``. :math:`\tilde L_t`
     is the Laplacian of the scale's graph: the edges shorter than ε_t, whose connected
@@ -155,6 +163,12 @@ def pnmf(
         λ2, weight of the similarity between embeddings of consecutive scales.
     anchor_weight
         λ3, ridge penalty on the embeddings.
+    pooling_weight
+        ρ, the pull of every cell towards its group's mean at the coarser scales (0 at the
+        finest, growing as the squared threshold), which makes coarse scales contract what
+        persistence has joined. Off (0) by default: on real data the components chain and
+        pooling them can merge populations (the method page, "Pooling", has the numbers);
+        10 suits data whose populations persistence sets apart.
     normalize
         Scale every cell to unit L2 norm before factorizing (cells with no counts stay zero).
     max_iter

@@ -47,6 +47,7 @@ def select_k(
     graph_weight: float | Literal["auto"] = _D.graph_weight,
     coupling_weight: float = _D.coupling_weight,
     anchor_weight: float = _D.anchor_weight,
+    pooling_weight: float = _D.pooling_weight,
     normalize: bool = _D.normalize,
     max_iter: int = _D.max_iter,
     max_sweeps: int = _D.max_sweeps,
@@ -128,7 +129,7 @@ def select_k(
         coarsest scale (see above).
     n_scales, scales, filtration, layer, mask_var, use_rep, n_pcs, neighbors_key
         As in :func:`pnmf.tl.pnmf` (same defaults).
-    graph_weight, coupling_weight, anchor_weight, normalize, max_iter, max_sweeps, tol
+    graph_weight, coupling_weight, anchor_weight, pooling_weight, normalize, max_iter, max_sweeps, tol
         As in :func:`pnmf.tl.pnmf` (same defaults).
     random_state
         Seed of the subsamples and random starts (the same seed gives the same result;
