@@ -32,7 +32,7 @@ def add_plot(commands) -> None:
             "Draw the five figures of `pnmf run` (persistence, scales, loadings, convergence, cluster_tree) "
             "from an .h5ad that holds a pnmf result, without refitting. A result without Leiden clusters is "
             "clustered in memory for the cluster tree (the file is not changed); a projection has no convergence "
-            "figure. Figures are written as DIR/<input name>_<figure>.png."
+            "nor persistence figure. Figures are written as DIR/<input name>_<figure>.png."
         ),
         examples=[
             "pnmf plot data_pnmf.h5ad --out figures",
@@ -81,7 +81,7 @@ def plot_result(args: argparse.Namespace, signals: Signals) -> None:
             leiden=leiden,
             color=args.color,
             layer=args.layer,
-            convergence=not _projected(adata, args.key),
+            fitted=not _projected(adata, args.key),
         )
         written = write_outputs({targets[name]: png for name, png in images.items()}, signals)
     finally:
@@ -112,7 +112,7 @@ def _projected(adata: AnnData, key: str) -> bool:
 
 
 def render_figures(
-    adata: AnnData, key: str, *, leiden: bool, color: str | None, layer: str | None = None, convergence: bool = True
+    adata: AnnData, key: str, *, leiden: bool, color: str | None, layer: str | None = None, fitted: bool = True
 ) -> dict[str, bytes]:
     """Draw every summary figure into memory as PNG bytes (nothing is written yet).
 
@@ -128,14 +128,15 @@ def render_figures(
         obs column or gene colouring the scales and the cluster tree.
     layer
         Layer to read a gene's values from.
-    convergence
-        Draw the convergence figure (a fit, not a projection).
+    fitted
+        The result is a fit, not a projection: draw its convergence and persistence (a
+        projection has neither; the barcode is the reference's).
 
     Returns
     -------
     Figure name → PNG bytes, in the order of :data:`FIGURES`.
     """
-    figures = _figures(key, leiden=leiden, color=color, layer=layer, convergence=convergence)
+    figures = _figures(key, leiden=leiden, color=color, layer=layer, fitted=fitted)
     return {name: png(draw(adata)) for name, draw in figures.items()}
 
 
@@ -151,7 +152,7 @@ def png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _figures(key: str, *, leiden: bool, color: str | None, layer: str | None, convergence: bool) -> dict[str, Callable]:
+def _figures(key: str, *, leiden: bool, color: str | None, layer: str | None, fitted: bool) -> dict[str, Callable]:
     """Name → function drawing one figure of a result (returns the Figure)."""
     from .. import pl
 
@@ -162,5 +163,6 @@ def _figures(key: str, *, leiden: bool, color: str | None, layer: str | None, co
         "convergence": lambda adata: pl.convergence(adata, key=key, return_fig=True),
         "cluster_tree": lambda adata: pl.cluster_tree(adata, color, key=key, layer=layer, return_fig=True),
     }
-    drawn = {name for name, wanted in (("convergence", convergence), ("cluster_tree", leiden)) if not wanted}
+    wanted = {"convergence": fitted, "persistence": fitted, "cluster_tree": leiden}
+    drawn = {name for name, draw in wanted.items() if not draw}
     return {name: draw for name, draw in figures.items() if name not in drawn}
