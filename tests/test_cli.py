@@ -317,7 +317,9 @@ def test_project_writes_the_query_with_the_references_scales(shipped, capsys):
     # and plot draws the projection: no convergence nor persistence figure (nothing was fitted, the barcode is
     # the reference's), the tree from its own clusters
     assert main(["plot", str(target), "--out", str(shipped / "figures"), "--quiet"]) == 0
-    assert files_in(shipped / "figures") == [f"query_pnmf_{name}.png" for name in ("cluster_tree", "loadings", "scales")]
+    assert files_in(shipped / "figures") == [
+        f"query_pnmf_{name}.png" for name in ("cluster_tree", "loadings", "scales")
+    ]
 
 
 @pytest.mark.parametrize(
