@@ -61,7 +61,7 @@ class PnmfOptions:
     graph_weight: float | Literal["auto"] = "auto"
     coupling_weight: float = 1.0
     anchor_weight: float = 0.0
-    pooling_weight: float = 0.0
+    pooling_weight: float = 10.0
     normalize: bool = True
     max_iter: int = 200
     max_sweeps: int = 50

@@ -33,33 +33,52 @@ def same_partition(a, b):
     return all(len(set(b[a == g])) == 1 for g in np.unique(a)) and all(len(set(a[b == g])) == 1 for g in np.unique(b))
 
 
-def test_groups_are_the_components_below_the_bulk_and_the_bulk_keeps_the_finer_groups():
+def test_a_chain_is_never_pooled_and_coarser_scales_keep_the_finer_groups():
     edges = chain_and_clusters()
-    thresholds = np.array([1.5, 2.5, 3.5, 5.0])
-    poolings = pooling_groups(edges, thresholds)
-    # 1.5: the two pairs are groups, chain cells are alone
+    poolings = pooling_groups(edges, np.array([1.5, 2.5, 3.5, 5.0]), min_population=2)
+    # 1.5: the two pairs are populations that stay apart up to 2.5; chain cells are alone
     np.testing.assert_array_equal(poolings[0].groups >= 0, [True] * 4 + [False] * 6)
     assert same_partition(poolings[0].groups[:4], components(edges, 1.5)[:4])
-    # 2.5: the chain (6 of 10 cells) is the bulk: its cells keep their finer (absent) groups
+    # 2.5: the chain (6 of the 10 cells in populations) is the bulk; the pairs stay groups
     np.testing.assert_array_equal(poolings[1].groups[4:], -1)
-    assert poolings[1].n_groups == 2
-    # 3.5: pair 0-1 joins the chain (8 cells, bulk): both pairs keep their groups
-    assert poolings[2].n_groups == 2
-    assert poolings[2].groups[0] == poolings[2].groups[1] != poolings[2].groups[2] == poolings[2].groups[3]
-    # 5: everything is one bulk component: still the pairs, never fewer pooled cells than at a finer scale
+    # 3.5 and 5: pair 0-1 and then everything join the chain, the bulk: the pairs keep their groups
+    for pooling in poolings[1:]:
+        assert pooling.groups[0] == pooling.groups[1] != pooling.groups[2] == pooling.groups[3]
+        np.testing.assert_array_equal(pooling.groups[4:], -1)
     assert [p.n_pooled for p in poolings] == [4, 4, 4, 4]
-    np.testing.assert_array_equal(poolings[3].sizes, [2, 2])
 
 
-def test_a_component_of_at_most_half_the_cells_is_pooled_whole():
-    edges = chain_and_clusters()
+def subtypes_and_types():
+    """Pairs A = 0-1 and B = 2-3 join at 2 (a type), pair C = 4-5 and chain D = 6..9 at 2.5, all at 10."""
+    rows = np.array([0, 2, 4, 6, 7, 8, 1, 5, 3])
+    cols = np.array([1, 3, 5, 7, 8, 9, 2, 6, 4])
+    lengths = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.5, 10.0])
+    return EdgeList(10, rows, cols, lengths)
+
+
+def test_populations_that_persist_are_groups_and_types_join_their_subtypes():
+    poolings = pooling_groups(subtypes_and_types(), np.array([1.5, 1.8, 3.0, 20.0]), min_population=2)
+    for pooling in poolings[:2]:  # A, B, C and D stay apart from 1.5 to 1.8
+        assert pooling.n_groups == 4
+        assert same_partition(pooling.groups, np.array([0, 0, 1, 1, 2, 2, 3, 3, 3, 3]))
+    # 3: A and B, both groups, join into one; C and D join into the bulk and keep their groups
+    for pooling in poolings[2:]:
+        assert same_partition(pooling.groups, np.array([0, 0, 0, 0, 2, 2, 3, 3, 3, 3]))
+
+
+def test_populations_that_merge_before_the_next_scale_are_not_groups():
+    poolings = pooling_groups(subtypes_and_types(), np.array([1.5, 3.0, 20.0]), min_population=2)
+    # A merges with B, C with D before 3: at this resolution they chain, and nothing is pooled
+    assert [p.n_groups for p in poolings] == [0, 0, 0]
+
+
+def test_a_component_of_at_most_half_the_cells_in_populations_is_pooled_whole():
     assert BULK_SHARE == 0.5
-    # threshold 2.5 with the chain cut to 5 cells (half): pooled
-    short = EdgeList(10, edges.rows[:-3], edges.cols[:-3], edges.lengths[:-3])
-    short = EdgeList(10, short.rows[short.cols != 9], short.cols[short.cols != 9], short.lengths[short.cols != 9])
-    pooling = pooling_groups(short, np.array([2.5]))[0]
-    assert pooling.n_groups == 3
-    assert pooling.n_pooled == 9
+    edges = subtypes_and_types()
+    # at 2.5 with a coarser scale at 5: AB (4 cells) and CD (6 of 10) both stay apart; CD is the bulk
+    pooling = pooling_groups(edges, np.array([2.6, 5.0]), min_population=2)[0]
+    assert pooling.n_groups == 1
+    np.testing.assert_array_equal(pooling.groups >= 0, [True] * 4 + [False] * 6)
 
 
 def test_the_pooling_weight_grows_as_the_squared_threshold_and_is_zero_at_the_finest():

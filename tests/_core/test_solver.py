@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -8,6 +10,7 @@ from pnmf._core.expression import Expression
 from pnmf._core.graphs import scale_graph, scale_graphs
 from pnmf._core.init import nndsvda
 from pnmf._core.persistence import EdgeList
+from pnmf._core.pooling import Pooling
 from pnmf._core.solver import (
     Weights,
     coupled_products,
@@ -30,7 +33,16 @@ def random_problem(seed, n=40, m=25, k=3, n_scales=3, density=0.4):
         n, rows.astype(np.int64), cols.astype(np.int64), np.linalg.norm(points[rows] - points[cols], axis=1)
     )
     thresholds = np.quantile(edges.lengths, np.linspace(0.02, 0.5, n_scales))
-    return X, scale_graphs(edges, thresholds), generator
+    graphs = scale_graphs(edges, thresholds)
+    return X, [replace(graph, pooling=random_pooling(graph.pooling, generator)) for graph in graphs], generator
+
+
+def random_pooling(pooling, generator, n_groups=4):
+    """The graph's pooling with random groups (a tenth of the cells left out), so that every scale pools."""
+    groups = generator.integers(0, n_groups, len(pooling.groups))
+    groups[generator.random(len(groups)) < 0.1] = -1
+    _, groups[groups >= 0] = np.unique(groups[groups >= 0], return_inverse=True)
+    return Pooling(groups, np.bincount(groups[groups >= 0]).astype(float), pooling.scale)
 
 
 def dense_coupling(graph, weights):

@@ -7,16 +7,24 @@ than ε: as ε grows, the graph of a compact component becomes complete and smoo
 it contracts the component to a point. Pooling does that at O(n k) per pass, with no
 pair of cells stored.
 
-Two rules make it safe on real data, where single-linkage components chain:
+Single-linkage components chain on real data (one giant component plus stragglers), so
+only components that persistence sets apart as populations are pooled:
 
-* **Bulk components are not pooled anew.** A component holding more than half of the
-  cells is the data's bulk, joined by chaining (a continuum, or the coarsest threshold,
-  which joins everything), not a population persistence has set apart. Its cells keep
-  the groups they had at the next finer scale, so pooling never spreads over a chain, and
-  a coarser scale never pools less than a finer one.
-* **The weight grows with the threshold**, ``ρ_t = ρ ((ε_t / ε_0)² − 1)``: zero at the
-  finest scale, which stays the data's finest view, and growing like the squared width of
-  the heat kernel, the diffusion time a graph of that width would need to mix a group.
+* **A group is a population that persists.** A component of scale t is a group when it
+  stays apart from every other population (a component of at least :data:`MIN_POPULATION`
+  cells) up to the next coarser scale of the fit, or when it joins populations that were
+  all groups at the next finer scale (types joining their subtypes). A component that
+  merges with another population before the next scale is a chain, not a population, at
+  this resolution.
+* **The bulk is not pooled anew.** A component holding more than half of the cells that are
+  in populations is the data's bulk (a continuum, or the coarsest threshold, which joins
+  everything).
+
+Cells of a component that is not a group keep their groups of the next finer scale, so a
+coarser scale never pools fewer cells than a finer one. The weight grows with the
+threshold, ``ρ_t = ρ ((ε_t / ε_0)² − 1)``: zero at the finest scale, which stays the data's
+finest view, and growing like the squared width of the heat kernel, the diffusion time a
+graph of that width would need to mix a group.
 
 The pooling term is ``ρ_t Σ_i ‖u_i − ū_g(i)‖²``, the squared distance of every pooled cell
 to its group's mean: ``min_c Σ_i ‖u_i − c_g(i)‖²`` over free group centres. Its exact block
@@ -35,10 +43,12 @@ from scipy.sparse.csgraph import connected_components
 
 from .persistence import EdgeList
 
-__all__ = ["BULK_SHARE", "Pooling", "pooling_groups", "pooling_scales"]
+__all__ = ["BULK_SHARE", "MIN_POPULATION", "Pooling", "pooling_groups", "pooling_scales"]
 
-#: A component holding more than this share of the cells is the bulk: not pooled anew at that scale.
+#: A component holding more than this share of the cells in populations is the bulk: not pooled anew.
 BULK_SHARE = 0.5
+#: Components of at least this many cells are populations: merging with one ends a component's persistence.
+MIN_POPULATION = 10
 
 _ROW_CHUNK = 1 << 15  # rows per chunk: no cells × k temporary
 
@@ -106,32 +116,75 @@ def pooling_scales(thresholds: np.ndarray) -> np.ndarray:
     return (thresholds / finest) ** 2 - 1.0
 
 
-def pooling_groups(edges: EdgeList, thresholds: np.ndarray, bulk_share: float = BULK_SHARE) -> list[Pooling]:
-    """Return every threshold's :class:`Pooling`: its H0 components, with the bulk kept at the finer scale's groups.
+def pooling_groups(
+    edges: EdgeList,
+    thresholds: np.ndarray,
+    *,
+    bulk_share: float = BULK_SHARE,
+    min_population: int = MIN_POPULATION,
+) -> list[Pooling]:
+    """Return every threshold's :class:`Pooling`: the components that persist as populations.
 
-    At each threshold (taken fine to coarse, returned in the given order) the groups are
-    the connected components of the edges strictly shorter than it, with at least two
-    cells and at most ``bulk_share`` of all cells. The cells of a larger component keep
-    their groups of the next finer threshold (none at the finest).
+    The thresholds are the scales of one fit (returned in the given order, judged fine to
+    coarse). At each, a connected component of the edges strictly shorter than the threshold
+    is a group when it has at least two cells, at most ``bulk_share`` of the cells in
+    populations (components of at least ``min_population`` cells), and either stays apart
+    from every other population up to the next coarser threshold or joins populations that
+    were all groups at the next finer one. The cells of any other component keep their
+    groups of the next finer threshold (none at the finest).
     """
     thresholds = np.asarray(thresholds, dtype=np.float64)
-    n = edges.n_nodes
+    order = np.argsort(thresholds, kind="stable")
+    components = [_components(edges, thresholds[t]) for t in order]  # fine to coarse
     factors = pooling_scales(thresholds)
-    result: list[Pooling | None] = [None] * len(thresholds)
-    finer = np.full(n, -1, dtype=np.int64)
-    for t in np.argsort(thresholds, kind="stable"):
-        keep = edges.lengths < thresholds[t]
-        adjacency = coo_array((np.ones(int(keep.sum())), (edges.rows[keep], edges.cols[keep])), shape=(n, n))
-        _, components = connected_components(adjacency, directed=False)
-        sizes = np.bincount(components)
-        bulk = sizes[components] > bulk_share * n
+    result: list[Pooling] = [None] * len(thresholds)  # type: ignore[list-item]
+    finer_groups = np.full(edges.n_nodes, -1, dtype=np.int64)
+    finer_is_group = np.zeros(0, dtype=bool)
+    for rank, t in enumerate(order):
+        labels = components[rank]
+        sizes = np.bincount(labels)
+        populations = sizes >= min_population
+        is_group = (sizes >= 2) & (sizes <= bulk_share * sizes[populations].sum())
+        persists = np.zeros(len(sizes), dtype=bool)
+        if rank + 1 < len(order):
+            persists |= _apart_until(labels, populations, components[rank + 1])
+        if rank > 0:
+            persists |= _joins_groups(components[rank - 1], finer_is_group, labels, min_population)
+        is_group &= persists
         # inherited groups get labels after the components', so the two never collide
-        labels = np.where(bulk, np.where(finer >= 0, finer + len(sizes), -1), components)
-        labels[~bulk & (sizes[components] < 2)] = -1
-        groups = _consecutive(labels)
+        kept = np.where(finer_groups >= 0, finer_groups + len(sizes), -1)
+        groups = _consecutive(np.where(is_group[labels], labels, kept))
         result[t] = Pooling(groups, np.bincount(groups[groups >= 0]).astype(np.float64), float(factors[t]))
-        finer = groups
-    return [pooling for pooling in result if pooling is not None]
+        finer_groups, finer_is_group = groups, is_group
+    return result
+
+
+def _components(edges: EdgeList, threshold: float) -> np.ndarray:
+    """Connected component of every cell in the graph of the edges strictly shorter than ``threshold``."""
+    keep = edges.lengths < threshold
+    n = edges.n_nodes
+    adjacency = coo_array((np.ones(int(keep.sum())), (edges.rows[keep], edges.cols[keep])), shape=(n, n))
+    return connected_components(adjacency, directed=False)[1]
+
+
+def _apart_until(labels: np.ndarray, populations: np.ndarray, coarser: np.ndarray) -> np.ndarray:
+    """Per component: whether no other population shares its component at the ``coarser`` labels."""
+    owner = np.zeros(len(populations), dtype=np.int64)
+    owner[labels] = coarser  # components are nested: each lies in one coarser component
+    n_populations = np.bincount(owner[populations], minlength=int(coarser.max()) + 1)
+    return n_populations[owner] - populations == 0
+
+
+def _joins_groups(finer: np.ndarray, finer_is_group: np.ndarray, labels: np.ndarray, min_population: int) -> np.ndarray:
+    """Per component: whether it holds populations of the ``finer`` labels and all of them were groups."""
+    finer_sizes = np.bincount(finer)
+    finer_populations = finer_sizes >= min_population
+    owner = np.zeros(len(finer_sizes), dtype=np.int64)
+    owner[finer] = labels
+    n_components = int(labels.max()) + 1
+    held = np.bincount(owner[finer_populations], minlength=n_components)
+    held_groups = np.bincount(owner[finer_populations & finer_is_group], minlength=n_components)
+    return (held > 0) & (held_groups == held)
 
 
 def _consecutive(labels: np.ndarray) -> np.ndarray:
