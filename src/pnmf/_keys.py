@@ -114,6 +114,8 @@ class Manifest:
     THRESHOLDS = "thresholds"
     N_CONNECTED = "n_connected"
     N_EDGES = "n_edges"
+    N_GROUPS = "n_groups"
+    N_POOLED = "n_pooled"
     RECOMMENDED = "recommended_scale"
     CROSS_VALIDATION = "cross_validation"  # the held-out errors behind λ1 and the recommended scale
     PERSISTENCE = "persistence"

@@ -286,7 +286,7 @@ def check_result(
     checked = dict(manifest)
     n_scales, k = _check_arrays(adata, key, manifest, "obsm", Manifest.OBSM_KEYS)
     _check_names(key, manifest, Manifest.VARM_KEYS, n_scales)
-    for field in (Manifest.THRESHOLDS, Manifest.N_CONNECTED, Manifest.N_EDGES):
+    for field in (Manifest.THRESHOLDS, Manifest.N_CONNECTED, Manifest.N_EDGES, Manifest.N_GROUPS, Manifest.N_POOLED):
         if field in manifest or field == Manifest.THRESHOLDS:
             _check_per_scale(key, manifest, field, n_scales)
     _check_recommended(key, manifest, n_scales)

@@ -160,7 +160,7 @@ def pooling_groups(
 
 
 def _components(edges: EdgeList, threshold: float) -> np.ndarray:
-    """Connected component of every cell in the graph of the edges strictly shorter than ``threshold``."""
+    """Return the connected component of every cell in the graph of the edges strictly shorter than ``threshold``."""
     keep = edges.lengths < threshold
     n = edges.n_nodes
     adjacency = coo_array((np.ones(int(keep.sum())), (edges.rows[keep], edges.cols[keep])), shape=(n, n))

@@ -87,7 +87,7 @@ class Refit:
     """Embeddings refitted with fixed loadings, and how the refit went.
 
     ``history`` is the total objective before and after every iteration; ``per_scale``
-    (iterations + 1) × scales holds each scale's own terms (reconstruction, graph, anchor).
+    (iterations + 1) × scales holds each scale's own terms (reconstruction, graph, anchor, pooling).
     """
 
     embeddings: list[np.ndarray]
@@ -130,7 +130,10 @@ def refit_embeddings(
         ]
         own = np.array(
             [
-                e + weights.graph * g.quadratic_form(U) + weights.anchor * squared_norm(U)
+                e
+                + weights.graph * g.quadratic_form(U)
+                + weights.anchor * squared_norm(U)
+                + g.pooling.penalty(U, weights.pooling)
                 for e, g, U in zip(errors, graphs, embeddings, strict=True)
             ]
         )

@@ -50,13 +50,15 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     Returns
     -------
     DataFrame indexed by ``scale`` with columns ``threshold``, ``n_connected``, ``n_edges``,
+    ``n_groups`` and ``n_pooled`` (the groups the scale pulls towards their means, and their
+    cells: ``pooling_weight`` in :func:`pnmf.tl.pnmf`),
     ``n_iter``, ``converged``, ``objective`` (the scale's last objective along the path),
     ``held_out_error`` (the relative error of the scale on the held-out genes, which chose
     the recommended scale; NaN where the manifest holds none: a single scale, the
     component-count fallback, or a result written before scales were cross-validated),
     ``recommended``, ``obsm_key`` and ``varm_key``. A :func:`pnmf.tl.project` result,
-    whose cells were not part of the graphs, has ``<NA>`` for ``n_connected`` and
-    ``n_edges`` (read them from the reference).
+    whose cells were not part of the graphs, or one written before pooling, has ``<NA>``
+    for the counts it does not hold (read a projection's from the reference).
 
     Examples
     --------
@@ -79,6 +81,8 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
             "threshold": np.asarray(manifest[Manifest.THRESHOLDS], dtype=np.float64),
             "n_connected": _counts(manifest, Manifest.N_CONNECTED, n_scales),
             "n_edges": _counts(manifest, Manifest.N_EDGES, n_scales),
+            "n_groups": _counts(manifest, Manifest.N_GROUPS, n_scales),
+            "n_pooled": _counts(manifest, Manifest.N_POOLED, n_scales),
             "n_iter": convergence.n_iter,
             "converged": convergence.converged,
             "objective": last.to_numpy(),

@@ -82,12 +82,15 @@ def pnmf(
 
     with λ1 = ``graph_weight``, λ2 = ``coupling_weight``, λ3 = ``anchor_weight`` (the
     paper's geometric regularization, cross-scale smoothness and scale anchoring) and
-    ρ_t = ρ ((ε_t / ε_0)² − 1), ρ = ``pooling_weight``: every cell is pulled towards the
-    mean embedding :math:`\bar u_{t,g(i)}` of its group, the H0 component that holds it at
-    ε_t, so that a coarse scale contracts what persistence has joined (the flat-weight
-    limit of the paper's ε-graph, which joins every pair of a component closer than ε_t).
-    A component holding more than half of the cells (the bulk, joined by chaining) is not
-    pooled anew: its cells keep their groups of the next finer scale. ``X`` is
+    ρ_t = ρ ((ε_t / ε_0)² − 1), ρ = ``pooling_weight``: every cell of a group is pulled
+    towards the group's mean embedding :math:`\bar u_{t,g(i)}`, so that a coarse scale
+    contracts what persistence has joined (the flat-weight limit of the paper's ε-graph,
+    which joins every pair of a component closer than ε_t). A group is an H0 component at
+    ε_t that persists as a population: it stays apart from every other component of at
+    least 10 cells up to the next coarser scale, or joins components that were all groups
+    at the next finer scale, and it holds at most half of the cells in such components.
+    Other cells keep their groups of the next finer scale, so chained components (one
+    bulk plus stragglers, as on most real data) are never pooled. ``X`` is
     cells × genes with every cell scaled to unit L2 norm (``normalize=True``), ``U_t`` is
     Hᵀ of the paper and ``W_t`` its W, ``u_ti`` cell i's row of ``U_t``. :math:`\tilde L_t`
     is the Laplacian of the scale's graph: the edges shorter than ε_t, whose connected
@@ -165,10 +168,8 @@ def pnmf(
         λ3, ridge penalty on the embeddings.
     pooling_weight
         ρ, the pull of every cell towards its group's mean at the coarser scales (0 at the
-        finest, growing as the squared threshold), which makes coarse scales contract what
-        persistence has joined. Off (0) by default: on real data the components chain and
-        pooling them can merge populations (the method page, "Pooling", has the numbers);
-        10 suits data whose populations persistence sets apart.
+        finest, growing as the squared threshold), which makes coarse scales contract the
+        populations that persistence has joined. 0 turns it off.
     normalize
         Scale every cell to unit L2 norm before factorizing (cells with no counts stay zero).
     max_iter
@@ -207,6 +208,8 @@ def pnmf(
     ``adata.uns[key_added]``
         Manifest: ``obsm_keys`` and ``varm_keys`` (every key written), ``thresholds``,
         ``n_connected`` (components per scale), ``n_edges`` (graph edges per scale),
+        ``n_groups`` and ``n_pooled`` (groups pulled towards their means per scale, and
+        their cells),
         ``recommended_scale`` (label-free: see below), ``cross_validation`` (the held-out
         errors behind it and behind λ1: ``scale_rule``, ``scale_errors``,
         ``scale_standard_errors``, ``graph_weights``, ``graph_weight_errors``),
@@ -327,6 +330,8 @@ def scale_fields(problem: core.Problem) -> dict[str, Any]:
         Manifest.THRESHOLDS: problem.thresholds,
         Manifest.N_CONNECTED: problem.n_connected.astype(np.int64),
         Manifest.N_EDGES: np.array([g.n_edges for g in problem.graphs], dtype=np.int64),
+        Manifest.N_GROUPS: np.array([g.pooling.n_groups for g in problem.graphs], dtype=np.int64),
+        Manifest.N_POOLED: np.array([g.pooling.n_pooled for g in problem.graphs], dtype=np.int64),
         Manifest.PERSISTENCE: Bars(problem.persistence.deaths, problem.persistence.n_essential, problem.top).to_uns(),
     }
 
