@@ -288,7 +288,7 @@ def solve_problem(problem: Problem, options: PnmfOptions, *, progress: bool = Fa
             max_sweeps=options.max_sweeps,
             tol=options.tol,
             progress=progress,
-            overwrite_start=True,  # U0 becomes the finest embedding, not a copy of it
+            overwrite_start=True,  # U0 becomes the coarsest embedding, not a copy of it
         )
     solution, alignment = _aligned(solution, coupled=weights.couples_scales)
     similarity = consecutive_similarity(solution.loadings)

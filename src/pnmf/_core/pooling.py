@@ -36,6 +36,7 @@ objective still never increases.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.sparse import coo_array, csr_array
@@ -80,11 +81,16 @@ class Pooling:
         """Every cell's pull towards its group's mean at pooling weight ρ (0 for cells not pooled)."""
         return np.where(self.groups >= 0, weight * self.scale, 0.0)
 
+    @cached_property
+    def _indicator(self) -> csr_array:
+        """Groups × cells, 1 where the cell is in the group: built once, read at every update."""
+        pooled = np.flatnonzero(self.groups >= 0)
+        shape = (self.n_groups, len(self.groups))
+        return csr_array((np.ones(len(pooled)), (self.groups[pooled], pooled)), shape=shape)
+
     def means(self, U: np.ndarray) -> np.ndarray:
         """Every group's mean embedding, groups × k."""
-        pooled = np.flatnonzero(self.groups >= 0)
-        indicator = csr_array((np.ones(len(pooled)), (self.groups[pooled], pooled)), shape=(self.n_groups, U.shape[0]))
-        return (indicator @ U) / self.sizes[:, None]
+        return (self._indicator @ U) / self.sizes[:, None]
 
     def add_pull(self, linear: np.ndarray, U: np.ndarray, weight: float) -> None:
         """Add every pooled cell's pull towards its group's current mean to ``linear`` (in place)."""

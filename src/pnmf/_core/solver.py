@@ -333,21 +333,22 @@ def solve(
     progress: bool = False,
     overwrite_start: bool = False,
 ) -> Fit:
-    """Fit all scales: a warm-started path from fine to coarse, then coupled sweeps.
+    """Fit all scales: a warm-started path from coarse to fine, then coupled sweeps.
 
-    Path: the finest scale is fitted from ``(U0, W0)``; each coarser scale starts from the
-    solution of the next finer one and is fitted with the coupling term towards it, as the
-    paper sweeps its scales, so every scale starts from the data's finest view and
-    coarsens it (pooling, :mod:`pnmf._core.pooling`) rather than a fine scale starting from
-    a contracted one. Each scale stops when its objective decreases by less than ``tol``
-    (relative) or after ``max_iter`` iterations.
+    Path: the coarsest scale is fitted from ``(U0, W0)``; each finer scale starts from the
+    solution of the next coarser one and is fitted with the coupling term towards it, so the
+    graph structure and the pooling of coarse scales reach the fine ones as a start, which
+    the finer scale's own terms then undo where its data disagree. Each scale stops when
+    its objective decreases by less than ``tol`` (relative) or after ``max_iter``
+    iterations. (A path from fine to coarse was measured too: as good on synthetic
+    hierarchies, 1.7 times the solve time at 100k cells, 10 coupled sweeps against 2.)
 
     Sweeps: block-coordinate descent on the full objective, scale by scale from fine to
     coarse, each scale's embedding (seeing the newest neighbouring scales) then its
     loadings; stops on the same rule. Products with X are made per scale: one wide product
     for all scales is slower, its dense operand no longer fits in cache.
 
-    With ``overwrite_start``, a C-contiguous float64 ``U0`` becomes the finest scale's
+    With ``overwrite_start``, a C-contiguous float64 ``U0`` becomes the coarsest scale's
     embedding instead of being copied (one cells × k array less, 160 MB per million cells).
     """
     n_scales = len(graphs)
@@ -363,13 +364,13 @@ def solve(
     couplings = [pair_coupling(graph.degree, weights) for graph in graphs[:-1]]
     U = np.require(U0, np.float64, "C") if overwrite_start else np.array(U0, np.float64, order="C")
     W = W0.astype(np.float64, copy=True)
-    for t in range(n_scales):
-        finer = embeddings[t - 1] if t > 0 else None
-        if finer is not None:
-            U = finer.copy()  # each coarser scale starts from the next finer one's solution
+    for t in reversed(range(n_scales)):
+        coarser = embeddings[t + 1] if t + 1 < n_scales else None
+        if coarser is not None:
+            U = coarser.copy()  # each finer scale starts from the next coarser one's solution
         previous = np.inf
         bar.set_postfix_str(f"scale {t}")
-        adjacent = [] if finer is None else [(finer, couplings[t - 1])]
+        adjacent = [] if coarser is None else [(coarser, couplings[t])]
         for iteration in range(1, max_iter + 1):
             error = _fit_step(expression, U, W, graphs[t], weights, adjacent, buffer)
             value = (
@@ -378,8 +379,8 @@ def solve(
                 + weights.anchor * squared_norm(U)
                 + graphs[t].pooling.penalty(U, weights.pooling)
             )
-            if finer is not None:
-                value += weighted_squared_distance(U, finer, couplings[t - 1])
+            if coarser is not None:
+                value += weighted_squared_distance(U, coarser, couplings[t])
             fit.record("path", t, iteration, value)
             n_iter[t] = iteration
             if _converged(previous, value, tol):
