@@ -177,7 +177,7 @@ def fit_problem(seed, weights, **kwargs):
 
 
 def test_solve_returns_nonnegative_unit_norm_factors_and_a_consistent_objective():
-    weights = Weights(graph=10.0, coupling=1.0, anchor=0.1, pooling=2.0)
+    weights = Weights(graph=10.0, coupling=1.0, anchor=0.1, pooling=0.5)
     X, graphs, fit = fit_problem(4, weights, max_iter=300, max_sweeps=5, tol=1e-5)
     assert len(fit.embeddings) == len(fit.loadings) == 3
     for U, W in zip(fit.embeddings, fit.loadings, strict=True):
