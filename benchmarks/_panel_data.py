@@ -128,11 +128,15 @@ def nested(n_cells: int, n_types: int, n_subtypes: int, seed: int, fold_change: 
     adata = pnmf.datasets.nested_populations(
         n_cells, 1000, n_types=n_types, n_subtypes=n_subtypes, fold_change=fold_change, random_state=seed
     )
+    return _synthetic(adata, f"nested {n_types}×{n_subtypes} n={n_cells} fc={fold_change:g} seed={seed}")
+
+
+def _synthetic(adata: AnnData, name: str) -> Dataset:
+    """A synthetic two-level hierarchy with log values in ``X``: all genes, PCA 30, 15-NN, as the panel fits it."""
     adata.layers["lognorm"] = adata.X.copy()
     adata.var["highly_variable"] = True
     sc.pp.pca(adata, n_comps=30, random_state=0)
     sc.pp.neighbors(adata, n_neighbors=15, random_state=0)
-    name = f"nested {n_types}×{n_subtypes} n={n_cells} fc={fold_change:g} seed={seed}"
     return Dataset(name, adata, {"label": "subtype", "coarse": "cell_type"}, "synthetic")
 
 
@@ -170,12 +174,7 @@ def separable_hierarchy(n_cells: int, n_types: int, n_subtypes: int, seed: int) 
     adata.obs["cell_type"] = pd.Categorical([f"type_{i // n_subtypes}" for i in leaf])
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)
-    adata.layers["lognorm"] = adata.X.copy()
-    adata.var["highly_variable"] = True
-    sc.pp.pca(adata, n_comps=30, random_state=0)
-    sc.pp.neighbors(adata, n_neighbors=15, random_state=0)
-    name = f"separable {n_types}×{n_subtypes} n={n_cells} seed={seed}"
-    return Dataset(name, adata, {"label": "subtype", "coarse": "cell_type"}, "synthetic")
+    return _synthetic(adata, f"separable {n_types}×{n_subtypes} n={n_cells} seed={seed}")
 
 
 def panel(quick: bool = False, extra_data: Path | None = None) -> Iterator[Dataset]:
