@@ -32,7 +32,7 @@ def reference(populations_base):
     return adata, fitted
 
 
-def assert_same_fit(result, expected, rtol=1e-5):
+def assert_same_fit(result, expected, rtol=1e-6):
     manifest, other = result.uns["pnmf"], expected.uns["pnmf"]
     np.testing.assert_allclose(manifest["thresholds"], other["thresholds"])
     assert manifest["params"]["graph_weight"] == other["params"]["graph_weight"]
