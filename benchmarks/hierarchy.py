@@ -13,6 +13,12 @@ k-means with the fine count there gives ≤ 0.5 (the fine level has collapsed); 
 coarsest embedding moved from the finest (relative Frobenius norm); the number of clusters
 of ``tl.leiden`` at every scale; and the time of the fit. PCA (k-means on ``X_pca``) is the
 reference for the finest scale.
+
+Beside pnmf, the anchors users reach for, on the same data: scanpy's Leiden on the
+dataset's kNN graph over resolutions 0.1 to 2 (the clustree habit; the resolution whose
+clusters match each level best, with its cluster count), HDBSCAN on the PCA (scikit-learn's,
+``min_cluster_size=10``; its points left as noise form one cluster) and scikit-learn's NMF
+with the same k (k-means on W rescaled to unit-norm loadings, against each level; ``panel.sklearn_nmf``).
 """
 
 from __future__ import annotations
@@ -27,13 +33,15 @@ import pandas as pd
 import scanpy as sc
 from _markdown import markdown_table, publish
 from _panel_data import Dataset, add_extra_data_argument, extra, nested, pbmc, real, separable_hierarchy
-from sklearn.cluster import KMeans
+from panel import sklearn_nmf
+from sklearn.cluster import HDBSCAN, KMeans
 from sklearn.metrics import adjusted_rand_score
 
 import pnmf
 
 HERE = Path(__file__).resolve().parent
 SEEDS = (0, 1, 2)
+RESOLUTIONS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0)
 
 
 def kmeans_ari(embedding: np.ndarray, labels: np.ndarray) -> float:
@@ -44,6 +52,35 @@ def kmeans_ari(embedding: np.ndarray, labels: np.ndarray) -> float:
             [adjusted_rand_score(labels, KMeans(k, n_init=10, random_state=s).fit_predict(embedding)) for s in SEEDS]
         )
     )
+
+
+def anchors(adata, fine: np.ndarray, coarse: np.ndarray, n_comps: int = 20) -> dict:
+    """Leiden over resolutions, HDBSCAN on the PCA and scikit-learn's NMF against both label levels."""
+    row = {}
+    start = time.perf_counter()
+    levels = []
+    for resolution in RESOLUTIONS:
+        sc.tl.leiden(
+            adata, resolution, key_added="_leiden", flavor="igraph", n_iterations=2, directed=False, random_state=0
+        )
+        levels.append(np.asarray(adata.obs.pop("_leiden")))
+    for name, labels in (("fine", fine), ("coarse", coarse)):
+        scores = [adjusted_rand_score(labels, level) for level in levels]
+        best = int(np.argmax(scores))
+        row[f"Leiden best {name} (res., clusters)"] = (
+            f"{scores[best]:.3f} ({RESOLUTIONS[best]:g}, {len(np.unique(levels[best]))})"
+        )
+    row["Leiden 8 res. (s)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    hdbscan = HDBSCAN(min_cluster_size=10).fit_predict(adata.obsm["X_pca"])
+    row["HDBSCAN clusters"] = len(np.unique(hdbscan[hdbscan >= 0]))
+    row["HDBSCAN fine / coarse"] = (
+        f"{adjusted_rand_score(fine, hdbscan):.3f} / {adjusted_rand_score(coarse, hdbscan):.3f}"
+    )
+    row["HDBSCAN (s)"] = time.perf_counter() - start
+    _, W = sklearn_nmf(adata, n_comps)  # rescaled to unit-norm loadings
+    row["sklearn NMF fine / coarse"] = f"{kmeans_ari(W, fine):.3f} / {kmeans_ari(W, coarse):.3f}"
+    return row
 
 
 def datasets(extra_data: Path | None) -> list[Dataset]:
@@ -96,6 +133,7 @@ def evaluate(dataset: Dataset, pooling_weight: float | None) -> dict:
         "coarsest − finest (rel.)": float(moved),
         "recommended": int(manifest["recommended_scale"]),
         "fit (s)": seconds,
+        **anchors(adata, fine, coarse),
     }
 
 
