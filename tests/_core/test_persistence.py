@@ -123,7 +123,7 @@ def test_bridging_is_independent_of_block_size(rng, block_bytes):
 
 @pytest.mark.parametrize("dims", [3, TREE_MAX_DIMS + 30])
 def test_bridging_chooses_a_search_and_finds_the_exact_bridges(rng, dims):
-    # k-d trees below TREE_MAX_DIMS dimensions, brute force above: the same closest pairs either way
+    # the default dual-tree search, below and above TREE_MAX_DIMS dimensions: the same closest pairs as brute force
     points = np.vstack([rng.normal(size=(60, dims)) + offset for offset in (0, 8, 20, 45)])
     edges = knn_edges(points, 3)
     chosen = bridge_components(points, edges)

@@ -12,6 +12,7 @@ from typing import Literal
 
 import gudhi
 import numpy as np
+from numba import njit
 from scipy.sparse import coo_array, csr_array
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from scipy.spatial import cKDTree
@@ -162,8 +163,9 @@ def _persistence_of(tree: gudhi.SimplexTree, n_cells: int) -> Persistence:
     return Persistence(n_cells, np.sort(deaths[finite]), int((~finite).sum()))
 
 
-#: Most dimensions at which ``bridge_components`` searches k-d trees by default: they prune
-#: well up to about 20 dimensions of PCA-like coordinates and little beyond 30.
+#: Most dimensions at which ``bridge_components(method='tree')``, a k-d tree search from every point
+#: outside the largest component, prunes well: up to about 20 dimensions of PCA-like coordinates
+#: and little beyond 30 (``method='auto'`` searches by a dual tree in any dimension).
 TREE_MAX_DIMS = 20
 
 
@@ -172,7 +174,7 @@ def bridge_components(
     edges: EdgeList,
     block_bytes: int = 1 << 27,
     *,
-    method: Literal["auto", "tree", "brute"] = "auto",
+    method: Literal["auto", "dual", "tree", "brute"] = "auto",
 ) -> EdgeList:
     """Edges that join the connected components of a graph along their exact closest pairs.
 
@@ -191,17 +193,24 @@ def bridge_components(
     block_bytes
         Memory for one block of query-to-all distances (``method='brute'``).
     method
-        How each point outside the largest component finds its nearest point in another
-        component, both exactly. ``'brute'``: distances to every point, by blocks, with
-        BLAS; its cost grows with the points outside times all points (days when millions
-        of cells are outside). ``'tree'``: two k-d trees built once (one on the largest
-        component, one on the other points, searched no farther than the nearest point of
-        the largest component); it pays off where the coordinates have few effective
-        dimensions. ``'auto'`` (default): the trees up to ``TREE_MAX_DIMS`` dimensions, brute
-        force above. On PCA-like coordinates (spread falling from 1 to 0.02; 100,000 cells
-        in the largest component, 10,000 in about 1,670 small ones; ``benchmarks/persistence.py``)
-        the trees took 0.9 s at 10 dimensions and 1.6 s at 20 against 14.5 s and 9.3 s by
-        brute force, 7.0 s against 8.7 s at 30, and 31.1 s against 7.8 s at 40.
+        How each component finds its closest pair of points with another component, all
+        exactly. ``'dual'``: Borůvka's dual-tree search (March, Ram and Gray, 2010) on one
+        k-d tree of all points (scikit-learn's), built once: pairs of nodes are dropped when
+        both lie in one component or when their boxes are farther apart than the closest
+        pair found so far for every component in the query node, so each round looks near
+        the borders between components only. ``'brute'``: distances from every point
+        outside the largest component to every point, by blocks, with BLAS; quadratic.
+        ``'tree'``: each point outside the largest component searches two k-d trees for its
+        own nearest point in another component; fast in few dimensions when few points lie
+        outside, slow beyond ``TREE_MAX_DIMS``. ``'auto'`` (default): ``'dual'``. On 30
+        PCA-like dimensions (spread falling from 1 to 0.02) with a 15-NN graph, 2 cores
+        (``benchmarks/persistence.py --separated``, ``benchmarks/results/bridging.md``): four
+        separated populations of 1M cells in all took 22 s (brute force: 41 s at 50,000
+        cells, about 4.6 hours at 1M by its quadratic growth), and 900,000 cells in one
+        population with 1,000 clumps of 100 cells around it 81 s (brute force: 3.0 s at
+        50,000 cells, about 20 minutes at 1M). With 100,000 cells in the largest component
+        and 10,000 in about 1,660 small ones, the dual tree took 1.3 s at 10 dimensions and
+        3.1 s at 20 against 0.4 s and 2.1 s for ``'tree'`` (a second of it the tree's build).
 
     Returns
     -------
@@ -210,40 +219,79 @@ def bridge_components(
     n = edges.n_nodes
     graph = coo_array((np.ones(len(edges)), (edges.rows, edges.cols)), shape=(n, n))
     n_comp, labels = connected_components(graph, directed=False)
+    if n_comp == 1:
+        empty = np.empty(0, dtype=np.int64)
+        return EdgeList(n, empty, empty, np.empty(0))
     points64 = np.asarray(points, dtype=np.float64)
-    sq_norms = np.einsum("ij,ij->i", points64, points64)
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     # the largest component at the start stays out of the queries in every round (any one component may)
-    anchor = int(np.flatnonzero(labels == np.bincount(labels).argmax())[0]) if n_comp > 1 else 0
+    anchor = int(np.flatnonzero(labels == np.bincount(labels).argmax())[0])
     if method == "auto":
-        method = "tree" if points64.shape[1] <= TREE_MAX_DIMS else "brute"
-    search = _TreeSearch(points64, labels) if method == "tree" and n_comp > 1 else None
+        method = "dual"
+    if method == "dual":
+        dual = _DualTreeSearch(points64)
+    else:
+        sq_norms = np.einsum("ij,ij->i", points64, points64)
+        search = _TreeSearch(points64, labels) if method == "tree" else None
     while n_comp > 1:
         giant = int(labels[anchor])
-        query = np.flatnonzero(labels != giant)
-        if search is None:
-            partner, dist = _nearest_outside(points64, sq_norms, labels, query, block_bytes)
+        if method == "dual":
+            source, target = dual.closest_pairs(labels, n_comp, giant)
         else:
-            partner, dist = search.nearest(labels, query)
-        # one candidate per component: its point with the nearest outside partner
-        order = np.lexsort((dist, labels[query]))
-        first = np.r_[True, np.diff(labels[query][order]) != 0]
-        best = order[first]
-        rows.append(query[best])
-        cols.append(partner[best])
-        merged = coo_array(
-            (
-                np.ones(sum(len(r) for r in rows) + len(edges)),
-                (np.concatenate([edges.rows, *rows]), np.concatenate([edges.cols, *cols])),
-            ),
-            shape=(n, n),
-        )
-        n_comp, labels = connected_components(merged, directed=False)
-    if not rows:
-        empty = np.empty(0, dtype=np.int64)
-        return EdgeList(n, empty, empty, np.empty(0))
+            query = np.flatnonzero(labels != giant)
+            if search is None:
+                partner, dist = _nearest_outside(points64, sq_norms, labels, query, block_bytes)
+            else:
+                partner, dist = search.nearest(labels, query)
+            # one candidate per component: its point with the nearest outside partner
+            order = np.lexsort((dist, labels[query]))
+            first = np.r_[True, np.diff(labels[query][order]) != 0]
+            best = order[first]
+            source, target = query[best], partner[best]
+        rows.append(source)
+        cols.append(target)
+        # the components joined by this round's bridges
+        joined = coo_array((np.ones(len(source)), (labels[source], labels[target])), shape=(n_comp, n_comp))
+        n_comp, merged = connected_components(joined, directed=False)
+        labels = merged[labels]
     return EdgeList.from_pairs(n, np.concatenate(rows), np.concatenate(cols), points64)
+
+
+class _DualTreeSearch:
+    """Each component's exact closest pair with the other components, by a dual-tree search on one k-d tree.
+
+    The tree (scikit-learn's, leaves of ``leaf_size`` points) is built once for all
+    rounds; the points are copied in its order so that every node's points are contiguous.
+    """
+
+    def __init__(self, points: np.ndarray, leaf_size: int = 40) -> None:
+        from sklearn.neighbors import KDTree
+
+        _, order, nodes, bounds = KDTree(points, leaf_size=leaf_size).get_arrays()
+        self.order = np.asarray(order, dtype=np.int64)
+        self.points = np.ascontiguousarray(points[self.order])
+        self.start = np.ascontiguousarray(nodes["idx_start"], dtype=np.int64)
+        self.end = np.ascontiguousarray(nodes["idx_end"], dtype=np.int64)
+        self.leaf = np.ascontiguousarray(nodes["is_leaf"], dtype=np.bool_)
+        self.lower = np.ascontiguousarray(bounds[0], dtype=np.float64)
+        self.upper = np.ascontiguousarray(bounds[1], dtype=np.float64)
+
+    def closest_pairs(self, labels: np.ndarray, n_comp: int, giant: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return the closest pair (point inside, point outside) of every component but ``giant``."""
+        source, target, _ = _dual_tree_round(
+            self.points,
+            np.ascontiguousarray(labels[self.order], dtype=np.int64),
+            n_comp,
+            giant,
+            self.start,
+            self.end,
+            self.leaf,
+            self.lower,
+            self.upper,
+        )
+        found = source >= 0
+        return self.order[source[found]], self.order[target[found]]
 
 
 class _TreeSearch:
@@ -314,3 +362,174 @@ def _nearest_outside(
         partner[start : start + block] = best
         dist[start : start + block] = d2[np.arange(len(idx)), best]
     return partner, dist
+
+
+@njit(cache=True, nogil=True)
+def _node_components(labels: np.ndarray, start: np.ndarray, end: np.ndarray, leaf: np.ndarray) -> np.ndarray:
+    """Label every k-d tree node with the component of its points, -1 where they lie in several (bottom-up)."""
+    n_nodes = len(start)
+    comp = np.empty(n_nodes, dtype=np.int64)
+    for node in range(n_nodes - 1, -1, -1):
+        if leaf[node]:
+            c = labels[start[node]]
+            for i in range(start[node] + 1, end[node]):
+                if labels[i] != c:
+                    c = -1
+                    break
+            comp[node] = c
+        else:
+            c = comp[2 * node + 1]
+            comp[node] = c if c == comp[2 * node + 2] else -1
+    return comp
+
+
+@njit(inline="always", nogil=True)
+def _query_bound(node: int, comp: np.ndarray, best: np.ndarray, bound: np.ndarray, giant: int) -> float:
+    """Squared distance beyond which no pair from ``node`` can improve a component's nearest (-1: never queried)."""
+    c = comp[node]
+    if c == giant:
+        return -1.0
+    if c >= 0:
+        return best[c]
+    return bound[node]
+
+
+@njit(inline="always", nogil=True)
+def _box_gap(lower: np.ndarray, upper: np.ndarray, a: int, b: int, limit: float) -> float:
+    """Squared distance between the boxes of nodes a and b (stops counting once it reaches ``limit``)."""
+    total = 0.0
+    for k in range(lower.shape[1]):
+        gap = lower[a, k] - upper[b, k]
+        other = lower[b, k] - upper[a, k]
+        if other > gap:
+            gap = other
+        if gap > 0.0:
+            total += gap * gap
+            if total >= limit:
+                return total
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _dual_tree_round(points, labels, n_comp, giant, start, end, leaf, lower, upper):
+    """One Borůvka round by a dual-tree search: each component's nearest pair of points outside it.
+
+    ``points`` and ``labels`` are in the tree's order. Node pairs are dropped when both
+    nodes lie in one component or when their boxes are farther apart than the best pair
+    already found for every component in the query node; the largest component (``giant``)
+    is never a query. Returns, per component, the positions of its closest pair and their
+    squared distance (-1 and inf for the giant).
+    """
+    n_nodes = len(start)
+    dims = points.shape[1]
+    comp = _node_components(labels, start, end, leaf)
+    best = np.full(n_comp, np.inf)
+    source = np.full(n_comp, -1, dtype=np.int64)
+    target = np.full(n_comp, -1, dtype=np.int64)
+    bound = np.full(n_nodes, np.inf)  # mixed nodes: the largest best of their components (never too small)
+    capacity = 1024
+    stack_q = np.empty(capacity, dtype=np.int64)
+    stack_r = np.empty(capacity, dtype=np.int64)
+    stack_gap = np.empty(capacity)
+    child_q = np.empty(4, dtype=np.int64)
+    child_r = np.empty(4, dtype=np.int64)
+    child_gap = np.empty(4)
+    stack_q[0], stack_r[0], stack_gap[0] = 0, 0, 0.0
+    top = 1
+    while top > 0:
+        top -= 1
+        q, r, gap = stack_q[top], stack_r[top], stack_gap[top]
+        if comp[q] == -1 and not leaf[q]:
+            refreshed = max(
+                _query_bound(2 * q + 1, comp, best, bound, giant), _query_bound(2 * q + 2, comp, best, bound, giant)
+            )
+            bound[q] = min(bound[q], refreshed)
+        if gap >= _query_bound(q, comp, best, bound, giant):
+            continue
+        if leaf[q] and leaf[r]:
+            for i in range(start[q], end[q]):
+                c = labels[i]
+                if c == giant:
+                    continue
+                # the point against the box of r first
+                near = 0.0
+                for k in range(dims):
+                    x = points[i, k]
+                    if x < lower[r, k]:
+                        near += (lower[r, k] - x) ** 2
+                    elif x > upper[r, k]:
+                        near += (x - upper[r, k]) ** 2
+                if near >= best[c]:
+                    continue
+                for j in range(start[r], end[r]):
+                    if labels[j] == c:
+                        continue
+                    limit = best[c]
+                    d = 0.0
+                    for k in range(dims):
+                        diff = points[i, k] - points[j, k]
+                        d += diff * diff
+                        if d >= limit:
+                            break
+                    if d < limit:
+                        best[c] = d
+                        source[c] = i
+                        target[c] = j
+            # bounds of q and its mixed ancestors, from their children
+            if comp[q] == -1:
+                largest = 0.0
+                for i in range(start[q], end[q]):
+                    c = labels[i]
+                    if c != giant and best[c] > largest:
+                        largest = best[c]
+                bound[q] = largest
+            node = q
+            while node > 0:
+                node = (node - 1) // 2
+                if comp[node] == -1:
+                    bound[node] = max(
+                        _query_bound(2 * node + 1, comp, best, bound, giant),
+                        _query_bound(2 * node + 2, comp, best, bound, giant),
+                    )
+            continue
+        # split the internal nodes; keep the pairs that may hold a nearer pair, nearest on top of the stack
+        n_children = 0
+        for a in range(1 if leaf[q] else 2):
+            cq = q if leaf[q] else 2 * q + 1 + a
+            limit = _query_bound(cq, comp, best, bound, giant)
+            if limit < 0.0:
+                continue
+            for b in range(1 if leaf[r] else 2):
+                cr = r if leaf[r] else 2 * r + 1 + b
+                if comp[cq] >= 0 and comp[cq] == comp[cr]:
+                    continue
+                g = _box_gap(lower, upper, cq, cr, limit)
+                if g >= limit:
+                    continue
+                # insertion by decreasing gap
+                slot = n_children
+                while slot > 0 and child_gap[slot - 1] < g:
+                    child_q[slot], child_r[slot], child_gap[slot] = (
+                        child_q[slot - 1],
+                        child_r[slot - 1],
+                        child_gap[slot - 1],
+                    )
+                    slot -= 1
+                child_q[slot], child_r[slot], child_gap[slot] = cq, cr, g
+                n_children += 1
+        if top + n_children > capacity:
+            capacity *= 2
+            stack_q = _grown(stack_q, capacity)
+            stack_r = _grown(stack_r, capacity)
+            stack_gap = _grown(stack_gap, capacity)
+        for s in range(n_children):
+            stack_q[top], stack_r[top], stack_gap[top] = child_q[s], child_r[s], child_gap[s]
+            top += 1
+    return source, target, best
+
+
+@njit(cache=True, nogil=True)
+def _grown(array, capacity):
+    out = np.empty(capacity, dtype=array.dtype)
+    out[: len(array)] = array
+    return out
