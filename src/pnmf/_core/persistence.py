@@ -210,7 +210,8 @@ def bridge_components(
         population with 1,000 clumps of 100 cells around it 81 s (brute force: 3.0 s at
         50,000 cells, about 20 minutes at 1M). With 100,000 cells in the largest component
         and 10,000 in about 1,660 small ones, the dual tree took 1.3 s at 10 dimensions and
-        3.1 s at 20 against 0.4 s and 2.1 s for ``'tree'`` (a second of it the tree's build).
+        3.1 s at 20 against 0.4 s and 2.1 s for ``'tree'`` (about 0.9 s of it importing
+        scikit-learn's neighbours module, which scanpy has done before ``tl.pnmf`` gets here).
 
     Returns
     -------
