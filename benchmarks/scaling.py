@@ -5,6 +5,7 @@ Usage::
     python benchmarks/scaling.py                       # 10k, 30k, 100k cells
     python benchmarks/scaling.py --sizes 300000 1000000 --out benchmarks/results/large.md
     python benchmarks/scaling.py --sizes 10000 --exact 400
+    python benchmarks/scaling.py --separated --sizes 50000 200000 --no-sklearn --out benchmarks/results/scaling_separated.md
 
 For each size, synthetic log-normalized counts (2000 genes, ~10 % nonzeros, nested cell
 types; ``pnmf.datasets.nested_populations``, seeded) get scanpy's PCA and 15-NN graph,
@@ -14,6 +15,9 @@ peak resident set size (RSS) is its own:
 * ``pnmf.tl.pnmf`` with default settings (k = 20), split into the stages it records;
 * scikit-learn's ``NMF`` (coordinate descent, k = 20, NNDSVDa, tol 1e-4) on the same
   cell-normalized matrix, the single-scale fit users already run;
+* with ``--separated``: four cell types far enough apart (fold change 8 on their marker
+  genes, 3 subtypes each, PCA 30) that the 15-NN graph has four connected components, as
+  an atlas of epithelial, immune and stromal cells has: the fit must bridge them;
 * with ``--exact N``: the paper's construction on N cells (all pairwise distances, one
   scale per death value) through pnmf's own code path, beside the default.
 
@@ -37,6 +41,8 @@ from _markdown import publish
 HERE = Path(__file__).resolve().parent
 N_GENES = 2000
 N_COMPS = 20
+#: ``--separated``: four types whose 15-NN graph falls into four components (set by ``main``).
+SEPARATED = False
 
 
 def peak_rss_gb() -> float:
@@ -57,7 +63,7 @@ def n_cores() -> int:
 
 
 def cache_path(cache: Path, n_cells: int) -> Path:
-    return cache / f"populations_{n_cells}x{N_GENES}.h5ad"
+    return cache / f"{'separated' if SEPARATED else 'populations'}_{n_cells}x{N_GENES}.h5ad"
 
 
 def worker_prepare(n_cells: int, cache: Path) -> dict:
@@ -66,15 +72,23 @@ def worker_prepare(n_cells: int, cache: Path) -> dict:
     import pnmf
 
     start = time.perf_counter()
-    adata = pnmf.datasets.nested_populations(n_cells, N_GENES, n_types=6, n_subtypes=4, density=0.1, random_state=0)
+    if SEPARATED:
+        adata = pnmf.datasets.nested_populations(
+            n_cells, N_GENES, n_types=4, n_subtypes=3, density=0.1, fold_change=8.0, random_state=0
+        )
+    else:
+        adata = pnmf.datasets.nested_populations(n_cells, N_GENES, n_types=6, n_subtypes=4, density=0.1, random_state=0)
     generated = time.perf_counter()
-    sc.pp.pca(adata, n_comps=50, random_state=0)
+    sc.pp.pca(adata, n_comps=30 if SEPARATED else 50, random_state=0)
     pca = time.perf_counter()
     sc.pp.neighbors(adata, n_neighbors=15, random_state=0)
     neighbors = time.perf_counter()
     cache.mkdir(parents=True, exist_ok=True)
     adata.write_h5ad(cache_path(cache, n_cells))
+    from scipy.sparse.csgraph import connected_components
+
     return {
+        "knn_components": int(connected_components(adata.obsp["connectivities"], directed=False)[0]),
         "generate_s": generated - start,
         "pca_s": pca - generated,
         "neighbors_s": neighbors - pca,
@@ -152,6 +166,7 @@ def run_worker(kind: str, n_cells: int, cache: Path, options: dict | None = None
         str(cache),
         "--options",
         json.dumps(options or {}),
+        *(["--separated"] if SEPARATED else []),
     ]
     process = subprocess.run(command, capture_output=True, text=True, check=False)
     if process.returncode != 0:
@@ -213,6 +228,7 @@ def main() -> None:
         "--exact", type=int, default=0, help="also run the paper's exact construction on this many cells (≤ 500)"
     )
     parser.add_argument("--no-sklearn", action="store_true")
+    parser.add_argument("--separated", action="store_true", help="four types whose 15-NN graph has four components")
     parser.add_argument("--cache", type=Path, default=HERE / "results" / "cache")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "scaling.md")
     parser.add_argument("--worker", choices=("prepare", "pnmf", "sklearn"), help=argparse.SUPPRESS)
@@ -220,6 +236,8 @@ def main() -> None:
     parser.add_argument("--options", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    global SEPARATED
+    SEPARATED = args.separated
 
     if args.worker:
         options = json.loads(args.options)
@@ -233,7 +251,9 @@ def main() -> None:
 
     sections = (
         [
-            f"## Scaling ({n_cores()} cores, {N_GENES} genes, k = {N_COMPS})\n\n"
+            f"## Scaling ({n_cores()} cores, {N_GENES} genes, k = {N_COMPS}"
+            + (", four separated types: the 15-NN graph has four components" if SEPARATED else "")
+            + ")\n\n"
             + scaling_table(args.sizes, args.cache, args.no_sklearn)
         ]
         if args.sizes

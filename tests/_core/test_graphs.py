@@ -1,9 +1,12 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.sparse.csgraph import connected_components
 
 from pnmf._core.graphs import scale_graph, scale_graphs
 from pnmf._core.persistence import EdgeList, graph_persistence
+from pnmf._core.pooling import Pooling
 
 
 @pytest.fixture
@@ -98,3 +101,28 @@ def test_a_zero_threshold_gives_an_empty_laplacian(edges, rng):
     graph = scale_graph(edges, 0.0)
     assert not graph.degree.any()
     assert graph.quadratic_form(rng.random((60, 3))) == 0.0
+
+
+def test_the_bulk_term_smooths_only_edges_between_cells_not_pooled(edges, rng):
+    graph = scale_graph(edges, float(np.median(edges.lengths)))
+    groups = np.where(rng.random(60) < 0.5, rng.integers(0, 3, 60), -1)
+    _, groups[groups >= 0] = np.unique(groups[groups >= 0], return_inverse=True)
+    graph = replace(graph, pooling=Pooling(groups, np.bincount(groups[groups >= 0]).astype(float), 1.0))
+    bulk = groups < 0
+    adjacency = graph.adjacency.toarray() * np.outer(bulk, bulk)
+    laplacian = np.diag(adjacency.sum(axis=1)) - adjacency
+    U = rng.random((60, 3))
+    assert graph.bulk_quadratic_form(U) == pytest.approx(np.trace(U.T @ laplacian @ U), rel=1e-10)
+    np.testing.assert_allclose(graph.bulk_degree[~bulk], 0.0)
+    # the combined term reads as weight · L + bulk_weight · B
+    edge_weights, degree, factor = graph.smoothing(2.0, 5.0)
+    combined = np.zeros((60, 60))
+    for i in range(60):
+        entries = slice(graph.starts[i], graph.stops[i])
+        combined[i, graph.edges.indices[entries]] = edge_weights[entries] * factor
+    np.testing.assert_allclose(combined, 2.0 * graph.adjacency.toarray() + 5.0 * adjacency, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(degree * factor, 2.0 * graph.degree + 5.0 * adjacency.sum(axis=1), rtol=1e-12)
+    # without a bulk weight, the graph's own weights
+    edge_weights, degree, factor = graph.smoothing(2.0, 0.0)
+    assert factor == 2.0
+    np.testing.assert_array_equal(degree, graph.degree)

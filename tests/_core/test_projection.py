@@ -29,18 +29,24 @@ def _objective(U, X, loadings, reference, neighbours, thresholds, weights):
     for t, (W, R) in enumerate(zip(loadings, reference, strict=True)):
         a = scale_weights(neighbours, thresholds[t])
         total += np.sum((X - U[t] @ W.T) ** 2)
-        total += weights.graph * np.sum(a[:, :, None] * (U[t][:, None, :] - R[neighbours.indices]) ** 2)
+        # query cells are in no group: smoothed as the fit's bulk, λ1 + 3 ρ ((ε_t / ε_0)² − 1)
+        factor = (thresholds[t] / thresholds.min()) ** 2 - 1
+        total += (weights.graph + 3 * weights.pooling * factor) * np.sum(
+            a[:, :, None] * (U[t][:, None, :] - R[neighbours.indices]) ** 2
+        )
         total += weights.anchor * np.sum(U[t] ** 2)
         if t:
             # what the finer scale's neighbours lack of a full pull ties the cell to this scale
             lacking = np.clip(1 - scale_weights(neighbours, thresholds[t - 1]).sum(axis=1), 0, None)
-            total += np.sum((weights.coupling + weights.graph * lacking)[:, None] * (U[t] - U[t - 1]) ** 2)
+            # tied less to a coarser scale that smooths more
+            fade = 1 + 3 * weights.pooling * factor
+            total += np.sum(((weights.coupling + weights.graph * lacking) / fade)[:, None] * (U[t] - U[t - 1]) ** 2)
     return total
 
 
 def test_each_query_cell_reaches_the_minimum_of_its_objective(problem, rng):
     expression, loadings, reference, neighbours, thresholds = problem
-    weights = Weights(graph=3.0, coupling=1.0, anchor=0.1)
+    weights = Weights(graph=3.0, coupling=1.0, anchor=0.1, pooling=0.5)
     result = project_cells(expression, loadings, reference, neighbours, thresholds, weights)
     U = np.stack(result.embeddings)
     X = expression.matrix.toarray()

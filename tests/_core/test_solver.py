@@ -1,4 +1,5 @@
 from dataclasses import replace
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -38,17 +39,28 @@ def random_problem(seed, n=40, m=25, k=3, n_scales=3, density=0.4):
 
 
 def random_pooling(pooling, generator, n_groups=4):
-    """The graph's pooling with random groups (a tenth of the cells left out), so that every scale pools."""
+    """The graph's pooling with random groups (about 40 % of the cells left out: the bulk), so that every scale pools."""
     groups = generator.integers(0, n_groups, len(pooling.groups))
-    groups[generator.random(len(groups)) < 0.1] = -1
+    groups[generator.random(len(groups)) < 0.4] = -1
     _, groups[groups >= 0] = np.unique(groups[groups >= 0], return_inverse=True)
     return Pooling(groups, np.bincount(groups[groups >= 0]).astype(float), pooling.scale)
 
 
-def dense_coupling(graph, weights):
-    """Per-cell weight between a scale and the next coarser one: λ2, plus λ1 for what the cell lacks of degree 1."""
+def dense_coupling(graph, weights, coarser=None):
+    """Per-cell weight between a scale and the next coarser one.
+
+    λ2, plus λ1 for what the cell lacks of degree 1, over 1 + 3 ρ_(t+1), the coarser scale's added smoothing.
+    """
     degree = graph.adjacency.toarray().sum(axis=1)
-    return weights.coupling + weights.graph * np.clip(1 - degree, 0, None)
+    fade = 1 + (3 * weights.pooling * coarser.pooling.scale if coarser is not None else 0.0)
+    return (weights.coupling + weights.graph * np.clip(1 - degree, 0, None)) / fade
+
+
+def dense_bulk_laplacian(graph):
+    """The Laplacian of the edges between cells that the scale does not pool."""
+    bulk = graph.pooling.groups < 0
+    adjacency = graph.adjacency.toarray() * np.outer(bulk, bulk)
+    return np.diag(adjacency.sum(axis=1)) - adjacency
 
 
 def dense_pooling(U, graph, weights):
@@ -69,11 +81,13 @@ def dense_objective(X, embeddings, loadings, graphs, weights):
         value += (
             np.sum((X - U @ W.T) ** 2)
             + weights.graph * np.trace(U.T @ laplacian @ U)
+            # coarser scales smooth their bulk (the cells not pooled) more: 3 ρ ((ε_t / ε_0)² − 1)
+            + 3 * weights.pooling * graph.pooling.scale * np.trace(U.T @ dense_bulk_laplacian(graph) @ U)
             + weights.anchor * np.sum(U**2)
             + dense_pooling(U, graph, weights)
         )
         if t:
-            coupling = dense_coupling(graphs[t - 1], weights)
+            coupling = dense_coupling(graphs[t - 1], weights, graph)
             value += np.sum(coupling[:, None] * (U - embeddings[t - 1]) ** 2)
     return value
 
@@ -91,6 +105,19 @@ def test_cells_alone_at_a_scale_are_coupled_by_the_graph_weight():
     assert (coupling >= 0.5).all()
 
 
+def test_a_coarser_scale_that_smooths_more_is_tied_less():
+    _, graphs, _ = random_problem(0)
+    weights = Weights(graph=7.0, coupling=0.5, pooling=2.0)
+    plain = pair_coupling(graphs[0].degree, weights)
+    faded = pair_coupling(graphs[0].degree, weights, 1.5)
+    np.testing.assert_allclose(faded, plain / (1 + 3 * 2.0 * 1.5), rtol=1e-12)
+    np.testing.assert_allclose(
+        faded,
+        dense_coupling(graphs[0], weights, replace(graphs[1], pooling=replace(graphs[1].pooling, scale=1.5))),
+        rtol=1e-12,
+    )
+
+
 def test_objective_from_grams_equals_the_dense_formula():
     X, graphs, generator = random_problem(0)
     embeddings = [generator.random((40, 3)) for _ in graphs]
@@ -100,7 +127,7 @@ def test_objective_from_grams_equals_the_dense_formula():
     errors = [
         reconstruction_error(expression.sq_norm, X.T @ U, U, W) for U, W in zip(embeddings, loadings, strict=True)
     ]
-    couplings = [pair_coupling(graph.degree, weights) for graph in graphs[:-1]]
+    couplings = [pair_coupling(graph.degree, weights, coarser.pooling.scale) for graph, coarser in pairwise(graphs)]
     value, terms = total_objective(errors, embeddings, graphs, weights, couplings)
     assert value == pytest.approx(dense_objective(X, embeddings, loadings, graphs, weights), rel=1e-10)
     assert set(terms) == {"reconstruction", "graph", "coupling", "anchor", "pooling"}
@@ -203,11 +230,11 @@ def test_a_cell_alone_at_a_fine_scale_follows_its_coarser_embedding():
     assert gap[alone].mean() < 0.1 * gap[~alone].mean()
 
 
-def test_warm_started_path_runs_coarse_to_fine():
+def test_warm_started_path_runs_fine_to_coarse():
     _, _, fit = fit_problem(5, Weights(), max_iter=30, max_sweeps=0)
     scales = [s for s, phase in zip(fit.history["scale"], fit.history["phase"], strict=True) if phase == "path"]
     first_seen = list(dict.fromkeys(scales))
-    assert first_seen == [2, 1, 0]
+    assert first_seen == [0, 1, 2]
 
 
 @settings(max_examples=25, deadline=None)

@@ -32,7 +32,9 @@ def reference(populations_base):
     return adata, fitted
 
 
-def assert_same_fit(result, expected, rtol=1e-6):
+def assert_same_fit(result, expected, rtol=3e-6):
+    # the path runs fine to coarse: each coarser scale starts from the finer solution, which carries
+    # the streamed products' rounding further along the path (measured up to 1.5e-6)
     manifest, other = result.uns["pnmf"], expected.uns["pnmf"]
     np.testing.assert_allclose(manifest["thresholds"], other["thresholds"])
     assert manifest["params"]["graph_weight"] == other["params"]["graph_weight"]
@@ -159,11 +161,12 @@ def test_clusters_and_umaps_of_a_backed_fit_are_those_in_memory(fitted, tmp_path
     # only the embeddings are read: the file's matrix stays where it is
     expected = fitted.copy()
     pnmf.tl.leiden(expected)
-    pnmf.tl.umap(expected, which=[0, "recommended"])
+    other = 1 if fitted.uns["pnmf"]["recommended_scale"] == 0 else 0
+    pnmf.tl.umap(expected, which=[other, "recommended"])
     backed = backed_copy(fitted, tmp_path)
     try:
         pnmf.tl.leiden(backed)
-        pnmf.tl.umap(backed, which=[0, "recommended"])
+        pnmf.tl.umap(backed, which=[other, "recommended"])
         assert backed.isbacked
         for key in expected.uns["pnmf"]["clusters"]["leiden"]["obs_keys"]:
             assert backed.obs[key].equals(expected.obs[key])

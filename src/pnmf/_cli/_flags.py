@@ -87,7 +87,7 @@ def add_fit_options(parser: argparse.ArgumentParser, *, one_fit: bool) -> None:
         "--pooling-weight",
         type=float,
         default=D.pooling_weight,
-        help=f"ρ, pull of every cell towards its scale's H0 component (default: {D.pooling_weight:g})",
+        help=f"ρ, how much coarser each scale is (default: {D.pooling_weight:g}; 0: every scale alike)",
     )
     group.add_argument("--max-iter", type=int, default=D.max_iter, help=f"iterations per scale (default: {D.max_iter})")
     group.add_argument(

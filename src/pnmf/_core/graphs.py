@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.sparse import csr_array
@@ -112,6 +113,43 @@ class ScaleGraph:
     def quadratic_form(self, U: np.ndarray) -> float:
         """``tr(Uᵀ L U)``, the graph roughness of the columns of ``U``."""
         return graph_roughness(self.kernel_arrays, self.degree, U)
+
+    @cached_property
+    def bulk_arrays(self) -> GraphArrays:
+        """The edges between cells that the scale does not pool (its bulk), as the compiled kernels read them.
+
+        The same edges and weights, every pooled cell's scaling set to zero: ``B``, the
+        Laplacian of the bulk's own edges.
+        """
+        bulk_scaling = np.where(self.pooling.groups < 0, self.scaling, 0.0)
+        return self.starts, self.stops, self.edges.indices, self.edges.lengths, self.inv_width, bulk_scaling
+
+    @cached_property
+    def bulk_degree(self) -> np.ndarray:
+        """Every cell's degree among the bulk's edges (0 for a pooled cell)."""
+        return graph_times_dense(self.bulk_arrays, np.ones((len(self.scaling), 1)))[:, 0]
+
+    def bulk_quadratic_form(self, U: np.ndarray) -> float:
+        """``tr(Uᵀ B U)``, the roughness of ``U`` along the bulk's edges."""
+        return graph_roughness(self.bulk_arrays, self.bulk_degree, U)
+
+    def smoothing(
+        self, weight: float, bulk_weight: float, out: np.ndarray | None = None, scratch: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Return the graph term ``weight · L + bulk_weight · B`` as the embedding updates read it.
+
+        Returns the edge weights (written to ``out`` when given; ``scratch``, as large, is
+        overwritten), the degrees and the factor that multiplies both. Without a bulk
+        weight, the graph's own weights and degrees with factor ``weight``. Buffers must
+        hold finite values (zeros when new): entries this scale does not keep are combined too.
+        """
+        edge_weights = self.edge_weights(np.zeros(len(self.edges.indices)) if out is None else out)
+        if bulk_weight == 0:
+            return edge_weights, self.degree, weight
+        bulk = fill_edge_weights(self.bulk_arrays, np.zeros_like(edge_weights) if scratch is None else scratch)
+        edge_weights *= weight
+        edge_weights += bulk_weight * bulk
+        return edge_weights, weight * self.degree + bulk_weight * self.bulk_degree, 1.0
 
 
 def scale_graphs(edges: EdgeList, thresholds: np.ndarray) -> list[ScaleGraph]:

@@ -5,10 +5,12 @@ the reconstruction of its expression by the fixed loadings W_t, the graph term t
 neighbours among the reference cells (whose embeddings r_j are fixed), the coupling between
 its own consecutive scales and the anchoring::
 
-    Σ_t ‖x − W_t u_t‖² + λ1 Σ_t Σ_j a_tj ‖u_t − r_tj‖² + Σ_t c_t ‖u_t − u_{t+1}‖² + λ3 Σ_t ‖u_t‖²
+    Σ_t ‖x − W_t u_t‖² + Σ_t (λ1 + 3 ρ_t) Σ_j a_tj ‖u_t − r_tj‖² + Σ_t c_t ‖u_t − u_{t+1}‖² + λ3 Σ_t ‖u_t‖²
 
-with c_t = λ2 + λ1 (1 − Σ_j a_tj)₊, as in the fit: what a scale's neighbours lack of a full
-pull ties the cell to its own next coarser embedding.
+with c_t = (λ2 + λ1 (1 − Σ_j a_tj)₊) / (1 + 3 ρ_{t+1}), as in the fit: what a scale's
+neighbours lack of a full pull ties the cell to its own next coarser embedding. A query
+cell is in no pooling group, so it is smoothed as the fit smooths its bulk, with
+ρ_t = ρ ((ε_t / ε_0)² − 1).
 
 Query cells never touch each other in it, so it splits into one small convex problem per
 cell (scales × k nonnegative variables), solved exactly by coordinate descent, all cells in
@@ -25,6 +27,7 @@ from scipy import sparse
 
 from .expression import Expression
 from .least_squares import clipped_least_squares
+from .pooling import pooling_scales
 from .solver import Weights, pair_coupling
 
 __all__ = [
@@ -154,13 +157,17 @@ def project_cells(
         total[t] = a.sum(axis=1)
         weighted[t] = neighbour_mean(neighbours, a, R)
         weighted_sq[t] = neighbour_mean(neighbours, a, np.einsum("ij,ij->i", R, R)[:, None])[:, 0]
-    coupling = pair_coupling(total[:-1], weights)  # row t weighs ‖u_t − u_{t+1}‖², as in the fit
+    factors = pooling_scales(thresholds)
+    # row t weighs ‖u_t − u_{t+1}‖², as in the fit
+    coupling = np.stack([pair_coupling(total[t], weights, factors[t + 1]) for t in range(n_scales - 1)])
+    # query cells are pooled into no group: all of them are smoothed as the fit's bulk is
+    graph_weights = weights.graph + np.array([weights.bulk_graph(factor) for factor in factors])
     U = _start(XW, gram, weighted, total)
     n_passes = _solve_cells(
         XW,
         gram,
-        weights.graph * weighted,
-        weights.graph * total + weights.anchor,
+        graph_weights[:, None, None] * weighted,
+        graph_weights[:, None] * total + weights.anchor,
         np.ascontiguousarray(coupling),
         U,
         MAX_PASSES,
@@ -178,10 +185,10 @@ def project_cells(
         ]
     )
     # Σ_j a_j ‖u − r_j‖² = ‖u‖² Σ_j a_j − 2 uᵀ Σ_j a_j r_j + Σ_j a_j ‖r_j‖²
-    roughness = np.einsum("tq,tqj->", total, U**2) - 2 * np.einsum("tqj,tqj->", U, weighted) + weighted_sq.sum()
+    roughness = np.einsum("tq,tqj->t", total, U**2) - 2 * np.einsum("tqj,tqj->t", U, weighted) + weighted_sq.sum(axis=1)
     terms = {
         "reconstruction": float(reconstruction.sum()),
-        "graph": weights.graph * float(roughness),
+        "graph": float(graph_weights @ roughness),
         "coupling": float(np.einsum("tq,tqj->", coupling, np.diff(U, axis=0) ** 2)),
         "anchor": weights.anchor * float(np.sum(U**2)),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from .solver import (
     Fit,
     Weights,
     adjacent_scales,
+    graph_penalty,
     pair_coupling,
     solve,
     squared_norm,
@@ -117,7 +119,7 @@ def refit_embeddings(
     least-squares embedding.
     """
     n_scales = len(graphs)
-    couplings = [pair_coupling(graph.degree, weights) for graph in graphs[:-1]]
+    couplings = [pair_coupling(graph.degree, weights, coarser.pooling.scale) for graph, coarser in pairwise(graphs)]
     products = [expression.times(W) for W in loadings]
     grams = [W.T @ W for W in loadings]
     embeddings = [
@@ -131,7 +133,7 @@ def refit_embeddings(
         own = np.array(
             [
                 e
-                + weights.graph * g.quadratic_form(U)
+                + graph_penalty(g, U, weights)
                 + weights.anchor * squared_norm(U)
                 + g.pooling.penalty(U, weights.pooling)
                 for e, g, U in zip(errors, graphs, embeddings, strict=True)

@@ -75,8 +75,8 @@ def pnmf(
 
         \min_{U_t, W_t \ge 0,\ \|w_{tj}\| = 1}\;
         \sum_t \|X - U_t W_t^\top\|_F^2
-        + \lambda_1 \sum_t \operatorname{tr}(U_t^\top \tilde L_t U_t)
-        + \sum_{t < T-1} \sum_i \bigl(\lambda_2 + \lambda_1 (1 - d_{ti})_+\bigr) \|u_{ti} - u_{t+1,i}\|^2
+        + \sum_t \operatorname{tr}\bigl(U_t^\top (\lambda_1 \tilde L_t + 3 \rho_t B_t) U_t\bigr)
+        + \sum_{t < T-1} \sum_i \frac{\lambda_2 + \lambda_1 (1 - d_{ti})_+}{1 + 3 \rho_{t+1}} \|u_{ti} - u_{t+1,i}\|^2
         + \lambda_3 \sum_t \|U_t\|_F^2
         + \sum_t \rho_t \sum_i \|u_{ti} - \bar u_{t,g(i)}\|^2
 
@@ -90,7 +90,11 @@ def pnmf(
     least 10 cells up to the next coarser scale, or joins components that were all groups
     at the next finer scale, and it holds at most half of the cells in such components.
     Other cells keep their groups of the next finer scale, so chained components (one
-    bulk plus stragglers, as on most real data) are never pooled. ``X`` is
+    bulk plus stragglers, as on most real data) are never pooled; that bulk contracts along
+    its graph instead: :math:`B_t` is the Laplacian of the scale's edges between cells it
+    does not pool. A scale is tied to the next coarser one the less, the more that one
+    smooths, so that the finest scale stays the data's finest view. ``pooling_weight=0``
+    gives every scale the same smoothing (the model of pnmf 0.2.0). ``X`` is
     cells × genes with every cell scaled to unit L2 norm (``normalize=True``), ``U_t`` is
     Hᵀ of the paper and ``W_t`` its W, ``u_ti`` cell i's row of ``U_t``. :math:`\tilde L_t`
     is the Laplacian of the scale's graph: the edges shorter than ε_t, whose connected
@@ -167,9 +171,10 @@ def pnmf(
     anchor_weight
         λ3, ridge penalty on the embeddings.
     pooling_weight
-        ρ, the pull of every cell towards its group's mean at the coarser scales (0 at the
-        finest, growing as the squared threshold), which makes coarse scales contract the
-        populations that persistence has joined. 0 turns it off.
+        ρ, how much coarser each scale is: the pull of every cell towards its group's mean
+        and the added smoothing of the other cells along the scale's graph (0 at the finest
+        scale, growing as the squared threshold), which make coarse scales contract the
+        populations that persistence has joined. 0 turns both off.
     normalize
         Scale every cell to unit L2 norm before factorizing (cells with no counts stay zero).
     max_iter
