@@ -69,9 +69,10 @@ INNER_RATIO = 0.2
 #: On the bulk of a scale (the cells it does not pool) the graph weight grows by
 #: GRAPH_COARSENING · ρ_t (:meth:`Weights.bulk_graph`). A cell's neighbours sit about one edge
 #: away, a group's mean a group's radius away, so smoothing along the graph needs a stronger
-#: pull than pooling to move a cell as far. Measured with ρ = 10 (graph coarsening on every
-#: cell): at 1, paul15's coarse lineages fell to ARI 0.38 at their best scale (0.50 without
-#: it) and pbmc68k's coarsest scale (10-NN) moved 0.41 from its finest; at 3, 0.53 and 0.49.
+#: pull than pooling to move a cell as far. Measured with ρ = 10 on an earlier form of the
+#: term (on every cell, the path from coarse to fine): at 1, paul15's coarse lineages fell to
+#: ARI 0.38 at their best scale (0.50 without it) and pbmc68k's coarsest scale (10-NN) moved
+#: 0.41 from its finest; at 3, 0.53 and 0.49.
 GRAPH_COARSENING = 3.0
 
 #: Rows per chunk of the row-wise operations on embeddings: temporaries of a few MB, not the size
