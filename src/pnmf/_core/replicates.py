@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from .solver import (
     Weights,
     adjacent_scales,
     graph_penalty,
-    pair_coupling,
+    scale_couplings,
     solve,
     squared_norm,
     total_objective,
@@ -119,7 +118,7 @@ def refit_embeddings(
     least-squares embedding.
     """
     n_scales = len(graphs)
-    couplings = [pair_coupling(graph.degree, weights, coarser.pooling.scale) for graph, coarser in pairwise(graphs)]
+    couplings = scale_couplings(graphs, weights)
     products = [expression.times(W) for W in loadings]
     grams = [W.T @ W for W in loadings]
     embeddings = [

@@ -50,6 +50,7 @@ __all__ = [
     "coupling_diagonal",
     "graph_penalty",
     "pair_coupling",
+    "scale_couplings",
     "solve",
     "squared_norm",
     "total_objective",
@@ -159,6 +160,11 @@ def pair_coupling(degree: np.ndarray, weights: Weights, coarsening: float = 0.0)
     ARI 0.667 to 0.004).
     """
     return (weights.coupling + weights.graph * np.maximum(1.0 - degree, 0.0)) / (1.0 + weights.bulk_graph(coarsening))
+
+
+def scale_couplings(graphs: Sequence[ScaleGraph], weights: Weights) -> list[np.ndarray]:
+    """Per-cell coupling weights between every scale and the next coarser one (:func:`pair_coupling`)."""
+    return [pair_coupling(graph.degree, weights, coarser.pooling.scale) for graph, coarser in pairwise(graphs)]
 
 
 def coupled_products(XW: np.ndarray, adjacent: Sequence[Adjacent]) -> np.ndarray:
@@ -391,7 +397,7 @@ def solve(
     progress: bool = False,
     overwrite_start: bool = False,
 ) -> Fit:
-    """Fit all scales: a warm-started path from coarse to fine, then coupled sweeps.
+    """Fit all scales: a warm-started path from fine to coarse, then coupled sweeps.
 
     Path: the finest scale is fitted from ``(U0, W0)``; each coarser scale starts from the
     solution of the next finer one and is fitted with the coupling term towards it. Each
@@ -420,7 +426,7 @@ def solve(
     # one array for the edge weights of whichever scale is being updated (the scales share their edges)
     n_entries = max((len(graph.edges.indices) for graph in graphs), default=0)
     buffers = (np.zeros(n_entries), np.zeros(n_entries) if weights.pooling > 0 else None)
-    couplings = [pair_coupling(graph.degree, weights, coarser.pooling.scale) for graph, coarser in pairwise(graphs)]
+    couplings = scale_couplings(graphs, weights)
     U = np.require(U0, np.float64, "C") if overwrite_start else np.array(U0, np.float64, order="C")
     W = W0.astype(np.float64, copy=True)
     for t in range(n_scales):

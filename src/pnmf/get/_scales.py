@@ -253,7 +253,7 @@ def history(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
 
     Returns
     -------
-    Columns ``phase`` (``'path'``: one scale fitted at a time, coarse to fine, the
+    Columns ``phase`` (``'path'``: one scale fitted at a time, fine to coarse, the
     objective of that scale; ``'sweep'``: coupled sweeps over all scales, the total
     objective), ``scale`` (-1 for sweeps), ``iteration`` and ``objective``.
     """
