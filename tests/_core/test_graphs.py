@@ -122,7 +122,15 @@ def test_the_bulk_term_smooths_only_edges_between_cells_not_pooled(edges, rng):
         combined[i, graph.edges.indices[entries]] = edge_weights[entries] * factor
     np.testing.assert_allclose(combined, 2.0 * graph.adjacency.toarray() + 5.0 * adjacency, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(degree * factor, 2.0 * graph.degree + 5.0 * adjacency.sum(axis=1), rtol=1e-12)
+    # and its quadratic form, from the weights as filled, is tr(Uᵀ (2 L + 5 B) U)
+    full = graph.adjacency.toarray()
+    combined_laplacian = 2.0 * (np.diag(full.sum(axis=1)) - full) + 5.0 * laplacian
+    assert graph.smoothed_quadratic_form(U, graph.smoothing(2.0, 5.0)) == pytest.approx(
+        np.trace(U.T @ combined_laplacian @ U), rel=1e-10
+    )
     # without a bulk weight, the graph's own weights
-    edge_weights, degree, factor = graph.smoothing(2.0, 0.0)
+    smoothing = graph.smoothing(2.0, 0.0)
+    edge_weights, degree, factor = smoothing
     assert factor == 2.0
     np.testing.assert_array_equal(degree, graph.degree)
+    assert graph.smoothed_quadratic_form(U, smoothing) == pytest.approx(2.0 * graph.quadratic_form(U), rel=1e-12)

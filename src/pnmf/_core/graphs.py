@@ -4,15 +4,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 from scipy.sparse import csr_array
 
-from .kernels import GraphArrays, fill_edge_weights, graph_roughness, graph_times_dense, greedy_coloring, row_stops
+from .kernels import (
+    GraphArrays,
+    fill_edge_weights,
+    graph_roughness,
+    graph_times_dense,
+    greedy_coloring,
+    row_stops,
+    weighted_roughness,
+)
 from .persistence import EdgeList
 from .pooling import Pooling, pooling_groups
 
-__all__ = ["NestedEdges", "ScaleGraph", "scale_graph", "scale_graphs"]
+__all__ = ["NestedEdges", "ScaleGraph", "Smoothing", "scale_graph", "scale_graphs"]
+
+
+class Smoothing(NamedTuple):
+    """A scale's graph term as the embedding updates read it: ``factor · (diag(degree) − A)``, A's entries ``edge_weights``."""
+
+    edge_weights: np.ndarray
+    degree: np.ndarray
+    factor: float
 
 
 @dataclass(frozen=True)
@@ -135,7 +152,7 @@ class ScaleGraph:
 
     def smoothing(
         self, weight: float, bulk_weight: float, out: np.ndarray | None = None, scratch: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, float]:
+    ) -> Smoothing:
         """Return the graph term ``weight · L + bulk_weight · B`` as the embedding updates read it.
 
         Returns the edge weights (written to ``out`` when given; ``scratch``, as large, is
@@ -145,11 +162,16 @@ class ScaleGraph:
         """
         edge_weights = self.edge_weights(np.zeros(len(self.edges.indices)) if out is None else out)
         if bulk_weight == 0:
-            return edge_weights, self.degree, weight
+            return Smoothing(edge_weights, self.degree, weight)
         bulk = fill_edge_weights(self.bulk_arrays, np.zeros_like(edge_weights) if scratch is None else scratch)
         edge_weights *= weight
         edge_weights += bulk_weight * bulk
-        return edge_weights, weight * self.degree + bulk_weight * self.bulk_degree, 1.0
+        return Smoothing(edge_weights, weight * self.degree + bulk_weight * self.bulk_degree, 1.0)
+
+    def smoothed_quadratic_form(self, U: np.ndarray, smoothing: Smoothing) -> float:
+        """``tr(Uᵀ (weight · L + bulk_weight · B) U)`` from what :meth:`smoothing` returned, no weight computed again."""
+        edge_weights, degree, factor = smoothing
+        return factor * weighted_roughness(self.starts, self.stops, self.edges.indices, edge_weights, degree, U)
 
 
 def scale_graphs(edges: EdgeList, thresholds: np.ndarray) -> list[ScaleGraph]:

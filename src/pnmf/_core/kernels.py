@@ -40,6 +40,7 @@ __all__ = [
     "max_threads",
     "resolve_threads",
     "row_stops",
+    "weighted_roughness",
 ]
 
 #: Row chunks of a transposed product. Fixed, not the thread count, so that the partial sums,
@@ -285,6 +286,61 @@ def graph_roughness(graph: GraphArrays, degree: np.ndarray, dense: np.ndarray) -
     with _parallel():
         _graph_roughness_rows(
             *_graph_arguments(graph), degree, np.ascontiguousarray(dense, dtype=np.float64), out, PARALLEL_MIN_WORK
+        )
+    return float(out.sum())
+
+
+@njit(cache=True, parallel=True, nogil=True, fastmath=True)
+def _weighted_roughness_rows(starts, stops, indices, weights, degree, dense, out, min_work) -> None:
+    n_rows = len(starts)
+    k = dense.shape[1]
+    if len(weights) * k >= min_work:
+        for i in prange(n_rows):
+            out[i] = _weighted_row_roughness(i, starts, stops, indices, weights, degree, dense, k)
+    else:
+        for i in range(n_rows):
+            out[i] = _weighted_row_roughness(i, starts, stops, indices, weights, degree, dense, k)
+
+
+@njit(inline="always", nogil=True, fastmath=True)
+def _weighted_row_roughness(i, starts, stops, indices, weights, degree, dense, k) -> float:
+    own = 0.0
+    for j in range(k):
+        own += dense[i, j] * dense[i, j]
+    cross = 0.0
+    for p in range(starts[i], stops[i]):
+        row = indices[p]
+        dot = 0.0
+        for j in range(k):
+            dot += dense[i, j] * dense[row, j]
+        cross += weights[p] * dot
+    return degree[i] * own - cross
+
+
+def weighted_roughness(
+    starts: np.ndarray,
+    stops: np.ndarray,
+    indices: np.ndarray,
+    weights: np.ndarray,
+    degree: np.ndarray,
+    dense: np.ndarray,
+) -> float:
+    """Compute ``tr(denseᵀ L dense)`` for ``L = diag(degree) − A``, A's entries given as ``weights[p]``.
+
+    As :func:`graph_roughness`, but from weights already filled (``weights[p]`` for p in
+    ``starts[i]:stops[i]``, as :func:`embedding_pass` reads them): no edge weight is computed again.
+    """
+    out = np.zeros(len(starts))
+    with _parallel():
+        _weighted_roughness_rows(
+            starts,
+            stops,
+            indices,
+            weights,
+            degree,
+            np.ascontiguousarray(dense, dtype=np.float64),
+            out,
+            PARALLEL_MIN_WORK,
         )
     return float(out.sum())
 
