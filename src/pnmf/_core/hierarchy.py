@@ -183,7 +183,8 @@ def merge_across_scales(
     """
     _, labels = np.unique(np.asarray(finest_labels), return_inverse=True)
     factors = np.ones(len(embeddings)) if thresholds is None else (np.asarray(thresholds) / thresholds[0]) ** BAR_GROWTH
-    graphs = [None] * len(embeddings) if graphs is None else list(graphs)
+    # read by index, not copied: graphs built on demand are then held one at a time
+    graphs = [None] * len(embeddings) if graphs is None else graphs
     if len(graphs) != len(embeddings):
         msg = f"got {len(graphs)} graphs for {len(embeddings)} embeddings."
         raise ValueError(msg)
@@ -201,9 +202,10 @@ def merge_across_scales(
             parent[groups] = merged
             parents.append(parent)
             carried = parent[cells[-1]]
-        graph = graphs[t]
         # the finest scale's clusters are the input; coarser scales vote in their own graph
-        cells.append(vote(graph, carried) if graph is not None and t > 0 else carried)
+        graph = graphs[t] if t > 0 else None
+        cells.append(vote(graph, carried) if graph is not None else carried)
+        del graph
         groups = merged
     # a cell that moved at a coarser scale moves at the finer ones too, into a child of its
     # new cluster, so that every level lies inside the next

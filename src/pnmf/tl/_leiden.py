@@ -15,6 +15,7 @@ from scipy import sparse
 from sklearn.metrics import adjusted_rand_score
 
 from .._core.hierarchy import SEPARATION, by_size, merge_across_scales, nesting
+from .._core.neighbors import CANDIDATE_FACTOR, Candidates, ScaleNeighbors
 from .._docs import doc_params
 from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, read_manifest, stale_entries, write_results
@@ -52,9 +53,14 @@ def leiden(
 ) -> AnnData | None:
     """Cluster every scale's embedding and follow the clusters from fine to coarse.
 
+    Every scale's kNN graph comes from one neighbour search: :func:`scanpy.pp.neighbors` on
+    the finest scale's embedding finds 3 × ``n_neighbors`` candidates per cell, and scale t's
+    graph keeps the ``n_neighbors`` candidates nearest in scale t's embedding, weighted as
+    :func:`scanpy.pp.neighbors` weighs them (UMAP's connectivities). A graph is built when a
+    scale needs it and not kept, so one is held at a time.
+
     ``method='nested'`` (default): the finest scale's embedding is clustered with Leiden
-    (a kNN graph built with :func:`scanpy.pp.neighbors`, then :func:`scanpy.tl.leiden`,
-    igraph flavour, undirected). At every scale, fine to coarse, the clusters of the
+    (:func:`scanpy.tl.leiden` on its graph, igraph flavour, undirected). At every scale, fine to coarse, the clusters of the
     previous scale are merged, closest pair first, while they are not separated in *that
     scale's* embedding: two clusters stay apart while their centroids lie more than
     ``separation`` pooled standard deviations apart along the line joining them (2 is the
@@ -148,19 +154,18 @@ def leiden(
     keys = Keys(key)
 
     embeddings = [np.asarray(adata.obsm[str(obsm_key)], dtype=np.float64) for obsm_key in manifest[Manifest.OBSM_KEYS]]
+    # one neighbour search, on the finest scale; every scale's graph keeps its nearest candidates
+    search = scratch_neighbors(embeddings[0], min(CANDIDATE_FACTOR * n_neighbors, adata.n_obs), random_state)
+    candidates = Candidates(search.obsp["distances"])
+    del search
+    graphs = ScaleNeighbors(candidates, embeddings, n_neighbors)
     if method == "nested":
-        finest, finest_graph = _leiden_of(embeddings[0], resolution, n_neighbors, n_iterations, random_state)
+        finest = _leiden_of(graphs[0], resolution, n_iterations, random_state)
         thresholds = cast(Sequence[float], np.asarray(manifest[Manifest.THRESHOLDS]))
         # each coarser scale votes in its own kNN graph; the finest one's places moved cells
-        graphs = (
-            [finest_graph]
-            + [scratch_neighbors(E, n_neighbors, random_state).obsp["connectivities"] for E in embeddings[1:]]
-            if reassign
-            else None
-        )
-        levels = merge_across_scales(embeddings, finest, thresholds, separation, graphs)
+        levels = merge_across_scales(embeddings, finest, thresholds, separation, graphs if reassign else None)
     else:
-        levels = [_leiden_of(E, resolution, n_neighbors, n_iterations, random_state)[0] for E in embeddings]
+        levels = [_leiden_of(graphs[t], resolution, n_iterations, random_state) for t in range(len(embeddings))]
     labels = [_categorical(level) for level in levels]
     obs_keys = [keys.clusters(t, key_added) for t in range(len(labels))]
     ari = np.array([adjusted_rand_score(a, b) for a, b in pairwise(levels)])
@@ -194,20 +199,19 @@ def leiden(
     return adata if copy else None
 
 
-def _leiden_of(
-    embedding: np.ndarray, resolution: float, n_neighbors: int, n_iterations: int, random_state: int | None
-) -> tuple[np.ndarray, sparse.csr_matrix]:
-    """Leiden labels of one embedding as integers numbered by cluster size, and the kNN connectivities used."""
-    scratch = scratch_neighbors(embedding, n_neighbors, random_state)
+def _leiden_of(graph: sparse.csr_matrix, resolution: float, n_iterations: int, random_state: int | None) -> np.ndarray:
+    """Leiden labels on one kNN graph as integers numbered by cluster size."""
+    scratch = AnnData(shape=(graph.shape[0], 0))
     sc.tl.leiden(
         scratch,
         resolution=resolution,
+        adjacency=graph,
         flavor="igraph",
         n_iterations=n_iterations,
         directed=False,
         random_state=random_state,
     )
-    return by_size(scratch.obs["leiden"].to_numpy().astype(int)), sparse.csr_matrix(scratch.obsp["connectivities"])
+    return by_size(scratch.obs["leiden"].to_numpy().astype(int))
 
 
 def _categorical(labels: np.ndarray) -> pd.Categorical:
