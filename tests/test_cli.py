@@ -26,6 +26,20 @@ def test_demo_writes_result_and_figures(tmp_path, capsys):
     assert len(result.uns["pnmf"]["clusters"]["leiden"]["obs_keys"]) == 8
     for name in ("persistence", "scales", "loadings", "convergence", "cluster_tree"):
         assert (tmp_path / f"pbmc68k_pnmf_{name}.png").stat().st_size > 10_000, name
+    # the scales figure shows the resolution: every scale on its own UMAP (kept in the result), not two factors
+    assert "scales figure: a UMAP of every scale" in printed
+    assert list(result.uns["pnmf"]["umap"]["scales"]) == list(range(8))
+    assert all(result.obsm[f"X_pnmf_umap_{t}"].shape == (700, 2) for t in range(8))
+    drawn = (tmp_path / "pbmc68k_pnmf_scales.png").read_bytes()
+    assert drawn == scales_png(result, "bulk_labels", basis="umap")
+    assert drawn != scales_png(result, "bulk_labels", basis="factors")
+
+
+def scales_png(adata, color=None, **kwargs):
+    """The scales figure of a result as ``pnmf run`` and ``pnmf plot`` write it (same size and resolution)."""
+    from pnmf._cli._figures import png
+
+    return png(pnmf.pl.scales(adata, color, return_fig=True, **kwargs))
 
 
 def test_run_on_a_file(populations, tmp_path, capsys):
@@ -67,6 +81,41 @@ def test_run_on_a_file(populations, tmp_path, capsys):
     assert not (target.parent / "result_cluster_tree.png").exists()
     # the input is untouched
     assert "run" not in ad.read_h5ad(source).uns
+
+
+@pytest.mark.parametrize(
+    ("umap", "max_cells", "basis"),
+    [
+        ("auto", None, "umap"),  # 300 cells: a UMAP of every scale
+        ("auto", 299, "factors"),  # above the limit: two factors, nothing laid out
+        ("always", 299, "umap"),
+        ("never", None, "factors"),
+    ],
+)
+def test_run_draws_the_scales_on_umaps_up_to_a_number_of_cells(
+    populations, tmp_path, capsys, monkeypatch, umap, max_cells, basis
+):
+    from pnmf._cli import _figures
+
+    if max_cells is not None:
+        monkeypatch.setattr(_figures, "UMAP_MAX_CELLS", max_cells)
+    populations.write_h5ad(tmp_path / "in.h5ad")
+    target = tmp_path / "o.h5ad"
+    argv = ["run", str(tmp_path / "in.h5ad"), "-o", str(target), *FAST_RUN, "--no-leiden", "--umap", umap]
+    assert main(argv) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    result = ad.read_h5ad(target)
+    drawn = (tmp_path / "o_scales.png").read_bytes()
+    assert drawn == scales_png(result, basis=basis)
+    if basis == "umap":
+        assert "scales figure: a UMAP of every scale (pnmf.tl.umap, kept as obsm['X_pnmf_umap_<t>'])" in printed
+        assert list(result.uns["pnmf"]["umap"]["scales"]) == [0, 1]
+        assert drawn != scales_png(result, basis="factors")
+    else:
+        assert "umap" not in result.uns["pnmf"]
+        assert not [k for k in result.obsm if "umap" in k]
+        reason = "above the 299 of --umap auto; --umap always" if umap == "auto" else "(--umap never)"
+        assert f"scales figure: two factors {'(300 cells, ' if umap == 'auto' else ''}{reason}" in printed
 
 
 @pytest.mark.parametrize(
@@ -391,6 +440,31 @@ def test_plot_draws_the_five_figures_of_an_existing_result(fitted_base, tmp_path
     assert (tmp_path / "fit.h5ad").read_bytes() == before  # clustered in memory for the tree, the file unchanged
     assert main([*argv, "--no-leiden", "--out", str(tmp_path / "no_tree")]) == 0
     assert "fit_cluster_tree.png" not in files_in(tmp_path / "no_tree")
+
+
+def test_plot_draws_the_scales_on_the_results_umaps_or_lays_them_out_in_memory(fitted_base, tmp_path, capsys):
+    fitted_base.write_h5ad(tmp_path / "fit.h5ad")
+    argv = ["plot", str(tmp_path / "fit.h5ad"), "--color", "cell_type", "--no-leiden", "--quiet"]
+    # no UMAP in the result: a UMAP of every scale is laid out in memory (the file is not changed)
+    assert main([*argv, "--out", str(tmp_path / "auto")]) == 0, capsys.readouterr().err
+    assert "scales figure: a UMAP of every scale (pnmf.tl.umap)" in capsys.readouterr().out
+    laid_out = fitted_base.copy()
+    pnmf.tl.umap(laid_out, random_state=0)
+    drawn = (tmp_path / "auto" / "fit_scales.png").read_bytes()
+    assert drawn == scales_png(laid_out, "cell_type", basis="umap")
+    assert drawn != scales_png(laid_out, "cell_type", basis="factors")
+    assert "umap" not in ad.read_h5ad(tmp_path / "fit.h5ad").uns["pnmf"]
+    # --umap never: two factors
+    assert main([*argv, "--umap", "never", "--out", str(tmp_path / "never")]) == 0
+    assert "scales figure: two factors (--umap never)" in capsys.readouterr().out
+    assert (tmp_path / "never" / "fit_scales.png").read_bytes() == scales_png(laid_out, "cell_type", basis="factors")
+    # the UMAPs a result holds are drawn as they are: here only the coarsest scale's
+    one = fitted_base.copy()
+    pnmf.tl.umap(one, which=[-1], random_state=3)
+    one.write_h5ad(tmp_path / "one.h5ad")
+    assert main([*argv[:1], str(tmp_path / "one.h5ad"), *argv[2:], "--out", str(tmp_path / "one")]) == 0
+    assert "scales figure: a UMAP of scale 2 (pnmf.tl.umap)" in capsys.readouterr().out
+    assert (tmp_path / "one" / "one_scales.png").read_bytes() == scales_png(one, "cell_type", basis="umap")
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from ._common import (
     input_options,
     read_input,
 )
-from ._figures import render_figures
+from ._figures import UMAP_MAX_CELLS, describe_scales, render_figures, scales_basis
 from ._files import Signals, write_outputs
 from ._flags import (
     add_color_option,
@@ -26,6 +26,7 @@ from ._flags import (
     add_input_options,
     add_leiden_options,
     add_output_flags,
+    add_umap_option,
     new_command,
 )
 
@@ -43,9 +44,15 @@ def add_demo(commands) -> None:
         help="run on scanpy's bundled pbmc68k_reduced (no download)",
         description=(
             "Run the whole analysis on scanpy's bundled pbmc68k_reduced (no download): persistent NMF, Leiden "
-            "clusters of every scale, five figures; writes OUT/pbmc68k_pnmf.h5ad and the figures beside it."
+            "clusters of every scale, a UMAP of every scale, five figures (the scales figure draws the eight "
+            "UMAPs side by side, coloured by bulk_labels, so that populations merging from fine to coarse show); "
+            "writes OUT/pbmc68k_pnmf.h5ad and the figures beside it."
         ),
-        examples=["pnmf demo --out pnmf_demo", "pnmf demo --out pnmf_demo --n-comps 10 --color louvain"],
+        examples=[
+            "pnmf demo --out pnmf_demo",
+            "pnmf demo --out pnmf_demo --n-comps 10 --color louvain",
+            "pnmf demo --out pnmf_demo --umap never   # the scales on two factors, no UMAP",
+        ],
     )
     demo.add_argument("--out", type=Path, default=Path("pnmf_demo"), help="output folder (default: ./pnmf_demo)")
     _add_options(demo)
@@ -60,11 +67,14 @@ def add_run(commands) -> None:
         help="run on an .h5ad file",
         description=(
             "Fit persistent NMF to an .h5ad, cluster every scale with Leiden and write the result as a new .h5ad "
-            "with five figures (next to the output, or in --figures). The input is never overwritten."
+            "with five figures (next to the output, or in --figures). The scales figure draws every scale on its "
+            f"own UMAP up to {UMAP_MAX_CELLS:,} cells (kept in the output) and on two factors above; see --umap. "
+            "The input is never overwritten."
         ),
         examples=[
             "pnmf run data.h5ad -o data_pnmf.h5ad --layer lognorm --color cell_type",
             "pnmf run data.h5ad -o results/data_pnmf.h5ad --n-comps 10 --figures results/figures --quiet",
+            "pnmf run big.h5ad -o big_pnmf.h5ad --umap always   # a UMAP of every scale, whatever the size",
         ],
     )
     run.add_argument("input", type=Path, help="input .h5ad")
@@ -79,12 +89,13 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     add_fit_options(parser, one_fit=True)
     add_leiden_options(parser)
     add_color_option(parser)
+    add_umap_option(parser, stored=True)
     add_output_flags(parser)
 
 
 def fit_and_write(args: argparse.Namespace, signals: Signals) -> None:
     """Run ``pnmf demo`` or ``pnmf run``: check, read, fit, cluster, draw, write, summarize."""
-    progress = Progress(6, enabled=not args.quiet)
+    progress = Progress(7, enabled=not args.quiet)
     try:
         progress.step("checking the options")
         check_fit_flags(args)
@@ -114,14 +125,19 @@ def fit_and_write(args: argparse.Namespace, signals: Signals) -> None:
         if not args.no_leiden:
             progress.step("Leiden clustering of every scale")
             pnmf.tl.leiden(adata, args.resolution, key=args.key_added, random_state=args.seed)
+        basis = scales_basis(adata, args.key_added, args.umap, seed=args.seed, progress=progress)
         progress.step("drawing figures")
-        images = render_figures(adata, args.key_added, leiden=not args.no_leiden, color=color, layer=options.layer)
+        images = render_figures(
+            adata, args.key_added, leiden=not args.no_leiden, color=color, layer=options.layer, basis=basis
+        )
         progress.step(f"writing {output}")
         pngs = {figures / f"{output.stem}_{name}.png": png for name, png in images.items()}
         written = write_outputs({output: adata, **pngs}, signals)
     finally:
         progress.close()
-    _print_summary(adata, args.key_added, written)
+    _print_summary(
+        adata, args.key_added, written, scales=describe_scales(adata, args.key_added, basis, args.umap, stored=True)
+    )
 
 
 def _demo_data(seed: int) -> AnnData:
@@ -135,7 +151,7 @@ def _demo_data(seed: int) -> AnnData:
     return adata
 
 
-def _print_summary(adata: AnnData, key: str, written: list[Path]) -> None:
+def _print_summary(adata: AnnData, key: str, written: list[Path], *, scales: str) -> None:
     from .. import get
     from .._keys import DEFAULT_CLUSTER_KEY
     from .._sections import Clustering, Convergence, read_section, section_entries
@@ -154,5 +170,6 @@ def _print_summary(adata: AnnData, key: str, written: list[Path]) -> None:
     if len(sweeps) > 1 and math.isfinite(sweeps[-2]) and sweeps[-2] != 0:
         status += f"; the last sweep lowered it by {100 * (sweeps[-2] - sweeps[-1]) / sweeps[-2]:.3f} %"
     print(f"objective {convergence.objective:.6g} after {convergence.n_sweeps} coupled sweeps ({status})")
+    print(scales)
     for path in written:
         print(f"wrote {path}")

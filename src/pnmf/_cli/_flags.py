@@ -11,6 +11,7 @@ __all__ = [
     "add_input_options",
     "add_leiden_options",
     "add_output_flags",
+    "add_umap_option",
     "new_command",
 ]
 
@@ -110,6 +111,30 @@ def add_leiden_options(parser: argparse.ArgumentParser) -> None:
 def add_color_option(parser: argparse.ArgumentParser) -> None:
     """``--color`` of the figures."""
     parser.add_argument("--color", default=None, help="obs column or gene to colour the figures by")
+
+
+def add_umap_option(parser: argparse.ArgumentParser, *, stored: bool) -> None:
+    """``--umap``: whether the scales figure draws every scale on its own UMAP or on two factors.
+
+    ``stored``: the UMAPs laid out are kept in the output (``demo``, ``run``); otherwise
+    (``plot``) they are laid out in memory and the UMAPs a result already holds are drawn.
+    """
+    from ._figures import UMAP_MAX_CELLS
+
+    if stored:
+        text = (
+            "the scales figure: 'always' draws every scale on its own UMAP (pnmf.tl.umap, each started from the "
+            "previous scale's layout, so that merging populations show; kept in the output as "
+            "obsm['X_<key>_umap_<t>']; each costs about one scanpy UMAP of the cells), 'never' draws the scales "
+            f"on two factors, 'auto' UMAPs up to {UMAP_MAX_CELLS:,} cells and two factors above (default: auto)"
+        )
+    else:
+        text = (
+            "the scales figure: 'auto' draws the per-scale UMAPs the result holds, else lays out a UMAP of every "
+            f"scale in memory (pnmf.tl.umap; the file is not changed) up to {UMAP_MAX_CELLS:,} cells, else two "
+            "factors; 'always' lays them out whatever the number of cells; 'never' draws two factors (default: auto)"
+        )
+    parser.add_argument("--umap", choices=("auto", "always", "never"), default="auto", help=text)
 
 
 def _weight(text: str) -> float | str:
