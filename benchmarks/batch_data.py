@@ -65,21 +65,18 @@ The datasets and their sources:
 
 from __future__ import annotations
 
-import argparse
-import io
-import json
 import sys
 import warnings
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import extra_data
 import numpy as np
 import pandas as pd
 from anndata import AnnData
+from extra_data import BARON_LINEAGES, baron_frames, baron_genes
 from scipy import sparse
 
-GITHUB = "https://github.com/{}/raw/{}/{}"
 _MIXOLOGY = ("LuyiTian/sc_mixology", "7d00ffb0bd043467f365a9358d7312f294f13c9f")
 #: CellBench batch name → the file stem of its count and metadata files.
 CELLBENCH_BATCHES = {
@@ -96,37 +93,12 @@ SOURCES = {
         for stem in CELLBENCH_BATCHES.values()
         for kind in ("count", "metadata")
     },
-    "Baron mouse1.zip": (
-        "LiShenghao813/AttentionAE-sc",
-        "8bfbbb831db56881c0824fa28b4095eb40bebc02",
-        "Data/Baron/Baron mouse1.zip",
-    ),
-    "Baron mouse2.zip": (
-        "LiShenghao813/AttentionAE-sc",
-        "8bfbbb831db56881c0824fa28b4095eb40bebc02",
-        "Data/Baron/Baron mouse2.zip",
-    ),
+    **{name: extra_data.SOURCES[name] for name in ("Baron mouse1.zip", "Baron mouse2.zip")},
     "pbmc_prep.rda": ("Janezjz/SAVERCAT", "f0d113435307d69831b4ca6ba8479430f0031de8", "data/pbmc_prep.rda"),
     "example_sce.rda": ("HelenaLC/muscat", "7d68329bf1cd13fc6cda2a8f857bf90a605200e9", "data/example_sce.rda"),
     "kang.rda": ("HelenaLC/muscat", "894ad198fbcedbf7e39c1c20e58cdc049b5f5d2c", "data/kang.rda"),
 }
 
-#: Baron et al.'s cell types grouped into lineages, the coarse level of that dataset.
-BARON_LINEAGES = {
-    "alpha": "endocrine",
-    "beta": "endocrine",
-    "delta": "endocrine",
-    "gamma": "endocrine",
-    "ductal": "ductal",
-    "endothelial": "endothelial",
-    "quiescent_stellate": "stellate",
-    "activated_stellate": "stellate",
-    "macrophage": "immune",
-    "B_cell": "immune",
-    "T_cell": "immune",
-    "immune_other": "immune",
-    "schwann": "schwann",
-}
 #: Kang et al.'s PBMC cell types grouped into lineages.
 KANG_LINEAGES = {
     "B cells": "B",
@@ -139,22 +111,9 @@ KANG_LINEAGES = {
 
 
 def to_anndata(X, labels, batches, genes, coarse=None, covariates: dict | None = None) -> AnnData:
-    """Cells × genes counts as float32 CSR with string labels and batches; genes never expressed dropped."""
-    X = sparse.csr_matrix(X if sparse.issparse(X) else np.asarray(X), dtype=np.float32)
-    obs = pd.DataFrame(
-        {
-            "label": pd.Categorical(np.asarray(labels).astype(str)),
-            "batch": pd.Categorical(np.asarray(batches).astype(str)),
-        }
-    )
-    if coarse is not None:
-        obs["label_coarse"] = pd.Categorical(np.asarray(coarse).astype(str))
-    for name, values in (covariates or {}).items():
-        obs[name] = pd.Categorical(np.asarray(values).astype(str))
-    obs.index = [f"cell_{i}" for i in range(X.shape[0])]
-    adata = AnnData(X, obs=obs, var=pd.DataFrame(index=np.asarray(genes).astype(str)))
-    adata.var_names_make_unique()
-    return adata[:, np.asarray((adata.X != 0).sum(axis=0)).ravel() > 0].copy()
+    """Cells × genes counts as float32 CSR with string labels and batches, every cell kept; genes never expressed dropped."""
+    columns = {"batch": batches, **(covariates or {})}
+    return extra_data.to_anndata(X, labels, genes, coarse, max_cells=len(labels), columns=columns)
 
 
 def cellbench(*paths: Path) -> AnnData:
@@ -177,12 +136,9 @@ def cellbench(*paths: Path) -> AnnData:
 
 def baron(first: Path, second: Path) -> AnnData:
     """Baron et al.'s two mouse pancreases, the mouse as the batch, lineages as the coarse level."""
-    frames = []
-    for path in (first, second):
-        with zipfile.ZipFile(path) as archive:
-            frames.append(pd.read_csv(io.BytesIO(archive.read(archive.namelist()[0])), index_col=0))
+    frames = baron_frames(first, second)
     frame = pd.concat(frames)
-    genes = [c for c in frame.columns if c not in ("barcode", "assigned_cluster")]
+    genes = baron_genes(frame)
     types = frame["assigned_cluster"].to_numpy()
     mice = np.repeat(["mouse1", "mouse2"], [len(f) for f in frames])
     return to_anndata(frame[genes].to_numpy(), types, mice, genes, coarse=[BARON_LINEAGES[t] for t in types])
@@ -318,39 +274,20 @@ DATASETS: dict[str, tuple[tuple[str, ...], Callable[..., AnnData], str]] = {
 }
 
 
+def describe(adata: AnnData, values: str) -> tuple[dict, str]:
+    """A dataset's manifest entry (label, batch and covariate columns, values in X) and its line."""
+    entry, line = extra_data.describe(adata, values)
+    entry["batch"] = "batch"
+    entry["covariates"] = [c for c in adata.obs if c not in ("label", "label_coarse", "batch")]
+    batches = ", ".join(f"{b} {n}" for b, n in adata.obs["batch"].value_counts(sort=False).items())
+    return entry, f"{line}; {batches}"
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sources", type=Path, required=True, help="folder with the downloaded source files")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the .h5ad files and manifest.json")
-    args = parser.parse_args()
+    args = extra_data.parser_of(__doc__).parse_args()
     warnings.filterwarnings("ignore")
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # rdata's parser recurses along R lists
-    args.out.mkdir(parents=True, exist_ok=True)
-    manifest = {}
-    for name, (files, build, values) in DATASETS.items():
-        missing = [f for f in files if not (args.sources / f).exists()]
-        if missing:
-            for f in missing:
-                print(f"{name}: missing {f}, from {GITHUB.format(*SOURCES[f])}")
-            continue
-        try:
-            adata = build(*(args.sources / f for f in files))
-        except ImportError:
-            print(f"{name}: skipped, reading R data needs `pip install rdata`")
-            continue
-        adata.write_h5ad(args.out / f"{name}.h5ad", compression="gzip")
-        coarse = "label_coarse" if "label_coarse" in adata.obs else None
-        extra = [c for c in adata.obs if c not in ("label", "label_coarse", "batch")]
-        manifest[f"{name}.h5ad"] = {
-            "label": "label",
-            "coarse": coarse,
-            "batch": "batch",
-            "covariates": extra,
-            "values": values,
-        }
-        batches = ", ".join(f"{b} {n}" for b, n in adata.obs["batch"].value_counts(sort=False).items())
-        print(f"{name}: {adata.n_obs} cells × {adata.n_vars} genes, {adata.obs['label'].nunique()} labels; {batches}")
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    extra_data.build(DATASETS, SOURCES, args.sources, args.out, describe)
 
 
 if __name__ == "__main__":

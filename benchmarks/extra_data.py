@@ -107,12 +107,17 @@ BARON_LINEAGES = {
 MAX_CELLS = 6000
 
 
-def to_anndata(X, labels, genes=None, coarse=None, max_cells: int = MAX_CELLS) -> AnnData:
-    """Cells × genes as float32 CSR with string labels; subsampled above ``max_cells``, unexpressed genes dropped."""
+def to_anndata(X, labels, genes=None, coarse=None, max_cells: int = MAX_CELLS, columns: dict | None = None) -> AnnData:
+    """Cells × genes as float32 CSR with string labels; subsampled above ``max_cells``, unexpressed genes dropped.
+
+    ``columns``: more per-cell values (name → values), kept as strings in ``obs``.
+    """
     X = sparse.csr_matrix(np.asarray(X, dtype=np.float32) if not sparse.issparse(X) else X, dtype=np.float32)
     obs = pd.DataFrame({"label": pd.Categorical(np.asarray(labels).astype(str))})
     if coarse is not None:
         obs["label_coarse"] = pd.Categorical(np.asarray(coarse).astype(str))
+    for name, values in (columns or {}).items():
+        obs[name] = pd.Categorical(np.asarray(values).astype(str))
     obs.index = [f"cell_{i}" for i in range(X.shape[0])]
     names = np.asarray(genes).astype(str) if genes is not None else np.array([f"gene_{j}" for j in range(X.shape[1])])
     adata = AnnData(X, obs=obs, var=pd.DataFrame(index=names))
@@ -136,14 +141,24 @@ def cellbench(count: Path, metadata: Path) -> AnnData:
     return to_anndata(counts.to_numpy().T[single], meta["cell_line"].to_numpy()[single], genes=counts.index)
 
 
-def baron(first: Path, second: Path) -> AnnData:
-    """Baron et al.'s two mouse pancreases: counts with cell types, and lineages as the coarse level."""
+def baron_frames(*paths: Path) -> list[pd.DataFrame]:
+    """Baron et al.'s mouse pancreases as their archives hold them: one frame per mouse (cells × genes, ``barcode``, ``assigned_cluster``)."""
     frames = []
-    for path in (first, second):
+    for path in paths:
         with zipfile.ZipFile(path) as archive:
             frames.append(pd.read_csv(io.BytesIO(archive.read(archive.namelist()[0])), index_col=0))
-    frame = pd.concat(frames)
-    genes = [c for c in frame.columns if c not in ("barcode", "assigned_cluster")]
+    return frames
+
+
+def baron_genes(frame: pd.DataFrame) -> list[str]:
+    """The gene columns of a Baron frame."""
+    return [c for c in frame.columns if c not in ("barcode", "assigned_cluster")]
+
+
+def baron(first: Path, second: Path) -> AnnData:
+    """Baron et al.'s two mouse pancreases: counts with cell types, and lineages as the coarse level."""
+    frame = pd.concat(baron_frames(first, second))
+    genes = baron_genes(frame)
     types = frame["assigned_cluster"].to_numpy()
     return to_anndata(frame[genes].to_numpy(), types, genes=genes, coarse=[BARON_LINEAGES[t] for t in types])
 
@@ -219,30 +234,56 @@ DATASETS: dict[str, tuple[tuple[str, ...], Callable[..., AnnData], str]] = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sources", type=Path, required=True, help="folder with the downloaded source files")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the .h5ad files and manifest.json")
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    args.out.mkdir(parents=True, exist_ok=True)
+def build(
+    datasets: dict[str, tuple[tuple[str, ...], Callable[..., AnnData], str]],
+    sources: dict[str, tuple[str, str, str]],
+    folder: Path,
+    out: Path,
+    describe: Callable[[AnnData, str], tuple[dict, str]],
+) -> None:
+    """Build every dataset whose source files are in ``folder`` into ``out``, with ``manifest.json``.
+
+    ``describe(adata, values)`` gives a dataset's manifest entry and the line printed for it;
+    a missing source file is named with where it comes from.
+    """
+    out.mkdir(parents=True, exist_ok=True)
     manifest = {}
-    for name, (files, build, values) in DATASETS.items():
-        missing = [f for f in files if not (args.sources / f).exists()]
+    for name, (files, builder, values) in datasets.items():
+        missing = [f for f in files if not (folder / f).exists()]
         if missing:
             for f in missing:
-                print(f"{name}: missing {f}, from {GITHUB.format(*SOURCES[f])}")
+                print(f"{name}: missing {f}, from {GITHUB.format(*sources[f])}")
             continue
         try:
-            adata = build(*(args.sources / f for f in files))
+            adata = builder(*(folder / f for f in files))
         except ImportError:
             print(f"{name}: skipped, reading R data needs `pip install rdata`")
             continue
-        adata.write_h5ad(args.out / f"{name}.h5ad", compression="gzip")
-        coarse = "label_coarse" if "label_coarse" in adata.obs else None
-        manifest[f"{name}.h5ad"] = {"label": "label", "coarse": coarse, "values": values}
-        print(f"{name}: {adata.n_obs} cells × {adata.n_vars} genes, {adata.obs['label'].nunique()} labels")
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        adata.write_h5ad(out / f"{name}.h5ad", compression="gzip")
+        manifest[f"{name}.h5ad"], line = describe(adata, values)
+        print(f"{name}: {line}")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def describe(adata: AnnData, values: str) -> tuple[dict, str]:
+    """A dataset's manifest entry (label columns, values in X) and its line."""
+    coarse = "label_coarse" if "label_coarse" in adata.obs else None
+    entry = {"label": "label", "coarse": coarse, "values": values}
+    return entry, f"{adata.n_obs} cells × {adata.n_vars} genes, {adata.obs['label'].nunique()} labels"
+
+
+def parser_of(doc: str) -> argparse.ArgumentParser:
+    """The command line of a data builder: ``--sources`` and ``--out``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--sources", type=Path, required=True, help="folder with the downloaded source files")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the .h5ad files and manifest.json")
+    return parser
+
+
+def main() -> None:
+    args = parser_of(__doc__).parse_args()
+    warnings.filterwarnings("ignore")
+    build(DATASETS, SOURCES, args.sources, args.out, describe)
 
 
 if __name__ == "__main__":

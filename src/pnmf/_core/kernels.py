@@ -250,44 +250,13 @@ def fill_edge_weights(graph: GraphArrays, out: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def _graph_roughness_rows(starts, stops, indices, lengths, inv_width, scaling, degree, dense, out, min_work) -> None:
-    n_rows = len(starts)
-    if len(lengths) * dense.shape[1] >= min_work:
-        for i in prange(n_rows):
-            out[i] = _graph_row_roughness(i, starts, stops, indices, lengths, inv_width, scaling, degree, dense)
-    else:
-        for i in range(n_rows):
-            out[i] = _graph_row_roughness(i, starts, stops, indices, lengths, inv_width, scaling, degree, dense)
-
-
-@njit(inline="always", nogil=True, fastmath=True)
-def _graph_row_roughness(i, starts, stops, indices, lengths, inv_width, scaling, degree, dense) -> float:
-    k = dense.shape[1]
-    own = 0.0
-    for j in range(k):
-        own += dense[i, j] * dense[i, j]
-    cross = 0.0
-    for p in range(starts[i], stops[i]):
-        row = indices[p]
-        dot = 0.0
-        for j in range(k):
-            dot += dense[i, j] * dense[row, j]
-        cross += _edge_weight(p, i, indices, lengths, inv_width, scaling) * dot
-    return degree[i] * own - cross
-
-
 def graph_roughness(graph: GraphArrays, degree: np.ndarray, dense: np.ndarray) -> float:
     """Compute ``tr(denseᵀ L dense)`` for a scale's Laplacian ``L = diag(degree) − A`` (see :func:`graph_times_dense`).
 
-    Row by row, with no temporary the size of ``dense``; the rows' terms are added in a fixed order.
+    Its edge weights are filled once (one float per entry), then :func:`weighted_roughness`.
     """
-    out = np.zeros(len(graph[0]))
-    with _parallel():
-        _graph_roughness_rows(
-            *_graph_arguments(graph), degree, np.ascontiguousarray(dense, dtype=np.float64), out, PARALLEL_MIN_WORK
-        )
-    return float(out.sum())
+    weights = fill_edge_weights(graph, np.zeros(len(graph[2])))
+    return weighted_roughness(graph[0], graph[1], graph[2], weights, degree, dense)
 
 
 @njit(cache=True, parallel=True, nogil=True, fastmath=True)
