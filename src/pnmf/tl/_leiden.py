@@ -60,14 +60,14 @@ def leiden(
     scale needs it and not kept, so one is held at a time.
 
     ``method='nested'`` (default): the finest scale's embedding is clustered with Leiden
-    (:func:`scanpy.tl.leiden` on its graph, igraph flavour, undirected). At every scale, fine to coarse, the clusters of the
-    previous scale are merged, closest pair first, while they are not separated in *that
-    scale's* embedding: two clusters stay apart while their centroids lie more than
-    ``separation`` pooled standard deviations apart along the line joining them (2 is the
-    bound at which two equal Gaussian populations form two modes), a bar that grows with
-    the scale as ``(ε_t / ε_0) ** 1.5`` (a coarser view keeps apart only populations that
-    are better separated; the exponent was chosen on the evaluation panel). Merged groups are judged by average linkage of their finest
-    clusters. The merges form a tree and the number of clusters never rises from fine to
+    (:func:`scanpy.tl.leiden` on its graph, igraph flavour, undirected). At every scale,
+    fine to coarse, the clusters of the previous scale are merged, closest pair first, while
+    they are not separated in *that scale's* embedding: two clusters stay apart while their
+    centroids lie more than ``separation`` pooled standard deviations apart along the line
+    joining them (2 is the bound at which two equal Gaussian populations form two modes), a
+    bar that grows with the scale as ``(ε_t / ε_0) ** 1.5`` (a coarser view keeps apart only
+    populations that are better separated; the exponent was chosen on the evaluation panel).
+    Merged groups are judged by average linkage of their finest clusters. The merges form a tree and the number of clusters never rises from fine to
     coarse; ``resolution`` sets only the finest level. With ``reassign=True`` (default),
     every cell then starts at each coarser scale in the cluster its previous cluster merged
     into and moves, once, to the cluster that holds most of its neighbours in *that scale's*
