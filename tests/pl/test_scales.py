@@ -88,6 +88,24 @@ def test_umap_of_chosen_scales_replaces_the_earlier_ones_and_is_drawn_by_default
         pnmf.pl.scales(adata, basis="umap", which=[missing], show=False)
 
 
+def test_the_umaps_are_drawn_by_default_where_every_scale_to_draw_has_one(result):
+    adata = result.copy()
+
+    def x_labels(**kwargs) -> set[str]:
+        fig = pnmf.pl.scales(adata, return_fig=True, **kwargs)
+        labels = {ax.get_xlabel() for ax in fig.axes if ax.get_title().startswith("scale")}
+        plt.close(fig)
+        return labels
+
+    assert x_labels() <= {f"factor {j}" for j in range(5)}  # no UMAP yet
+    pnmf.tl.umap(adata, which=[-1, 1])
+    assert x_labels() != {"UMAP 1"}  # scales 0 and 2 have none: the factors, for every scale
+    assert x_labels(which=[1, 3]) == {"UMAP 1"}
+    pnmf.tl.umap(adata)
+    assert x_labels() == {"UMAP 1"}
+    assert x_labels(factors=(0, 1)) == {"factor 0"}  # factors asked for: the factors
+
+
 def test_each_umap_starts_from_the_previous_scales_layout(result):
     """The coarsest scale's UMAP is scanpy's UMAP of its kNN graph started from the finest scale's layout."""
     chained, alone = result.copy(), result.copy()

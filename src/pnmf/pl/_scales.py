@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from .. import get
 from .._docs import doc_params
 from .._errors import PnmfTypeError, PnmfValueError
-from .._keys import DEFAULT_KEY
+from .._keys import DEFAULT_KEY, Manifest
 from .._validation import check_bool, check_choice, check_int, check_real
 from ..get._scales import laid_out_scales, scales_of, umaps
 from ._colors import NA_COLOR, CategoricalColors, CellColors, category_legend, cell_colors
@@ -29,7 +29,7 @@ def scales(
     adata: AnnData,
     color: str | None = None,
     *,
-    basis: Literal["factors", "umap"] = "factors",
+    basis: Literal["factors", "umap"] | None = None,
     factors: tuple[int, int] | None = None,
     which: Sequence[int] | None = None,
     key: str = DEFAULT_KEY,
@@ -53,7 +53,9 @@ def scales(
         An ``adata.obs`` column or a gene; the same colours (or colour range) in every panel.
     basis
         ``'factors'``: two factors of the embeddings. ``'umap'``: the per-scale UMAPs of
-        :func:`pnmf.tl.umap`.
+        :func:`pnmf.tl.umap`, where populations merging from fine to coarse show. By
+        default the UMAPs when :func:`pnmf.tl.umap` has laid out every scale to draw (and
+        ``factors`` is not given), the factors otherwise.
     factors
         With ``basis='factors'``, the two factors on the axes. By default the two whose values
         vary most across cells at the recommended scale.
@@ -87,7 +89,9 @@ def scales(
     """
     check_plot_options(show=show, return_fig=return_fig, ax=ax)
     table = get.scales(adata, key=key)
-    basis = check_choice("basis", basis, ("factors", "umap"))
+    basis = check_choice(
+        "basis", _default_basis(adata, key, which, factors) if basis is None else basis, ("factors", "umap")
+    )
     if basis == "umap" and factors is not None:
         msg = "factors applies to basis='factors' only; UMAPs have two coordinates. Pass factors=None."
         raise PnmfValueError(msg)
@@ -143,6 +147,16 @@ def scales(
     if colors is not None:
         _legend(fig, axes, colors, scatter, own_figure=ax is None)
     return finish(fig, axes, show=show, return_fig=return_fig)
+
+
+def _default_basis(
+    adata: AnnData, key: str, which: Sequence[int] | None, factors: object
+) -> Literal["factors", "umap"]:
+    """``'umap'`` where ``tl.umap`` laid out every scale to draw and no factors were asked for, else ``'factors'``."""
+    if factors is not None or Manifest.UMAP not in adata.uns[key]:
+        return "factors"
+    wanted = scales_of(adata, which, key=key) if which is not None else range(len(adata.uns[key][Manifest.OBSM_KEYS]))
+    return "umap" if set(wanted) <= set(laid_out_scales(adata, key=key)) else "factors"
 
 
 def _most_variable_factors(U: np.ndarray) -> tuple[int, int]:
