@@ -106,6 +106,20 @@ def test_the_umaps_are_drawn_by_default_where_every_scale_to_draw_has_one(result
     assert x_labels(factors=(0, 1)) == {"factor 0"}  # factors asked for: the factors
 
 
+@pytest.mark.parametrize("verbosity", [0, 2])
+def test_umap_shows_a_bar_over_the_scales_at_info_verbosity_only(result, verbosity, capfd):
+    import scanpy as sc
+
+    before = sc.settings.verbosity
+    sc.settings.verbosity = verbosity
+    try:
+        pnmf.tl.umap(result, which=[0, 1], copy=True)
+    finally:
+        sc.settings.verbosity = before
+    err = capfd.readouterr().err
+    assert ("UMAP:" in err and "2/2" in err) == bool(verbosity)
+
+
 def test_each_umap_starts_from_the_previous_scales_layout(result):
     """The coarsest scale's UMAP is scanpy's UMAP of its kNN graph started from the finest scale's layout."""
     chained, alone = result.copy(), result.copy()

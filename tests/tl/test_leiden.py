@@ -161,3 +161,25 @@ def test_unknown_method_is_refused(fitted):
 def test_leiden_checks_its_options(fitted, kwargs, error, match):
     with pytest.raises(error, match=match):
         pnmf.tl.leiden(fitted, **kwargs)
+
+
+@pytest.mark.parametrize("verbosity", [0, 2])
+def test_each_stage_logs_one_line_at_info_verbosity_and_none_when_quiet(fitted, verbosity, tmp_path):
+    import sys
+
+    import scanpy as sc
+
+    before = sc.settings.verbosity
+    sc.settings.verbosity = verbosity
+    sc.settings.logfile = tmp_path / "log.txt"
+    try:
+        pnmf.tl.leiden(fitted, copy=True)
+    finally:
+        sc.settings.verbosity = before
+        sc.settings.logfile = sys.stderr
+    log = (tmp_path / "log.txt").read_text()
+    stages = ("candidate neighbours per cell, from one search", "Leiden on the finest scale", "merged across scales")
+    if verbosity:
+        assert all(stage in log for stage in stages)
+    else:
+        assert not any(stage in log for stage in stages)

@@ -155,17 +155,25 @@ def leiden(
 
     embeddings = [np.asarray(adata.obsm[str(obsm_key)], dtype=np.float64) for obsm_key in manifest[Manifest.OBSM_KEYS]]
     # one neighbour search, on the finest scale; every scale's graph keeps its nearest candidates
-    search = scratch_neighbors(embeddings[0], min(CANDIDATE_FACTOR * n_neighbors, adata.n_obs), random_state)
+    # each stage logs one line when it ends, with its time
+    n_candidates = min(CANDIDATE_FACTOR * n_neighbors, adata.n_obs)
+    search = scratch_neighbors(embeddings[0], n_candidates, random_state)
     candidates = Candidates(search.obsp["distances"])
     del search
+    stage = logg.info(
+        f"    {n_candidates} candidate neighbours per cell, from one search on the finest scale", time=start
+    )
     graphs = ScaleNeighbors(candidates, embeddings, n_neighbors)
     if method == "nested":
         finest = _leiden_of(graphs[0], resolution, n_iterations, random_state)
+        stage = logg.info("    Leiden on the finest scale", time=stage)
         thresholds = cast(Sequence[float], np.asarray(manifest[Manifest.THRESHOLDS]))
         # each coarser scale votes in its own kNN graph; the finest one's places moved cells
         levels = merge_across_scales(embeddings, finest, thresholds, separation, graphs if reassign else None)
+        logg.info("    merged across scales" + (", each scale's graph voting" if reassign else ""), time=stage)
     else:
         levels = [_leiden_of(graphs[t], resolution, n_iterations, random_state) for t in range(len(embeddings))]
+        logg.info("    Leiden on every scale", time=stage)
     labels = [_categorical(level) for level in levels]
     obs_keys = [keys.clusters(t, key_added) for t in range(len(labels))]
     ari = np.array([adjusted_rand_score(a, b) for a, b in pairwise(levels)])

@@ -8,6 +8,8 @@ import numpy as np
 import scanpy as sc
 from anndata import AnnData
 from scanpy import logging as logg
+from scanpy import settings
+from tqdm import tqdm
 
 from .._docs import doc_params
 from .._keys import DEFAULT_KEY, Keys, Manifest
@@ -94,7 +96,8 @@ def umap(
     scales = scale_selection(manifest, which) if which is not None else list(range(len(obsm_keys)))
     coordinates: dict[str, np.ndarray] = {}
     layout: np.ndarray | str = "spectral"
-    for t in scales:
+    # a bar with an ETA at scanpy's info verbosity (2) and above, as tl.pnmf's
+    for t in tqdm(scales, desc="UMAP", unit="scale", disable=settings.verbosity < 2, leave=False):
         scratch = scratch_neighbors(np.asarray(adata.obsm[str(obsm_keys[t])]), n_neighbors, random_state)
         sc.tl.umap(scratch, min_dist=min_dist, init_pos=layout, random_state=random_state)
         layout = coordinates[keys.umap(t)] = scratch.obsm["X_umap"]
