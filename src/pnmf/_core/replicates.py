@@ -129,16 +129,14 @@ def refit_embeddings(
         errors = [
             _error(expression.sq_norm, XW, U, gram) for XW, U, gram in zip(products, embeddings, grams, strict=True)
         ]
+        graph_terms = [graph_penalty(g, U, weights) for g, U in zip(graphs, embeddings, strict=True)]
         own = np.array(
             [
-                e
-                + graph_penalty(g, U, weights)
-                + weights.anchor * squared_norm(U)
-                + g.pooling.penalty(U, weights.pooling)
-                for e, g, U in zip(errors, graphs, embeddings, strict=True)
+                e + graph_term + weights.anchor * squared_norm(U) + g.pooling.penalty(U, weights.pooling)
+                for e, graph_term, g, U in zip(errors, graph_terms, graphs, embeddings, strict=True)
             ]
         )
-        return (*total_objective(errors, embeddings, graphs, weights, couplings), own)
+        return (*total_objective(errors, embeddings, graphs, weights, couplings, graph_terms), own)
 
     value, terms, own = objective()
     history, per_scale = [value], [own]
