@@ -491,3 +491,20 @@ def test_every_subcommand_shows_examples(command, capsys):
     printed = capsys.readouterr().out
     assert "examples:" in printed
     assert f"pnmf {command} " in printed.split("examples:")[1]
+
+
+def test_run_integrates_batches_and_refuses_a_bad_batch_column(tmp_path, capsys):
+    adata = pnmf.datasets.nested_populations(300, 300, n_types=3, n_subtypes=1, n_batches=2, random_state=0)
+    adata.obs["donor_id"] = np.arange(adata.n_obs) % 2  # numbers, not names
+    adata.write_h5ad(tmp_path / "in.h5ad")
+    target = tmp_path / "out.h5ad"
+    args = ["run", str(tmp_path / "in.h5ad"), "-o", str(target), *FAST_RUN, "--no-leiden", "--umap", "never"]
+    assert main([*args, "--batch-key", "donor_id"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("pnmf: error:")
+    assert "categorical or string" in error
+    assert files_in(tmp_path) == ["in.h5ad"]
+    assert main([*args, "--batch-key", "batch", "--color", "batch"]) == 0
+    result = ad.read_h5ad(target)
+    assert result.uns["pnmf"]["batches"]["names"].tolist() == ["batch_0", "batch_1"]
+    assert result.uns["pnmf"]["params"]["batch_key"] == "batch"

@@ -129,6 +129,7 @@ class Manifest:
     UMAP = "umap"
     CLUSTERS = "clusters"
     ALIGNMENT = "alignment"
+    BATCHES = "batches"  # fits with batch_key only: the batches integrated and their sizes
     CONSENSUS = "consensus"  # tl.consensus results only: how each program reproduced
     GENE_SCORES = "gene_scores"  # tl.gene_scores: scores of every gene per scale
     PROJECTION = "projection"  # tl.project results only: what was projected onto which reference

@@ -58,6 +58,8 @@ class PnmfOptions:
     use_rep: str = "X_pca"
     n_pcs: int | None = None
     neighbors_key: str | None = None
+    batch_key: str | None = None
+    integration_steps: int = 8
     graph_weight: float | Literal["auto"] = "auto"
     coupling_weight: float = 1.0
     anchor_weight: float = 0.0
@@ -82,6 +84,7 @@ class PnmfOptions:
             "anchor_weight": check_real("anchor_weight", self.anchor_weight),
             "pooling_weight": check_real("pooling_weight", self.pooling_weight),
             "max_iter": check_int("max_iter", self.max_iter, minimum=1),
+            "integration_steps": check_int("integration_steps", self.integration_steps, minimum=0),
             "max_sweeps": check_int("max_sweeps", self.max_sweeps, minimum=0),
             "tol": check_real("tol", self.tol),
         }
@@ -94,6 +97,15 @@ class PnmfOptions:
         checked["n_comps"] = check_int("n_comps", self.n_comps, minimum=1)
         if self.n_pcs is not None:
             checked["n_pcs"] = check_int("n_pcs", self.n_pcs, minimum=1)
+        if self.batch_key is not None and not isinstance(self.batch_key, str):
+            msg = f"batch_key must be the name of a column of adata.obs, got {self.batch_key!r}."
+            raise PnmfTypeError(msg)
+        if self.batch_key is not None and self.filtration == "rips":
+            msg = (
+                "batch_key needs filtration='knn': the Vietoris–Rips filtration joins cells by their distances "
+                "alone and cannot balance the batches."
+            )
+            raise PnmfValueError(msg)
         if not (self.mask_var is None or self.mask_var is HVG_IF_PRESENT or isinstance(self.mask_var, str)):
             checked["mask_var"] = np.asarray(self.mask_var)  # a mask: checked against the genes when read
         for name, value in checked.items():

@@ -52,10 +52,15 @@ def fit_options(args: argparse.Namespace, **inputs: Any) -> PnmfOptions:
 
 
 def input_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``layer``, ``mask_var`` and ``use_rep`` from ``--layer``, ``--all-genes`` and ``--use-rep``."""
+    """``layer``, ``mask_var``, ``use_rep`` and ``batch_key`` from ``--layer``, ``--all-genes``, ``--use-rep`` and ``--batch-key``."""
     from .._options import HVG_IF_PRESENT
 
-    return {"layer": args.layer, "mask_var": None if args.all_genes else HVG_IF_PRESENT, "use_rep": args.use_rep}
+    return {
+        "layer": args.layer,
+        "mask_var": None if args.all_genes else HVG_IF_PRESENT,
+        "use_rep": args.use_rep,
+        "batch_key": args.batch_key,
+    }
 
 
 def check_fit_flags(args: argparse.Namespace) -> None:
@@ -122,12 +127,13 @@ def check_against_data(adata: AnnData, options: PnmfOptions, *, largest_k: int, 
     from .._errors import PnmfKeyError
     from .._manifest import check_result_key
     from .._validation import check_in_memory
-    from ..tl._inputs import check_n_comps, gene_mask, read_expression
+    from ..tl._inputs import check_n_comps, gene_mask, read_batches, read_expression
 
     check_in_memory(adata)
     mask = gene_mask(adata, options.mask_var)
     X, _ = read_expression(adata, options.layer, mask)
     check_n_comps(largest_k, X)
+    read_batches(adata, options.batch_key, largest_k)
     if options.use_rep not in ("X", "X_pca") and options.use_rep not in adata.obsm:
         msg = (
             f"--use-rep {options.use_rep!r} is not in adata.obsm (available: {list(adata.obsm)}); "

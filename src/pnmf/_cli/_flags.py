@@ -43,6 +43,11 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layer", default=None, help="layer with nonnegative expression (default: X)")
     parser.add_argument("--use-rep", default="X_pca", help="representation in obsm for distances (default: X_pca)")
     parser.add_argument("--all-genes", action="store_true", help="use all genes, not only var['highly_variable']")
+    parser.add_argument(
+        "--batch-key",
+        default=None,
+        help="obs column naming each cell's batch (sample, donor, protocol): integrate the batches (default: none)",
+    )
 
 
 def add_fit_options(parser: argparse.ArgumentParser, *, one_fit: bool) -> None:

@@ -23,9 +23,12 @@ def nested_populations(
     n_subtypes: int = 3,
     density: float = 0.1,
     fold_change: float = 4.0,
+    n_batches: int = 1,
+    batch_effect: float = 0.5,
+    batch_specific_types: int = 0,
     random_state: int | np.random.RandomState | None = 0,
 ) -> AnnData:
-    """Log-normalized Poisson counts from cell types that split into subtypes.
+    """Log-normalized Poisson counts from cell types that split into subtypes, optionally in batches.
 
     Every type switches on its own block of marker genes and every subtype a smaller block
     of its own, so the data have structure at two resolutions: subtypes within a type are
@@ -46,13 +49,20 @@ def nested_populations(
         Target fraction of nonzero counts (0 < density < 1).
     fold_change
         Expression fold change of marker genes (subtype markers get half of it on a log scale).
+    n_batches
+        Number of batches (1: no batch effect, and no ``obs['batch']``).
+    batch_effect
+        Standard deviation of the per-gene, per-batch log factor on the rates.
+    batch_specific_types
+        Number of types (the last ones) present in the first batch only.
     random_state
         Seed.
 
     Returns
     -------
     AnnData with ``X`` = log1p of counts scaled to 10,000 per cell (CSR, float32),
-    ``obs['cell_type']`` and ``obs['subtype']`` (categorical), ``obs['total_counts']``.
+    ``obs['cell_type']`` and ``obs['subtype']`` (categorical), ``obs['total_counts']``, and
+    with batches ``obs['batch']`` (categorical).
 
     Examples
     --------
@@ -70,6 +80,15 @@ def nested_populations(
         msg = f"density={density} must be below 1."
         raise PnmfValueError(msg)
     fold_change = check_real("fold_change", fold_change, minimum=1.0)
+    n_batches = check_int("n_batches", n_batches, minimum=1)
+    batch_effect = check_real("batch_effect", batch_effect)
+    batch_specific_types = check_int("batch_specific_types", batch_specific_types, minimum=0)
+    if batch_specific_types and (n_batches < 2 or batch_specific_types >= n_types):
+        msg = (
+            f"batch_specific_types={batch_specific_types} needs n_batches >= 2 and fewer than n_types={n_types} "
+            "types: every other batch must keep at least one type."
+        )
+        raise PnmfValueError(msg)
     rng = np.random.default_rng(check_seed("random_state", random_state))
 
     log_fold = _marker_log_folds(rng, n_genes, n_types, n_subtypes, np.log(fold_change))
@@ -78,11 +97,17 @@ def nested_populations(
     base *= _rate_scale_for_density(base, log_fold, density)
     shares = rng.dirichlet(np.full(n_types * n_subtypes, 3.0))
     leaf = rng.choice(n_types * n_subtypes, size=n_cells, p=shares)
+    batch = np.zeros(n_cells, dtype=np.int64)
+    if n_batches > 1:
+        batch, leaf, libraries, base_per_batch = _batches(
+            rng, n_batches, batch_effect, batch_specific_types * n_subtypes, shares, libraries, base
+        )
 
     blocks, totals = [], np.empty(n_cells)
     for start in range(0, n_cells, _CHUNK):
         stop = min(start + _CHUNK, n_cells)
-        rates = (libraries[start:stop, None] * base[None, :]) * np.exp(log_fold[leaf[start:stop]])
+        rows = base[None, :] if n_batches == 1 else base_per_batch[batch[start:stop]]
+        rates = (libraries[start:stop, None] * rows) * np.exp(log_fold[leaf[start:stop]])
         counts = sparse.csr_matrix(rng.poisson(rates).astype(np.float32))
         totals[start:stop] = np.asarray(counts.sum(axis=1)).ravel()
         scale = np.divide(1e4, totals[start:stop], out=np.zeros(stop - start), where=totals[start:stop] > 0)
@@ -101,8 +126,38 @@ def nested_populations(
         },
         index=[f"cell_{i}" for i in range(n_cells)],
     )
+    if n_batches > 1:
+        batch_names = np.array([f"batch_{b}" for b in range(n_batches)])
+        obs["batch"] = pd.Categorical(batch_names[batch], categories=batch_names)
     var = pd.DataFrame(index=[f"gene_{g}" for g in range(n_genes)])
     return AnnData(X, obs=obs, var=var)
+
+
+def _batches(
+    rng: np.random.Generator,
+    n_batches: int,
+    batch_effect: float,
+    n_specific_leaves: int,
+    shares: np.ndarray,
+    libraries: np.ndarray,
+    base: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Draw each cell's batch and leaf from per-batch mixes; return them with batch-scaled depths and rates.
+
+    The last ``n_specific_leaves`` leaves (the batch-specific types) occur in batch 0 only.
+    """
+    n_cells, n_leaves = len(libraries), len(shares)
+    batch = rng.integers(n_batches, size=n_cells)
+    leaf = np.empty(n_cells, dtype=np.int64)
+    for b in range(n_batches):
+        mix = shares * rng.dirichlet(np.full(n_leaves, 10.0)) * n_leaves
+        if b > 0 and n_specific_leaves:
+            mix[n_leaves - n_specific_leaves :] = 0.0
+        members = np.flatnonzero(batch == b)
+        leaf[members] = rng.choice(n_leaves, size=len(members), p=mix / mix.sum())
+    depth = rng.lognormal(0.0, 0.3, size=n_batches)
+    gene_factors = rng.lognormal(0.0, batch_effect, size=(n_batches, len(base)))
+    return batch, leaf, libraries * depth[batch], base[None, :] * gene_factors
 
 
 def _marker_log_folds(

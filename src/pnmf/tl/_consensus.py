@@ -20,7 +20,7 @@ from .._keys import DEFAULT_CONSENSUS_KEY, DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, fit_options, fitted_genes, read_manifest, stale_entries, write_results, writer
 from .._sections import MIN_STABILITY, Alignment, ConsensusScores, Convergence, History
 from .._validation import check_in_memory, check_int, check_key_added, check_real, check_seed
-from ._pnmf import scale_fields
+from ._pnmf import batch_summary, integrate, scale_fields
 from ._replicates import DEFAULT_SUBSAMPLE, Prepared, matched_per_scale, prepare, replicate_fits, seeds
 
 __all__ = ["DEFAULT_CONSENSUS_KEY", "MIN_STABILITY", "consensus"]
@@ -179,6 +179,10 @@ def consensus(
         tol=options.tol,
     )
     timings["refit"] = perf_counter() - clock
+    if prepared.inputs.batches is not None and options.integration_steps:
+        clock = perf_counter()
+        integrate(refit.embeddings, prepared.inputs, options.integration_steps)
+        timings["integration"] = perf_counter() - clock
     if not all(np.isfinite(U).all() for U in refit.embeddings):
         msg = (
             "the refit produced non-finite values; nothing was written. "
@@ -238,6 +242,7 @@ def _assemble(
     manifest.update(
         {
             **scale_fields(prepared.problem),  # on the cells given, which need not be the source's
+            **batch_summary(prepared.inputs),
             Manifest.WRITER: writer(),
             Manifest.OBSM_KEYS: np.array(list(obsm), dtype=str),
             Manifest.VARM_KEYS: np.array(list(varm), dtype=str),

@@ -12,6 +12,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 from scipy import sparse
 
+from .._core.batches import BalancedAverage, Batches, balanced_neighbors, neighbors_per_batch
 from .._core.dask_expression import DaskSource, check_row_chunks, import_dask, is_dask_array
 from .._core.expression import as_float, canonical_csr, factorized_dtype
 from .._core.fit import Matrix, stage
@@ -29,6 +30,7 @@ __all__ = [
     "check_n_comps",
     "gene_mask",
     "knn_edges",
+    "read_batches",
     "read_expression",
     "read_inputs",
     "read_matrix",
@@ -53,6 +55,8 @@ class Inputs:
     edges: EdgeList
     graph: str
     timings: dict[str, float]
+    batches: Batches | None = None
+    average: BalancedAverage | None = None  # with batches: the averaging that integrates the embeddings
 
     def provenance(self) -> dict[str, Any]:
         """Return where the expression, the representation and the graph came from, for ``params``."""
@@ -81,13 +85,73 @@ def read_inputs(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = Fal
         genes = gene_mask(adata, options.mask_var)
         X, source = read_matrix(adata, options.layer, genes, out_of_core=out_of_core)
         check_n_comps(options.n_comps, X)
+        batches = read_batches(adata, options.batch_key, options.n_comps)
         points, representation = read_representation(adata, options.use_rep, options.n_pcs, X, options.random_state)
     with stage(timings, "neighbors"):
+        average = None
         if options.filtration == "rips":
             edges, graph = rips_edges(points), "Vietoris–Rips filtration"
+        elif batches is not None and options.neighbors_key is None:
+            edges, average, graph = balanced_graph(points, batches, options.random_state)
         else:
             edges, graph = knn_edges(adata, options.neighbors_key, points, options.random_state)
-    return Inputs(X, source, genes, points, representation, edges, graph, timings)
+        if batches is not None and average is None:  # the user's graph: averaged over as it is
+            average = BalancedAverage.from_edges(edges, batches)
+    return Inputs(X, source, genes, points, representation, edges, graph, timings, batches, average)
+
+
+def read_batches(adata: AnnData, batch_key: str | None, n_comps: int) -> Batches | None:
+    """Read and check the batch of every cell from ``adata.obs[batch_key]``; ``None`` without a key.
+
+    The column must be categorical or hold strings, with no missing value, at least two
+    batches, and at least ``n_comps`` cells in each (a batch's cells must be able to span the
+    factors). Categories no cell holds are ignored.
+    """
+    if batch_key is None:
+        return None
+    if batch_key not in adata.obs.columns:
+        msg = f"batch_key={batch_key!r} is not a column of adata.obs (available: {list(adata.obs.columns)})."
+        raise PnmfKeyError(msg)
+    column = adata.obs[batch_key]
+    if not (isinstance(column.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(column.dtype)):
+        msg = (
+            f"adata.obs[{batch_key!r}] has dtype {column.dtype}; batch_key needs a categorical or string column. "
+            f"If its values name batches, convert it: adata.obs[{batch_key!r}] = adata.obs[{batch_key!r}].astype(str)."
+        )
+        raise PnmfTypeError(msg)
+    missing = int(column.isna().sum())
+    if missing:
+        msg = f"adata.obs[{batch_key!r}] has no batch for {missing} cells (NaN); give them a batch or subset adata to the cells that have one."
+        raise PnmfValueError(msg)
+    codes, names = pd.factorize(column.astype(str), sort=True)
+    if len(names) < 2:
+        msg = f"adata.obs[{batch_key!r}] holds one batch ({names[0]!r}); there is nothing to integrate: pass batch_key=None."
+        raise PnmfValueError(msg)
+    sizes = np.bincount(codes, minlength=len(names))
+    small = [f"{names[b]!r} ({sizes[b]} cells)" for b in np.flatnonzero(sizes < n_comps)]
+    if small:
+        msg = (
+            f"batches with fewer cells than n_comps={n_comps} factors: {', '.join(small)}. Pass a smaller n_comps, "
+            f"or merge or drop these batches in adata.obs[{batch_key!r}]."
+        )
+        raise PnmfValueError(msg)
+    return Batches(batch_key, np.asarray(names, dtype=str), codes.astype(np.int64))
+
+
+def balanced_graph(
+    points: np.ndarray, batches: Batches, random_state: int | None
+) -> tuple[EdgeList, BalancedAverage, str]:
+    """Build a batch-balanced kNN graph on ``points`` (each cell's nearest cells within every batch) and its averaging.
+
+    The filtration reads every edge; the averaging keeps a cell's edges to the batches
+    that match its neighbourhood (:meth:`~pnmf._core.batches.BalancedNeighbors.matched`).
+    """
+    k = neighbors_per_batch(DEFAULT_N_NEIGHBORS, batches.n_batches)
+    logg.info(f"    building a batch-balanced kNN graph: {k} nearest cells within each of {batches.n_batches} batches")
+    neighbours = balanced_neighbors(points, batches, k, random_state)
+    average = BalancedAverage.from_edges(neighbours.matched_edges(points), batches)
+    graph = f"batch-balanced {k}-NN graph per batch of adata.obs[{batches.key!r}], built by pnmf"
+    return neighbours.edges(points), average, graph
 
 
 def check_n_comps(n_comps: int, X: Matrix) -> int:

@@ -16,6 +16,7 @@ from scanpy import logging as logg
 from scanpy import settings
 
 from .._core import fit as core
+from .._core.fit import stage
 from .._core.kernels import kernel_threads
 from .._core.solver import Fit
 from .._keys import DEFAULT_KEY, Keys, Manifest
@@ -32,7 +33,7 @@ from .._validation import (
 )
 from ._inputs import Inputs, align_mask_var, read_inputs
 
-__all__ = ["fit", "pnmf", "prepare", "scale_fields"]
+__all__ = ["batch_summary", "fit", "integrate", "pnmf", "prepare", "scale_fields"]
 
 _D = PnmfOptions  # the defaults of the options
 
@@ -49,6 +50,8 @@ def pnmf(
     use_rep: str = _D.use_rep,
     n_pcs: int | None = _D.n_pcs,
     neighbors_key: str | None = _D.neighbors_key,
+    batch_key: str | None = _D.batch_key,
+    integration_steps: int = _D.integration_steps,
     graph_weight: float | Literal["auto"] = _D.graph_weight,
     coupling_weight: float = _D.coupling_weight,
     anchor_weight: float = _D.anchor_weight,
@@ -156,7 +159,28 @@ def pnmf(
     neighbors_key
         Neighbour graph from ``sc.pp.neighbors`` whose edges define the kNN filtration (edge
         lengths are measured in ``use_rep``). By default ``'neighbors'`` when present;
-        otherwise a 15-NN graph is built and not stored.
+        otherwise a 15-NN graph is built and not stored. With ``batch_key``, by default a
+        batch-balanced graph is built instead (below); name a graph here to use yours, e.g. a
+        BBKNN result or ``sc.pp.neighbors`` on an integrated representation.
+    batch_key
+        Column of ``adata.obs`` (categorical or strings) naming each cell's batch: sample,
+        donor, protocol or condition. The cells are then integrated. The filtration, the
+        scales' graphs and the persistence come from a batch-balanced kNN graph on
+        ``use_rep``: every cell's ``max(3, ⌈15 / n_batches⌉)`` nearest cells within each
+        batch (BBKNN's construction), so that every cell has neighbours in every batch. The
+        loadings are shared by all batches, and each scale's embedding is written after
+        ``integration_steps`` rounds of balanced averaging: each cell's factor usage
+        becomes the mean of its neighbours' within each batch, the batches weighing the
+        same. What differs between batches for similar cells averages out; what differs
+        between cell types stays, as their neighbours stay within the type. A batch enters a
+        cell's average only where some cell of its neighbourhood has a mutual nearest
+        neighbour in that batch, so that a population one batch lacks is not averaged with
+        what that batch holds nearest to it. Every batch needs at least ``n_comps`` cells.
+        See the method page, "Several batches in one AnnData".
+    integration_steps
+        Rounds of balanced averaging of every scale's embedding with ``batch_key`` (0: the
+        fitted embeddings as they are). Each round mixes the batches further and smooths the
+        embedding over one more step of the graph.
     graph_weight
         λ1, weight of the graph smoothness of each embedding. ``'auto'`` lets the data
         choose it among 1, 3, 10, 30 and 100 by bi-cross-validation: the genes are split at
@@ -224,7 +248,8 @@ def pnmf(
         ``terms``), ``history`` (objective per iteration: ``phase``, ``scale``,
         ``iteration``, ``objective``), ``alignment`` (``similarity``: cosine of factor j's
         loadings between scales t and t+1, and the ``method`` that matched factors),
-        ``genes`` (the boolean mask of the genes used) and ``gene_names`` (their names, by
+        ``batches`` (with ``batch_key`` only: ``key``, the batch ``names`` and their
+        ``n_cells``), ``genes`` (the boolean mask of the genes used) and ``gene_names`` (their names, by
         which readers find them again after genes are subset or reordered), ``timings`` (seconds per stage) and
         ``params`` (the options as given, an option that is ``None`` left out, or written as
         ``False`` for ``random_state`` and ``mask_var``; and where the ``expression``,
@@ -289,6 +314,12 @@ def fit(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> t
     # the coordinates have given their edges; a float64 copy of them (400 MB for 1M cells × 50) need not outlive that
     inputs = replace(inputs, points=np.empty((0, inputs.points.shape[1])))
     result = core.solve_problem(problem, options, progress=settings.verbosity >= 2)
+    if inputs.batches is not None and options.integration_steps:
+        with stage(result.timings, "integration"):
+            integrate(result.solution.embeddings, inputs, options.integration_steps)
+        logg.info(
+            f"    integrated {inputs.batches.n_batches} batches: {options.integration_steps} rounds of balanced averaging"
+        )
     if result.selection is not None:
         weight, rule = result.options.graph_weight, result.graph_weight_rule
         logg.info(f"    graph weight {weight:g} ({rule} over {result.selection.candidates.tolist()})")
@@ -299,6 +330,18 @@ def fit(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> t
         msg = "the solver produced non-finite values; nothing was written. Please report this with your data's shape and dtype."
         raise FloatingPointError(msg)
     return inputs, result
+
+
+def integrate(embeddings: list[np.ndarray], inputs: Inputs, n_steps: int) -> None:
+    """Replace every scale's embedding by its balanced average (``n_steps`` rounds), in place.
+
+    ``inputs`` must hold the averaging (read with a ``batch_key``).
+    """
+    if inputs.average is None:
+        msg = "integrate needs inputs read with a batch_key"
+        raise ValueError(msg)
+    for t, embedding in enumerate(embeddings):
+        embeddings[t] = inputs.average.apply(embedding, n_steps)
 
 
 def _hint_unconverged(solution: Fit, options: PnmfOptions) -> None:
@@ -341,6 +384,14 @@ def scale_fields(problem: core.Problem) -> dict[str, Any]:
     }
 
 
+def batch_summary(inputs: Inputs) -> dict[str, Any]:
+    """Return the manifest's ``batches`` entry of a fit with ``batch_key``: the column, the batches and their cells."""
+    batches = inputs.batches
+    if batches is None:
+        return {}
+    return {Manifest.BATCHES: {"key": batches.key, "names": batches.names, "n_cells": batches.sizes.astype(np.int64)}}
+
+
 def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult, genes: dict[str, np.ndarray]) -> Results:
     """Build everything to write before anything is written; ``genes`` records the fitted genes (:func:`fitted_genes`).
 
@@ -375,6 +426,7 @@ def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult, genes: dict[st
         Manifest.HISTORY: History.from_columns(solution.history).to_uns(),
         Manifest.ALIGNMENT: Alignment(result.alignment, result.similarity).to_uns(),
         **genes,
+        **batch_summary(inputs),
         Manifest.TIMINGS: {**inputs.timings, **problem.timings, **result.timings},
         # the options as run: graph_weight='auto' is the weight chosen, graph_weight_rule says how
         Manifest.PARAMS: {

@@ -44,6 +44,8 @@ def select_k(
     use_rep: str = _D.use_rep,
     n_pcs: int | None = _D.n_pcs,
     neighbors_key: str | None = _D.neighbors_key,
+    batch_key: str | None = _D.batch_key,
+    integration_steps: int = _D.integration_steps,
     graph_weight: float | Literal["auto"] = _D.graph_weight,
     coupling_weight: float = _D.coupling_weight,
     anchor_weight: float = _D.anchor_weight,
@@ -127,8 +129,11 @@ def select_k(
     all_scales
         Fit every scale in each run; by default the finest, the recommended and the
         coarsest scale (see above).
-    n_scales, scales, filtration, layer, mask_var, use_rep, n_pcs, neighbors_key
-        As in :func:`pnmf.tl.pnmf` (same defaults).
+    n_scales, scales, filtration, layer, mask_var, use_rep, n_pcs, neighbors_key, batch_key, integration_steps
+        As in :func:`pnmf.tl.pnmf` (same defaults). With ``batch_key`` the runs fit the
+        scales of the batch-balanced graph; the programs, which are shared by the batches,
+        are what is compared, so ``integration_steps`` (which moves the cells, not the
+        programs) changes nothing here.
     graph_weight, coupling_weight, anchor_weight, pooling_weight, normalize, max_iter, max_sweeps, tol
         As in :func:`pnmf.tl.pnmf` (same defaults).
     random_state
