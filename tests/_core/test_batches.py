@@ -55,11 +55,17 @@ def test_a_population_one_batch_lacks_is_matched_to_no_other_batch(rng):
     assert matched[:60, 1].mean() > 0.9
     assert matched[90:, 0].mean() > 0.9
     # its cells average within their batch only; the shared cells reach across
-    edges = neighbours.matched_edges(points)
+    edges = neighbours.matched_edges(points, matched)
     cross = codes[edges.rows] != codes[edges.cols]
     touches_specific = np.isin(edges.rows, np.arange(60, 90)) | np.isin(edges.cols, np.arange(60, 90))
     assert not (cross & touches_specific).any()
     assert (cross & ~touches_specific).sum() > 60
+    # per batch: a third of batch 0's cells are matched to nothing in batch 1, while batch 1's cells all are
+    matching = neighbours.matching(matched)
+    assert matching[0, 1] == pytest.approx(matched[:90, 1].mean())
+    assert matching[0, 1] < 0.7
+    assert matching[1, 0] > 0.9
+    assert np.allclose(np.diag(matching), 1.0)
 
 
 def test_balanced_average_weighs_every_batch_a_cell_touches_the_same():
@@ -82,7 +88,8 @@ def test_balanced_averaging_removes_a_batch_offset_and_keeps_nonnegativity(rng):
     points = rng.normal(size=(200, 3))
     codes = rng.integers(2, size=200)
     batches = _batches(codes)
-    edges = balanced_neighbors(points, batches, 5, random_state=0).matched_edges(points)
+    neighbours = balanced_neighbors(points, batches, 5, random_state=0)
+    edges = neighbours.matched_edges(points, neighbours.matched())
     embedding = np.abs(points[:, :2]) + 2.0 * codes[:, None]  # the same cells, shifted in batch 1
     averaged = BalancedAverage.from_edges(edges, batches).apply(embedding, 4)
 

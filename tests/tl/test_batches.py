@@ -83,7 +83,7 @@ def test_the_written_embeddings_are_the_balanced_averages_of_the_fitted_ones(bat
     batches = Batches("batch", np.array(["batch_0", "batch_1", "batch_2"]), batched.obs["batch"].cat.codes.to_numpy())
     points = batched.obsm["X_pca"].astype(np.float64)
     neighbours = balanced_neighbors(points, batches, 5, random_state=0)
-    average = BalancedAverage.from_edges(neighbours.matched_edges(points), batches)
+    average = BalancedAverage.from_edges(neighbours.matched_edges(points, neighbours.matched()), batches)
     fitted, integrated = batched.uns["fitted"]["obsm_keys"], batched.uns["integrated"]["obsm_keys"]
     for before, after in zip(fitted, integrated, strict=True):
         expected = average.apply(batched.obsm[before].astype(np.float64), 3)
@@ -100,6 +100,10 @@ def test_manifest_names_the_batches_and_the_graph(batched):
     assert entry["key"] == "batch"
     assert list(entry["names"]) == ["batch_0", "batch_1", "batch_2"]
     assert entry["n_cells"].tolist() == batched.obs["batch"].value_counts().sort_index().tolist()
+    # batch_0 holds a type no other batch has: fewer of its cells are matched to the others than theirs to it
+    matched = entry["matched"]
+    assert np.allclose(np.diag(matched), 1.0)
+    assert matched[0, 1:].mean() < matched[1:, 0].min() - 0.05
     assert manifest["params"]["batch_key"] == "batch"
     assert manifest["params"]["integration_steps"] == 8
     assert "batch-balanced" in manifest["params"]["graph"]

@@ -89,11 +89,19 @@ class BalancedNeighbors:
         neighbourhood = neighbourhood + sparse.identity(n, format="csr")
         return ((neighbourhood @ has_mutual) > 0).toarray() | (in_batch > 0).toarray()
 
-    def matched_edges(self, points: np.ndarray) -> EdgeList:
-        """Return the undirected edges a cell averages over: within its batch, and to the batches it matches (:meth:`matched`)."""
+    def matched_edges(self, points: np.ndarray, matched: np.ndarray) -> EdgeList:
+        """Return the undirected edges a cell averages over: within its batch, and to the batches it matches.
+
+        ``matched`` is :meth:`matched`'s cells × batches table.
+        """
         coo = self.adjacency.tocoo()
-        keep = self.matched()[coo.row, self.batches.codes[coo.col]]
+        keep = matched[coo.row, self.batches.codes[coo.col]]
         return EdgeList.from_pairs(coo.shape[0], coo.row[keep], coo.col[keep], points)
+
+    def matching(self, matched: np.ndarray) -> np.ndarray:
+        """Return batches × batches: the share of each batch's cells (rows) that average over each batch (columns)."""
+        codes = self.batches.codes
+        return np.stack([matched[codes == b].mean(axis=0) for b in range(self.batches.n_batches)])
 
 
 def balanced_neighbors(

@@ -57,6 +57,7 @@ class Inputs:
     timings: dict[str, float]
     batches: Batches | None = None
     average: BalancedAverage | None = None  # with batches: the averaging that integrates the embeddings
+    matching: np.ndarray | None = None  # with pnmf's balanced graph: batches × batches shares of cells averaged over
 
     def provenance(self) -> dict[str, Any]:
         """Return where the expression, the representation and the graph came from, for ``params``."""
@@ -88,16 +89,16 @@ def read_inputs(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = Fal
         batches = read_batches(adata, options.batch_key, options.n_comps)
         points, representation = read_representation(adata, options.use_rep, options.n_pcs, X, options.random_state)
     with stage(timings, "neighbors"):
-        average = None
+        average, matching = None, None
         if options.filtration == "rips":
             edges, graph = rips_edges(points), "Vietoris–Rips filtration"
         elif batches is not None and options.neighbors_key is None:
-            edges, average, graph = balanced_graph(points, batches, options.random_state)
+            edges, average, matching, graph = balanced_graph(points, batches, options.random_state)
         else:
             edges, graph = knn_edges(adata, options.neighbors_key, points, options.random_state)
         if batches is not None and average is None:  # the user's graph: averaged over as it is
             average = BalancedAverage.from_edges(edges, batches)
-    return Inputs(X, source, genes, points, representation, edges, graph, timings, batches, average)
+    return Inputs(X, source, genes, points, representation, edges, graph, timings, batches, average, matching)
 
 
 def read_batches(adata: AnnData, batch_key: str | None, n_comps: int) -> Batches | None:
@@ -140,18 +141,20 @@ def read_batches(adata: AnnData, batch_key: str | None, n_comps: int) -> Batches
 
 def balanced_graph(
     points: np.ndarray, batches: Batches, random_state: int | None
-) -> tuple[EdgeList, BalancedAverage, str]:
+) -> tuple[EdgeList, BalancedAverage, np.ndarray, str]:
     """Build a batch-balanced kNN graph on ``points`` (each cell's nearest cells within every batch) and its averaging.
 
     The filtration reads every edge; the averaging keeps a cell's edges to the batches
-    that match its neighbourhood (:meth:`~pnmf._core.batches.BalancedNeighbors.matched`).
+    that match its neighbourhood (:meth:`~pnmf._core.batches.BalancedNeighbors.matched`),
+    whose shares per pair of batches are returned too.
     """
     k = neighbors_per_batch(DEFAULT_N_NEIGHBORS, batches.n_batches)
     logg.info(f"    building a batch-balanced kNN graph: {k} nearest cells within each of {batches.n_batches} batches")
     neighbours = balanced_neighbors(points, batches, k, random_state)
-    average = BalancedAverage.from_edges(neighbours.matched_edges(points), batches)
+    matched = neighbours.matched()
+    average = BalancedAverage.from_edges(neighbours.matched_edges(points, matched), batches)
     graph = f"batch-balanced {k}-NN graph per batch of adata.obs[{batches.key!r}], built by pnmf"
-    return neighbours.edges(points), average, graph
+    return neighbours.edges(points), average, neighbours.matching(matched), graph
 
 
 def check_n_comps(n_comps: int, X: Matrix) -> int:

@@ -248,8 +248,10 @@ def pnmf(
         ``terms``), ``history`` (objective per iteration: ``phase``, ``scale``,
         ``iteration``, ``objective``), ``alignment`` (``similarity``: cosine of factor j's
         loadings between scales t and t+1, and the ``method`` that matched factors),
-        ``batches`` (with ``batch_key`` only: ``key``, the batch ``names`` and their
-        ``n_cells``), ``genes`` (the boolean mask of the genes used) and ``gene_names`` (their names, by
+        ``batches`` (with ``batch_key`` only: ``key``, the batch ``names``, their
+        ``n_cells`` and, on pnmf's balanced graph, ``matched``: batches × batches, the share of
+        each batch's cells (rows) whose average takes in each batch (columns); a share below 1
+        marks populations the other batch lacks), ``genes`` (the boolean mask of the genes used) and ``gene_names`` (their names, by
         which readers find them again after genes are subset or reordered), ``timings`` (seconds per stage) and
         ``params`` (the options as given, an option that is ``None`` left out, or written as
         ``False`` for ``random_state`` and ``mask_var``; and where the ``expression``,
@@ -385,11 +387,14 @@ def scale_fields(problem: core.Problem) -> dict[str, Any]:
 
 
 def batch_summary(inputs: Inputs) -> dict[str, Any]:
-    """Return the manifest's ``batches`` entry of a fit with ``batch_key``: the column, the batches and their cells."""
+    """Return the manifest's ``batches`` entry of a fit with ``batch_key``: the column, the batches, their cells and matches."""
     batches = inputs.batches
     if batches is None:
         return {}
-    return {Manifest.BATCHES: {"key": batches.key, "names": batches.names, "n_cells": batches.sizes.astype(np.int64)}}
+    entry = {"key": batches.key, "names": batches.names, "n_cells": batches.sizes.astype(np.int64)}
+    if inputs.matching is not None:
+        entry["matched"] = inputs.matching
+    return {Manifest.BATCHES: entry}
 
 
 def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult, genes: dict[str, np.ndarray]) -> Results:
