@@ -11,7 +11,7 @@ fit then runs in a fresh process (its peak resident memory is its own), with the
 
 - ``tl.pnmf(adata)``: reads the stored 15-NN graph, as a single-batch session does;
 - ``tl.pnmf(adata, batch_key="batch")``: builds the batch-balanced graph (exact search
-  within batches of up to 4096 cells, pynndescent above), fits, and averages every scale's
+  up to 50 million cell pairs per batch, pynndescent above), fits, and averages every scale's
   embedding (8 rounds).
 
 The table gives the wall time of each fit and of its stages (the manifest's ``timings``), and

@@ -26,11 +26,9 @@ import numpy as np
 from scipy import sparse
 
 from .persistence import EdgeList
+from .projection import find_neighbours
 
-__all__ = ["EXACT_SEARCH_MAX", "BalancedAverage", "BalancedNeighbors", "Batches", "neighbors_per_batch"]
-
-#: Batches of at most this many cells are searched exactly; larger ones approximately, as sc.pp.neighbors does.
-EXACT_SEARCH_MAX = 4096
+__all__ = ["BalancedAverage", "BalancedNeighbors", "Batches", "neighbors_per_batch"]
 
 
 @dataclass(frozen=True)
@@ -109,34 +107,23 @@ def balanced_neighbors(
 ) -> BalancedNeighbors:
     """Every cell's ``n_per_batch`` nearest cells within every batch, in ``points``.
 
-    A batch of at most :data:`EXACT_SEARCH_MAX` cells is searched exactly (brute force);
-    a larger one through pynndescent's index of that batch, queried by every cell.
+    Every cell queries each batch as new cells query a reference
+    (:func:`~pnmf._core.projection.find_neighbours`): exactly up to
+    :data:`~pnmf._core.projection.EXACT_PAIRS` pairs, through pynndescent's index of the
+    batch above.
     """
     rows, cols = [], []
     everyone = np.arange(len(points))
     for code in range(batches.n_batches):
         members = np.flatnonzero(batches.codes == code)
         k = min(n_per_batch, len(members))
-        nearest = _nearest_within(points[members], points, k, random_state)
+        nearest = find_neighbours(points[members], points, k, random_state).indices
         rows.append(np.repeat(everyone, k))
         cols.append(members[nearest].ravel())
     row, col = np.concatenate(rows), np.concatenate(cols)
     adjacency = sparse.csr_matrix((np.ones(len(row)), (row, col)), shape=(len(points), len(points)))
     adjacency.data[:] = 1.0  # a pair found twice (approximate search) is one edge
     return BalancedNeighbors(batches, adjacency)
-
-
-def _nearest_within(candidates: np.ndarray, queries: np.ndarray, k: int, random_state: int | None) -> np.ndarray:
-    """Return the indices into ``candidates`` of each query's ``k`` nearest, nearest first."""
-    if len(candidates) <= EXACT_SEARCH_MAX:
-        from sklearn.neighbors import NearestNeighbors
-
-        search = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(candidates)
-        return search.kneighbors(queries, return_distance=False)
-    from pynndescent import NNDescent
-
-    index = NNDescent(candidates, n_neighbors=max(k, 15), random_state=random_state)
-    return index.query(queries, k=k)[0]
 
 
 @dataclass(frozen=True)
