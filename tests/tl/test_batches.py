@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import scanpy as sc
 from plot_checks import assert_drawn
+from scipy import sparse
 from sklearn.neighbors import NearestNeighbors
 
 import pnmf
@@ -91,6 +92,43 @@ def test_the_written_embeddings_are_the_balanced_averages_of_the_fitted_ones(bat
     # the loadings are the fit's: integration moves the cells, not the programs
     for before, after in zip(batched.uns["fitted"]["varm_keys"], batched.uns["integrated"]["varm_keys"], strict=True):
         np.testing.assert_array_equal(batched.varm[before], batched.varm[after])
+    # the batches' usage: the per-batch means of the embeddings before and after the averaging
+    for t, (before, after) in enumerate(zip(fitted, integrated, strict=True)):
+        usage = batched.uns["integrated"]["batches"]
+        np.testing.assert_allclose(usage["usage"][t], batches.means(batched.obsm[before]), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(
+            usage["integrated_usage"][t], batches.means(batched.obsm[after]), rtol=1e-5, atol=1e-7
+        )
+        unaveraged = batched.uns["fitted"]["batches"]
+        np.testing.assert_array_equal(unaveraged["usage"][t], unaveraged["integrated_usage"][t])
+
+
+def test_a_program_of_one_batch_shows_as_its_shift(batched):
+    """A response added to 30 genes in batch_1's cells is the factor that batch_1 uses most beyond its matches."""
+    response = np.arange(30) * 20  # genes spread over every type's markers and the background
+    responding = (batched.obs["batch"] == "batch_1").to_numpy()
+    X = batched.X.toarray()
+    X[np.ix_(responding, response)] += 2.0
+    batched.X = sparse.csr_matrix(X)
+    pnmf.tl.pnmf(batched, 8, batch_key="batch", **FAST)
+    table = pnmf.get.batch_usage(batched)
+    assert table.shape == (3 * 8, 6)
+    loadings = pnmf.get.loadings(batched).to_numpy()
+    response_factor = int(np.argmax(loadings[response].sum(axis=0)))
+    shifts = table.pivot(index="batch", columns="factor", values="shift")
+    # batch_1's largest shift is the response's factor, and the other batches use it less than their matches
+    assert int(shifts.loc["batch_1"].idxmax()) == response_factor
+    assert shifts.loc["batch_1", response_factor] > 0.5
+    assert (shifts.loc[["batch_0", "batch_2"], response_factor] < 0).all()
+    # the mean usage over all cells, weighted by the batches' cells, is what the shifts are relative to
+    counts = table.drop_duplicates("batch")["n_cells"].to_numpy()
+    assert counts.tolist() == batched.obs["batch"].value_counts().sort_index().tolist()
+
+
+def test_batch_usage_needs_a_batch_fit(batched):
+    pnmf.tl.pnmf(batched, 6, **FAST)
+    with pytest.raises(pnmf.PnmfKeyError, match="fitted without batch_key"):
+        pnmf.get.batch_usage(batched)
 
 
 def test_manifest_names_the_batches_and_the_graph(batched):

@@ -48,6 +48,14 @@ class Batches:
         """Cells per batch, in the order of ``names``."""
         return np.bincount(self.codes, minlength=self.n_batches)
 
+    def means(self, values: np.ndarray) -> np.ndarray:
+        """Return the mean row of ``values`` (cells × columns) over each batch's cells: batches × columns, float64."""
+        members = sparse.csr_matrix(
+            (np.ones(len(self.codes)), (self.codes, np.arange(len(self.codes)))),
+            shape=(self.n_batches, len(self.codes)),
+        )
+        return np.asarray(members @ values, dtype=np.float64) / np.maximum(self.sizes, 1)[:, None]
+
 
 def neighbors_per_batch(n_neighbors: int, n_batches: int) -> int:
     """Neighbours drawn from each batch so that a cell has about ``n_neighbors`` in all, and at least 3 per batch."""

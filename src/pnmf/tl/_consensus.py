@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from copy import deepcopy
+from dataclasses import replace
 from time import perf_counter
 from typing import Any
 
@@ -179,9 +180,10 @@ def consensus(
         tol=options.tol,
     )
     timings["refit"] = perf_counter() - clock
-    if prepared.inputs.batches is not None and options.integration_steps:
+    if prepared.inputs.batches is not None:
         clock = perf_counter()
-        integrate(refit.embeddings, prepared.inputs, options.integration_steps)
+        usage = integrate(refit.embeddings, prepared.inputs, options.integration_steps)
+        prepared = replace(prepared, inputs=replace(prepared.inputs, usage=usage))
         timings["integration"] = perf_counter() - clock
     if not all(np.isfinite(U).all() for U in refit.embeddings):
         msg = (

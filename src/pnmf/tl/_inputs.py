@@ -58,6 +58,7 @@ class Inputs:
     batches: Batches | None = None
     average: BalancedAverage | None = None  # with batches: the averaging that integrates the embeddings
     matching: np.ndarray | None = None  # with pnmf's balanced graph: batches × batches shares of cells averaged over
+    usage: BatchUsage | None = None  # with batches, once fitted: each batch's mean usage of the factors
 
     def provenance(self) -> dict[str, Any]:
         """Return where the expression, the representation and the graph came from, for ``params``."""
@@ -67,6 +68,20 @@ class Inputs:
             "representation": self.representation,
             "graph": self.graph,
         }
+
+
+@dataclass(frozen=True)
+class BatchUsage:
+    """Each batch's mean usage of every factor, scales × batches × factors, as fitted and as written.
+
+    ``fitted`` averages the solver's embeddings over each batch's cells, ``integrated`` the
+    embeddings after the balanced averaging. The averaging replaces a cell's usage by that
+    of similar cells of every batch, so their difference is what sets a batch apart from the
+    matching cells of the others, free of the batches' different cell-type compositions.
+    """
+
+    fitted: np.ndarray
+    integrated: np.ndarray
 
 
 def read_inputs(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> Inputs:

@@ -31,7 +31,7 @@ from .._validation import (
     check_n_jobs,
     default_threads,
 )
-from ._inputs import Inputs, align_mask_var, read_inputs
+from ._inputs import BatchUsage, Inputs, align_mask_var, read_inputs
 
 __all__ = ["batch_summary", "fit", "integrate", "pnmf", "prepare", "scale_fields"]
 
@@ -251,7 +251,9 @@ def pnmf(
         ``batches`` (with ``batch_key`` only: ``key``, the batch ``names``, their
         ``n_cells`` and, on pnmf's balanced graph, ``matched``: batches × batches, the share of
         each batch's cells (rows) whose average takes in each batch (columns); a share below 1
-        marks populations the other batch lacks), ``genes`` (the boolean mask of the genes used) and ``gene_names`` (their names, by
+        marks populations the other batch lacks; ``usage`` and ``integrated_usage``: scales ×
+        batches × factors, each batch's mean usage of every factor before and after the
+        averaging, read as a table with :func:`pnmf.get.batch_usage`), ``genes`` (the boolean mask of the genes used) and ``gene_names`` (their names, by
         which readers find them again after genes are subset or reordered), ``timings`` (seconds per stage) and
         ``params`` (the options as given, an option that is ``None`` left out, or written as
         ``False`` for ``random_state`` and ``mask_var``; and where the ``expression``,
@@ -316,9 +318,9 @@ def fit(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> t
     # the coordinates have given their edges; a float64 copy of them (400 MB for 1M cells × 50) need not outlive that
     inputs = replace(inputs, points=np.empty((0, inputs.points.shape[1])))
     result = core.solve_problem(problem, options, progress=settings.verbosity >= 2)
-    if inputs.batches is not None and options.integration_steps:
+    if inputs.batches is not None:
         with stage(result.timings, "integration"):
-            integrate(result.solution.embeddings, inputs, options.integration_steps)
+            inputs = replace(inputs, usage=integrate(result.solution.embeddings, inputs, options.integration_steps))
         logg.info(
             f"    integrated {inputs.batches.n_batches} batches: {options.integration_steps} rounds of balanced averaging"
         )
@@ -334,16 +336,21 @@ def fit(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> t
     return inputs, result
 
 
-def integrate(embeddings: list[np.ndarray], inputs: Inputs, n_steps: int) -> None:
+def integrate(embeddings: list[np.ndarray], inputs: Inputs, n_steps: int) -> BatchUsage:
     """Replace every scale's embedding by its balanced average (``n_steps`` rounds), in place.
 
-    ``inputs`` must hold the averaging (read with a ``batch_key``).
+    ``inputs`` must hold the batches and the averaging (read with a ``batch_key``). Returns
+    each batch's mean usage of the factors before and after.
     """
-    if inputs.average is None:
+    if inputs.batches is None or inputs.average is None:
         msg = "integrate needs inputs read with a batch_key"
         raise ValueError(msg)
+    fitted, integrated = [], []
     for t, embedding in enumerate(embeddings):
+        fitted.append(inputs.batches.means(embedding))
         embeddings[t] = inputs.average.apply(embedding, n_steps)
+        integrated.append(inputs.batches.means(embeddings[t]))
+    return BatchUsage(np.stack(fitted), np.stack(integrated))
 
 
 def _hint_unconverged(solution: Fit, options: PnmfOptions) -> None:
@@ -394,6 +401,8 @@ def batch_summary(inputs: Inputs) -> dict[str, Any]:
     entry = {"key": batches.key, "names": batches.names, "n_cells": batches.sizes.astype(np.int64)}
     if inputs.matching is not None:
         entry["matched"] = inputs.matching
+    if inputs.usage is not None:
+        entry["usage"], entry["integrated_usage"] = inputs.usage.fitted, inputs.usage.integrated
     return {Manifest.BATCHES: entry}
 
 
