@@ -47,6 +47,7 @@ def test_random_state_accepts_a_randomstate_and_records_a_seed(populations):
     [
         ({"n_neighbors": 1}, ValueError, "n_neighbors=1"),
         ({"min_dist": -1.0}, ValueError, "min_dist=-1.0"),
+        ({"init_pos": "paga"}, ValueError, "init_pos='paga'"),
         ({"random_state": "a"}, TypeError, "random_state must be an integer seed"),
         ({"copy": "no"}, TypeError, "copy must be True or False"),
         ({"key": 5}, TypeError, "key must be the key_added"),

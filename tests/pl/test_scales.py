@@ -132,6 +132,21 @@ def test_each_umap_starts_from_the_previous_scales_layout(result):
     assert not np.allclose(chained.obsm["X_pnmf_umap_3"], alone.obsm["X_pnmf_umap_3"])
 
 
+def test_the_first_layout_starts_from_the_spectral_layout_up_to_10000_cells_and_the_pca_above(result):
+    """``init_pos='auto'`` is scanpy's spectral start here (few cells); a forced start is scanpy's UMAP from it."""
+    auto, pca = result.copy(), result.copy()
+    pnmf.tl.umap(auto, which=[0])
+    pnmf.tl.umap(pca, which=[0], init_pos="pca")
+    assert auto.uns["pnmf"]["umap"]["params"]["init_pos"] == "spectral"
+    assert pca.uns["pnmf"]["umap"]["params"]["init_pos"] == "pca"
+    for init, laid_out in (("spectral", auto), ("pca", pca)):
+        scratch = sc.AnnData(obsm={"rep": result.obsm["X_pnmf_0"]}, shape=(result.n_obs, 0))
+        sc.pp.neighbors(scratch, n_neighbors=15, use_rep="rep", random_state=0)
+        sc.tl.umap(scratch, min_dist=0.5, init_pos=init, random_state=0)
+        np.testing.assert_allclose(laid_out.obsm["X_pnmf_umap_0"], scratch.obsm["X_umap"])
+    assert not np.allclose(auto.obsm["X_pnmf_umap_0"], pca.obsm["X_pnmf_umap_0"])
+
+
 def facecolors(fig):
     """The colour of every point drawn (a single colour applies to all points of its collection)."""
     colors = []

@@ -309,3 +309,22 @@ def test_a_mask_var_series_indexed_by_other_genes_is_refused(populations):
     with pytest.raises(pnmf.PnmfValueError, match=r"mask_var is a Series whose index lacks 300 of adata's genes"):
         pnmf.tl.pnmf(populations, 3, mask_var=filtered, n_scales=2, **FAST)
     assert "pnmf" not in populations.uns
+
+
+@pytest.mark.parametrize("verbosity", [0, 2])
+def test_stages_show_lines_and_bars_at_info_verbosity_only(populations, verbosity, capfd, tmp_path):
+    import sys
+
+    before = sc.settings.verbosity
+    sc.settings.verbosity = verbosity
+    sc.settings.logfile = tmp_path / "log.txt"
+    try:
+        pnmf.tl.pnmf(populations, 4, copy=True, **FAST)
+    finally:
+        sc.settings.verbosity = before
+        sc.settings.logfile = sys.stderr
+    log, bars = (tmp_path / "log.txt").read_text(), capfd.readouterr().err
+    # the initialization's line; bars over the cross-validation's 6 fits (5 weights, then the scales) and the solver's steps
+    assert ("initial factors: NNDSVDa on 300 cells" in log) == bool(verbosity)
+    assert ("cross-validation (300 cells)" in bars and "/6 [" in bars) == bool(verbosity)
+    assert ("pNMF:" in bars) == bool(verbosity)

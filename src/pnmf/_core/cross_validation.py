@@ -24,7 +24,7 @@ cells), and a graph weight chosen on a graph that sparse would mean nothing on t
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,6 +215,7 @@ def cross_validate_graph_weight(
     anchor_weight: float = 0.0,
     max_iter: int = 200,
     tol: float = 1e-4,
+    on_fit: Callable[[], object] | None = None,
 ) -> WeightSelection:
     """Choose the graph weight with the smallest held-out error.
 
@@ -231,6 +232,8 @@ def cross_validate_graph_weight(
         λ3 of the fit, kept as it is.
     max_iter, tol
         Stopping rule of each single-scale fit.
+    on_fit
+        Called after each candidate's fit (a progress bar's tick).
     """
     tried = np.asarray(candidates, dtype=np.float64)
     # increasing weights, each fit warm-started from the previous one: the embedding moves
@@ -242,6 +245,8 @@ def cross_validate_graph_weight(
         fit = solve(split.train, [graph], U, W, weights, max_iter=max_iter, max_sweeps=0, tol=max(tol, CV_TOL))
         U, W = fit.embeddings[0], fit.loadings[0]
         errors[i] = held_out_error(split, U)
+        if on_fit is not None:
+            on_fit()
     return WeightSelection(float(tried[np.argmin(errors)]), tried, errors)
 
 

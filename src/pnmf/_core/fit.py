@@ -9,7 +9,7 @@ and aligns.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from time import perf_counter
@@ -17,11 +17,13 @@ from typing import TypeAlias
 
 import numpy as np
 from scipy import sparse
+from tqdm import tqdm
 
 from .._errors import PnmfValueError
 from .._options import PnmfOptions
 from .alignment import align_factors, consecutive_similarity
 from .cross_validation import (
+    CANDIDATE_WEIGHTS,
     MAX_CELLS,
     GeneSplit,
     ScaleSelection,
@@ -181,6 +183,7 @@ def cross_validate(
     *,
     recommend: bool = True,
     max_cells: int = MAX_CELLS,
+    progress: bool = False,
 ) -> tuple[WeightSelection | None, ScaleSelection | None]:
     """Cross-validate λ1 (when ``options.graph_weight`` is ``'auto'``) and the recommended scale on one gene split.
 
@@ -189,7 +192,7 @@ def cross_validate(
     ``recommend=False``, or a single scale, skips that). Above ``max_cells`` cells, that
     many cells in neighbourhoods of the graph take part, with the graphs they induce at the
     same thresholds. With too few genes to split, the weight is the fallback and the
-    scale selection ``None``.
+    scale selection ``None``. ``progress``: a bar over the fits, with an ETA.
     """
     auto = options.graph_weight == "auto"
     recommend = recommend and len(problem.thresholds) > 1
@@ -209,15 +212,26 @@ def cross_validate(
     else:
         thresholds = problem.thresholds if recommend else problem.thresholds[-1:]
         graphs = scale_graphs(problem.edges.induced(split.cells), thresholds)
-    selection = None
-    if auto:
-        selection = cross_validate_graph_weight(
-            split, graphs[-1], anchor_weight=options.anchor_weight, max_iter=options.max_iter, tol=options.tol
-        )
-    if not recommend:
-        return selection, None
-    weights = objective_weights(options, selection.weight if selection is not None else None)
-    return selection, cross_validate_scales(split, graphs, weights, max_iter=options.max_iter, tol=options.tol)
+    n_fits = (len(CANDIDATE_WEIGHTS) if auto else 0) + int(recommend)
+    n_cells = problem.expression.shape[0] if split.cells is None else len(split.cells)
+    description = f"cross-validation ({n_cells:,} cells)"
+    with tqdm(total=n_fits, desc=description, unit="fit", disable=not progress, leave=False) as bar:
+        selection = None
+        if auto:
+            selection = cross_validate_graph_weight(
+                split,
+                graphs[-1],
+                anchor_weight=options.anchor_weight,
+                max_iter=options.max_iter,
+                tol=options.tol,
+                on_fit=bar.update,
+            )
+        if not recommend:
+            return selection, None
+        weights = objective_weights(options, selection.weight if selection is not None else None)
+        scales = cross_validate_scales(split, graphs, weights, max_iter=options.max_iter, tol=options.tol)
+        bar.update()
+    return selection, scales
 
 
 def objective_weights(options: PnmfOptions, graph_weight: float | None = None) -> Weights:
@@ -266,14 +280,22 @@ def _cross_validation_matrix(expression: Factorized, max_cells: int) -> np.ndarr
     return _Rows(expression)  # duck-typed: shape and row indexing are all the cross-validation uses
 
 
-def solve_problem(problem: Problem, options: PnmfOptions, *, progress: bool = False) -> FitResult:
-    """Initialize (NNDSVDa), cross-validate λ1 (if ``'auto'``) and the recommended scale, solve all scales, align the factors."""
+def solve_problem(
+    problem: Problem, options: PnmfOptions, *, progress: bool = False, announce: Callable[[str], object] | None = None
+) -> FitResult:
+    """Initialize (NNDSVDa), cross-validate λ1 (if ``'auto'``) and the recommended scale, solve all scales, align the factors.
+
+    ``progress``: bars with an ETA over the cross-validation's fits and the solver's steps;
+    ``announce`` is called with a line as each stage starts.
+    """
     timings: dict[str, float] = {}
+    announce = announce or (lambda _: None)
+    announce(f"    initial factors: NNDSVDa on {problem.expression.shape[0]:,} cells")
     with stage(timings, "init"):
         U0, W0 = nndsvda(problem.expression, options.n_comps, options.random_state)
     # before the solve, which overwrites U0, and so that the split's copies are gone by then
     with stage(timings, "cross-validation"):
-        selection, scale_selection = cross_validate(problem, options, (U0, W0))
+        selection, scale_selection = cross_validate(problem, options, (U0, W0), progress=progress)
     if selection is not None:
         options = replace(options, graph_weight=selection.weight)
     weights = objective_weights(options)

@@ -317,7 +317,7 @@ def fit(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> t
     inputs, problem = prepare(adata, options, out_of_core=out_of_core)
     # the coordinates have given their edges; a float64 copy of them (400 MB for 1M cells × 50) need not outlive that
     inputs = replace(inputs, points=np.empty((0, inputs.points.shape[1])))
-    result = core.solve_problem(problem, options, progress=settings.verbosity >= 2)
+    result = core.solve_problem(problem, options, progress=settings.verbosity >= 2, announce=logg.info)
     if inputs.batches is not None:
         with stage(result.timings, "integration"):
             inputs = replace(inputs, usage=integrate(result.solution.embeddings, inputs, options.integration_steps))

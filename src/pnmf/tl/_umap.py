@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import scanpy as sc
@@ -19,13 +20,18 @@ from .._validation import (
     check_anndata,
     check_backed_copy,
     check_bool,
+    check_choice,
     check_int,
     check_real,
     check_seed,
 )
 from ._inputs import scratch_neighbors
 
-__all__ = ["umap"]
+__all__ = ["UMAP_SPECTRAL_CELLS", "umap"]
+
+#: ``init_pos='auto'`` starts from the spectral layout up to this many cells (the size at which
+#: scanpy lowers UMAP's epochs from 500 to 200), from the principal components above.
+UMAP_SPECTRAL_CELLS = 10_000
 
 
 @doc_params
@@ -36,6 +42,7 @@ def umap(
     key: str = DEFAULT_KEY,
     n_neighbors: int = 15,
     min_dist: float = 0.5,
+    init_pos: Literal["auto", "spectral", "pca", "random"] = "auto",
     random_state: int | np.random.RandomState | None = 0,
     copy: bool = False,
 ) -> AnnData | None:
@@ -43,9 +50,9 @@ def umap(
 
     For each scale, a kNN graph is built on its embedding with :func:`scanpy.pp.neighbors`
     and laid out with :func:`scanpy.tl.umap`. The graphs are not stored, only the 2-D
-    coordinates. The first scale laid out starts from scanpy's spectral layout; each next
-    one starts from the previous one's layout, so that populations keep their place from
-    panel to panel and a merge shows as two groups moving together.
+    coordinates. The first scale laid out starts from ``init_pos``; each next one starts
+    from the previous one's layout, so that populations keep their place from panel to
+    panel and a merge shows as two groups moving together.
 
     Parameters
     ----------
@@ -59,6 +66,13 @@ def umap(
         Neighbours of the kNN graph built on each embedding.
     min_dist
         UMAP's minimum distance between embedded points.
+    init_pos
+        Where the first scale's layout starts. ``'auto'``: scanpy's spectral layout up to
+        10,000 cells, the embedding's first two principal components above
+        (the spectral layout's eigensolver took 20 s of a 70 s UMAP of 100,000 cells, and grows
+        faster than the cells; on 2,730 and 50,000 cells both starts kept as many of the
+        cells' neighbours and separated the labels as well). ``'spectral'``, ``'pca'`` or
+        ``'random'``: that start, at any size.
     random_state
         Seed of the kNN graph and of UMAP.
     copy
@@ -95,7 +109,10 @@ def umap(
     obsm_keys = manifest[Manifest.OBSM_KEYS]
     scales = scale_selection(manifest, which) if which is not None else list(range(len(obsm_keys)))
     coordinates: dict[str, np.ndarray] = {}
-    layout: np.ndarray | str = "spectral"
+    init_pos = check_choice("init_pos", init_pos, ("auto", "spectral", "pca", "random"))
+    if init_pos == "auto":
+        init_pos = "spectral" if adata.n_obs <= UMAP_SPECTRAL_CELLS else "pca"
+    layout: np.ndarray | str = init_pos
     # a bar with an ETA at scanpy's info verbosity (2) and above, as tl.pnmf's
     for t in tqdm(scales, desc="UMAP", unit="scale", disable=settings.verbosity < 2, leave=False):
         scratch = scratch_neighbors(np.asarray(adata.obsm[str(obsm_keys[t])]), n_neighbors, random_state)
@@ -107,7 +124,12 @@ def umap(
     section = Umap(
         obsm_keys=tuple(coordinates),
         scales=tuple(scales),
-        params={"n_neighbors": n_neighbors, "min_dist": float(min_dist), **_seed_param(random_state)},
+        params={
+            "n_neighbors": n_neighbors,
+            "min_dist": float(min_dist),
+            "init_pos": init_pos,
+            **_seed_param(random_state),
+        },
     )
     write_results(adata, Results(obsm=coordinates, uns=with_section(adata.uns[key], key, section)), {"obsm": stale})
     logg.info("    finished", time=start, deep=f"added\n    {len(coordinates)} UMAPs 'X_{key}_umap_*' (adata.obsm)")
