@@ -319,11 +319,10 @@ def fit(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> t
     inputs = replace(inputs, points=np.empty((0, inputs.points.shape[1])))
     result = core.solve_problem(problem, options, progress=settings.verbosity >= 2, announce=logg.info)
     if inputs.batches is not None:
+        n_batches = inputs.batches.n_batches
         with stage(result.timings, "integration"):
             inputs = replace(inputs, usage=integrate(result.solution.embeddings, inputs, options.integration_steps))
-        logg.info(
-            f"    integrated {inputs.batches.n_batches} batches: {options.integration_steps} rounds of balanced averaging"
-        )
+        logg.info(f"    integrated {n_batches} batches: {options.integration_steps} rounds of balanced averaging")
     if result.selection is not None:
         weight, rule = result.options.graph_weight, result.graph_weight_rule
         logg.info(f"    graph weight {weight:g} ({rule} over {result.selection.candidates.tolist()})")
