@@ -183,3 +183,19 @@ def test_each_stage_logs_one_line_at_info_verbosity_and_none_when_quiet(fitted, 
         assert all(stage in log for stage in stages)
     else:
         assert not any(stage in log for stage in stages)
+
+
+@pytest.mark.parametrize("n_cells", [500, 8500])  # scanpy's exact search, and pynndescent's above 8,192 cells
+def test_the_candidate_search_finds_what_scanpys_neighbors_finds(n_cells):
+    import scanpy as sc
+
+    from pnmf.tl._inputs import neighbor_distances
+
+    points = np.random.default_rng(0).normal(size=(n_cells, 5))
+    reference = sc.AnnData(obsm={"rep": points}, shape=(n_cells, 0))
+    sc.pp.neighbors(reference, n_neighbors=45, use_rep="rep", random_state=0)
+    found = neighbor_distances(points, 45, 0)
+    expected = reference.obsp["distances"]
+    np.testing.assert_array_equal(found.indptr, expected.indptr)
+    np.testing.assert_array_equal(found.indices, expected.indices)
+    np.testing.assert_array_equal(found.data, expected.data)

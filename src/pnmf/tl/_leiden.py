@@ -31,7 +31,7 @@ from .._validation import (
     check_real,
     check_seed,
 )
-from ._inputs import scratch_neighbors
+from ._inputs import neighbor_distances
 
 __all__ = ["leiden"]
 
@@ -153,13 +153,12 @@ def leiden(
     manifest = read_manifest(adata, key)
     keys = Keys(key)
 
-    embeddings = [np.asarray(adata.obsm[str(obsm_key)], dtype=np.float64) for obsm_key in manifest[Manifest.OBSM_KEYS]]
+    # as stored: every step reads a scale in float64 when it needs it (a copy of all eight would be 1.3 GB per million cells)
+    embeddings = [np.asarray(adata.obsm[str(obsm_key)]) for obsm_key in manifest[Manifest.OBSM_KEYS]]
     # one neighbour search, on the finest scale; every scale's graph keeps its nearest candidates
     # each stage logs one line when it ends, with its time
     n_candidates = min(CANDIDATE_FACTOR * n_neighbors, adata.n_obs)
-    search = scratch_neighbors(embeddings[0], n_candidates, random_state)
-    candidates = Candidates(search.obsp["distances"])
-    del search
+    candidates = Candidates(neighbor_distances(np.asarray(embeddings[0], dtype=np.float64), n_candidates, random_state))
     stage = logg.info(
         f"    {n_candidates} candidate neighbours per cell, from one search on the finest scale", time=start
     )
