@@ -48,13 +48,15 @@ class Batches:
         """Cells per batch, in the order of ``names``."""
         return np.bincount(self.codes, minlength=self.n_batches)
 
+    def membership(self) -> sparse.csr_matrix:
+        """Return cells × batches: 1 where the cell belongs to the batch."""
+        n = len(self.codes)
+        return sparse.csr_matrix((np.ones(n), (np.arange(n), self.codes)), shape=(n, self.n_batches))
+
     def means(self, values: np.ndarray) -> np.ndarray:
         """Return the mean row of ``values`` (cells × columns) over each batch's cells: batches × columns, float64."""
-        members = sparse.csr_matrix(
-            (np.ones(len(self.codes)), (self.codes, np.arange(len(self.codes)))),
-            shape=(self.n_batches, len(self.codes)),
-        )
-        return np.asarray(members @ values, dtype=np.float64) / np.maximum(self.sizes, 1)[:, None]
+        totals = self.membership().T @ values
+        return np.asarray(totals, dtype=np.float64) / np.maximum(self.sizes, 1)[:, None]
 
 
 def neighbors_per_batch(n_neighbors: int, n_batches: int) -> int:
@@ -84,9 +86,9 @@ class BalancedNeighbors:
         batch) and some cell of that batch are each other's nearest neighbours; always true
         for the cell's own batch.
         """
-        codes, n_batches = self.batches.codes, self.batches.n_batches
+        codes = self.batches.codes
         n = len(codes)
-        in_batch = sparse.csr_matrix((np.ones(n), (np.arange(n), codes)), shape=(n, n_batches))
+        in_batch = self.batches.membership()
         mutual = self.adjacency.multiply(self.adjacency.T)
         has_mutual = (mutual @ in_batch) > 0  # cells × batches: a mutual pair with that batch
         coo = self.adjacency.tocoo()
