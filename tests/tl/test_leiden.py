@@ -98,8 +98,8 @@ def test_nested_clusterings_form_a_tree_that_coarsens(fitted):
 
 
 def test_reassigned_cells_find_the_types_that_coarse_scales_separate(fitted):
-    tree = pnmf.tl.leiden(fitted, 2.0, reassign=False, copy=True)
-    voted = pnmf.tl.leiden(fitted, 2.0, copy=True)
+    tree = pnmf.tl.leiden(fitted, 3.0, reassign=False, copy=True)
+    voted = pnmf.tl.leiden(fitted, 3.0, copy=True)
     summary = voted.uns["pnmf"]["clusters"]["leiden"]
     tree_summary = tree.uns["pnmf"]["clusters"]["leiden"]
     assert summary["params"]["reassign"]

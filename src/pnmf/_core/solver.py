@@ -21,7 +21,10 @@ increases:
   quadratic into a linear objective on the nonnegative unit sphere);
 * an entry of U_t: exact, by coordinate descent over cells (Gauss–Seidel), in all terms,
   with the group means fixed (the pooling term is the minimum over free group centres of
-  the cells' squared distances to them, and the means are those centres' exact update).
+  the cells' squared distances to them, and the means are those centres' exact update);
+* a shift of every cell of an aggregate of neighbouring cells by one vector, after each pass
+  (:mod:`pnmf._core.multigrid`): descent on the same objective over the aggregates, which
+  carries the graph term's smooth modes that a pass moves by about one edge.
 
 The reconstruction error is evaluated from k × k Gram matrices and the products that the
 updates already need, so X − U Wᵀ is never formed.
@@ -39,6 +42,7 @@ from tqdm import tqdm
 from .expression import Factorized
 from .graphs import ScaleGraph, Smoothing
 from .kernels import embedding_pass
+from .multigrid import CoarseLevels
 
 __all__ = [
     "GRAPH_COARSENING",
@@ -69,6 +73,9 @@ __all__ = [
 # and the path at 10 × tol made 39 % fewer passes for the same objective within 5e-5, but of
 # the four separable 4 × 4 and 6 × 4 hierarchies one collapsed its subtypes at some scale,
 # not four; the path at 10 × tol alone, none (subtype ARI 0.46–0.54 at the coarsest).
+# Since every pass is followed by a coarse correction (:mod:`pnmf._core.multigrid`), an update
+# stops after about 3 passes instead of 8 (100k cells: 309 passes against 850, 58 updates
+# against 75), and the same rule leaves each update nearer its minimum.
 MAX_INNER = 10
 INNER_RATIO = 0.2
 
@@ -209,6 +216,10 @@ def update_embedding(
 ) -> Smoothing:
     """Run passes of exact coordinate descent over the entries of ``U`` (in place) with ``W`` fixed; return the graph term used.
 
+    Each pass is followed by a coarse correction on aggregates of the scale's graph
+    (:class:`~pnmf._core.multigrid.CoarseLevels`); the passes stop by :data:`INNER_RATIO`
+    on the moves of both.
+
     Parameters
     ----------
     U
@@ -241,6 +252,7 @@ def update_embedding(
     """
     smoothing = graph.smoothing(graph_weight, bulk_weight, buffer, scratch)
     edge_weights, degree, factor = smoothing
+    coarse = CoarseLevels(graph.starts, graph.stops, graph.edges.indices, edge_weights, degree, factor, diagonal)
     first_move = None
     for _ in range(max_inner):
         move = embedding_pass(
@@ -257,6 +269,7 @@ def update_embedding(
             graph.order,
             graph.color_starts,
         )
+        move += coarse.correct(U, linear, gram_W)
         first_move = move if first_move is None else first_move
         if move <= INNER_RATIO**2 * first_move:
             break
