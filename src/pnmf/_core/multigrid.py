@@ -163,6 +163,7 @@ def _coarse_rows(
 
 @njit(cache=True, nogil=True)
 def _group_sums(values: np.ndarray, group: np.ndarray, out: np.ndarray) -> None:
+    """Write the sum of ``values`` over every group's nodes to ``out``."""
     out[:] = 0.0
     for i in range(len(group)):
         out[group[i]] += values[i]

@@ -23,8 +23,9 @@ increases:
   with the group means fixed (the pooling term is the minimum over free group centres of
   the cells' squared distances to them, and the means are those centres' exact update);
 * a shift of every cell of an aggregate of neighbouring cells by one vector, after each pass
-  (:mod:`pnmf._core.multigrid`): descent on the same objective over the aggregates, which
-  carries the graph term's smooth modes that a pass moves by about one edge.
+  (:mod:`pnmf._core.multigrid`): not an exact minimization but descent on the same objective
+  over the aggregates, so F still never increases; it carries the graph term's smooth modes,
+  which a pass moves by about one edge.
 
 The reconstruction error is evaluated from k × k Gram matrices and the products that the
 updates already need, so X − U Wᵀ is never formed.
@@ -218,8 +219,8 @@ def update_embedding(
     """Run passes of exact coordinate descent over the entries of ``U`` (in place) with ``W`` fixed; return the graph term used.
 
     Each pass is followed by a coarse correction on aggregates of the scale's graph
-    (:class:`~pnmf._core.multigrid.CoarseLevels`); the passes stop by :data:`INNER_RATIO`
-    on the moves of both.
+    (:class:`~pnmf._core.multigrid.CoarseLevels`; none without a graph term); the passes
+    stop by :data:`INNER_RATIO` on the moves of both.
 
     Parameters
     ----------
