@@ -287,7 +287,8 @@ class CoarseLevels:
     starts, stops, indices
         The scale's graph: row i's neighbours are ``indices[starts[i]:stops[i]]``, symmetric.
     edge_weights, degree, factor
-        Its graph term ``factor · (diag(degree) − A)`` (:class:`~pnmf._core.graphs.Smoothing`).
+        Its graph term ``factor · (diag(degree) − A)`` (:class:`~pnmf._core.graphs.Smoothing`); with
+        ``factor`` 0 there is no level, and a correction does nothing.
     diagonal
         Every cell's curvature from the other terms, as :func:`~pnmf._core.kernels.embedding_pass` reads it.
     """
@@ -309,7 +310,8 @@ class CoarseLevels:
             excess = np.empty(len(starts))
             _degree_excess(starts, stops, edge_weights, degree, excess)
             self._fine = (starts, stops, indices, edge_weights, excess, float(factor))
-            self._coarsen(starts, stops, indices, edge_weights, degree, float(factor))
+            if factor > 0:  # without a graph term no residual is smooth along the graph: no level
+                self._coarsen(starts, stops, indices, edge_weights, degree, float(factor))
 
     def _coarsen(self, starts, stops, indices, edge_weights, degree, factor) -> None:
         """Aggregate level after level while that coarsens the graph (:data:`MAX_COARSENING_RATIO`)."""

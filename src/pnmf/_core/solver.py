@@ -254,12 +254,7 @@ def update_embedding(
     """
     smoothing = graph.smoothing(graph_weight, bulk_weight, buffer, scratch)
     edge_weights, degree, factor = smoothing
-    # without a graph term no residual is smooth along the graph: nothing for a coarse level to carry
-    coarse = (
-        CoarseLevels(graph.starts, graph.stops, graph.edges.indices, edge_weights, degree, factor, diagonal)
-        if factor > 0
-        else None
-    )
+    coarse = CoarseLevels(graph.starts, graph.stops, graph.edges.indices, edge_weights, degree, factor, diagonal)
     first_move = None
     for _ in range(max_inner):
         move = embedding_pass(
@@ -276,8 +271,7 @@ def update_embedding(
             graph.order,
             graph.color_starts,
         )
-        if coarse is not None:
-            move += coarse.correct(U, linear, gram_W)
+        move += coarse.correct(U, linear, gram_W)
         first_move = move if first_move is None else first_move
         if move <= INNER_RATIO**2 * first_move:
             break
