@@ -13,10 +13,12 @@ def chain_graph(n):
     return scale_graph(EdgeList(n, rows, rows + 1, np.full(n - 1, 0.5)), 1.0)
 
 
-def random_graph(n, seed):
+def random_graph(n, seed, n_isolated=0):
+    """A random geometric graph on n cells, then ``n_isolated`` cells without neighbours (a fine scale leaves about half of them so)."""
     rng = np.random.default_rng(seed)
+    points = np.vstack([rng.random((n, 2)), np.zeros((n_isolated, 2))])
     return scale_graph(
-        EdgeList.from_pairs(n, rng.integers(0, n, 3 * n), rng.integers(0, n, 3 * n), rng.random((n, 2))), 0.4
+        EdgeList.from_pairs(n + n_isolated, rng.integers(0, n, 3 * n), rng.integers(0, n, 3 * n), points), 0.4
     )
 
 
@@ -55,30 +57,33 @@ def embedding_pass(graph, p, U):
     return kernels.embedding_pass(U, p["linear"], p["gram"], *args)
 
 
-def test_aggregates_cover_every_cell_and_hold_a_cell_with_a_neighbour():
-    graph = random_graph(300, 0)
-    group = np.empty(300, dtype=np.int64)
+def test_aggregates_hold_every_cell_with_a_neighbour_and_no_cell_without_one():
+    graph = random_graph(300, 0, n_isolated=40)
+    n = len(graph.starts)
+    group = np.empty(n, dtype=np.int64)
     n_groups = multigrid._aggregate(graph.starts, graph.stops, graph.edges.indices, group)
-    assert group.min() == 0
-    assert group.max() == n_groups - 1
-    assert len(np.unique(group)) == n_groups < 300 / 2
     A = graph.adjacency.tocsr()
-    for i in range(300):
-        neighbours = A.indices[A.indptr[i] : A.indptr[i + 1]]
-        if len(neighbours):  # a group is grown from one cell's neighbourhood, so it is connected
-            assert np.any(group[neighbours] == group[i])
+    has_neighbours = np.diff(A.indptr) > 0
+    assert (~has_neighbours).sum() >= 40
+    assert np.all(group[~has_neighbours] == -1)
+    grouped = group[has_neighbours]
+    assert grouped.min() == 0
+    assert grouped.max() == n_groups - 1
+    assert len(np.unique(grouped)) == n_groups < has_neighbours.sum() / 2
+    for i in np.flatnonzero(has_neighbours):  # a group is grown from one cell's neighbourhood, so it is connected
+        assert np.any(group[A.indices[A.indptr[i] : A.indptr[i + 1]]] == group[i])
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_coarse_quadratic_equals_the_fine_one_on_aggregate_shifts(seed):
     """Galerkin: shifting every cell of an aggregate by δ_a costs exactly the coarse quadratic of δ."""
-    graph = random_graph(200, seed)
+    graph = random_graph(200, seed, n_isolated=20)
     p = problem(graph, 3, 4.0, seed)
     levels = coarse_levels(graph, p)
     level = levels.levels[0]
     rng = np.random.default_rng(seed)
     shift = rng.normal(size=(len(level.size), 3))
-    fine = shift[level.group]
+    fine = np.where(level.group[:, None] >= 0, shift[level.group], 0.0)  # a cell in no aggregate stays
     _, degree, factor = p["smoothing"]
     A = graph.adjacency.toarray()
     fine_quadratic = (
@@ -99,7 +104,9 @@ def test_coarse_quadratic_equals_the_fine_one_on_aggregate_shifts(seed):
     np.testing.assert_allclose(coarse_quadratic, fine_quadratic, rtol=1e-10)
 
 
-@pytest.mark.parametrize("make_graph", [chain_graph, lambda n: random_graph(n, 3)])
+@pytest.mark.parametrize(
+    "make_graph", [chain_graph, lambda n: random_graph(n, 3), lambda n: random_graph(n - 100, 3, n_isolated=100)]
+)
 def test_a_correction_never_raises_the_objective_and_keeps_cells_nonnegative(make_graph):
     graph = make_graph(400)
     p = problem(graph, 4, 20.0, 5)

@@ -13,6 +13,7 @@ from pnmf._core.init import nndsvda
 from pnmf._core.persistence import EdgeList
 from pnmf._core.pooling import Pooling
 from pnmf._core.solver import (
+    PATH_TOL_FACTOR,
     Weights,
     coupled_products,
     coupling_diagonal,
@@ -235,6 +236,26 @@ def test_warm_started_path_runs_fine_to_coarse():
     scales = [s for s, phase in zip(fit.history["scale"], fit.history["phase"], strict=True) if phase == "path"]
     first_seen = list(dict.fromkeys(scales))
     assert first_seen == [0, 1, 2]
+
+
+def path_decreases(fit):
+    """Every scale's relative objective decreases along the path, in order."""
+    traces = {}
+    for phase, scale, value in zip(fit.history["phase"], fit.history["scale"], fit.history["objective"], strict=True):
+        if phase == "path":
+            traces.setdefault(scale, []).append(value)
+    return {scale: [(a - b) / abs(a) for a, b in pairwise(trace)] for scale, trace in traces.items()}
+
+
+def test_the_path_stops_at_a_looser_tolerance_only_where_sweeps_follow():
+    tol = 1e-6
+    _, _, alone = fit_problem(5, Weights(), max_iter=300, max_sweeps=0, tol=tol)
+    _, _, swept = fit_problem(5, Weights(), max_iter=300, max_sweeps=1, tol=tol)
+    for fit, path_tol in ((alone, tol), (swept, PATH_TOL_FACTOR * tol)):
+        for decreases in path_decreases(fit).values():
+            assert decreases[-1] <= path_tol  # stopped by the rule (max_iter is never reached here)
+            assert all(d > path_tol for d in decreases[:-1])  # and at the first decrease below it
+    assert swept.n_iter.sum() < alone.n_iter.sum()
 
 
 @settings(max_examples=25, deadline=None)

@@ -50,6 +50,14 @@ def test_blocks_give_the_products_of_the_matrix_in_memory(kind, dtype, normalize
     )
 
 
+@pytest.mark.parametrize("progress", [True, False])
+def test_the_first_read_shows_a_bar_over_the_cells_only_when_asked(progress, rng, capfd):
+    X = matrix("csr", np.float32, rng)
+    StreamedExpression(source_of(X, where="adata.X"), normalize=True, block_bytes=400, progress=progress)
+    err = capfd.readouterr().err
+    assert ("reading adata.X" in err and "/203 " in err) == progress  # the bar counts the cells
+
+
 def test_the_streamed_start_is_the_in_memory_start(rng):
     X = matrix("csr", np.float32, rng)
     memory = Expression(normalize_cells(X))

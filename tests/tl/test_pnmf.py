@@ -259,15 +259,23 @@ def test_rips_refuses_large_data(rng):
         pnmf.tl.pnmf(adata, 2, filtration="rips")
 
 
-def test_backed_adata_is_fitted_where_it_is(populations, tmp_path):
+@pytest.mark.parametrize("verbosity", [0, 2])
+def test_backed_adata_is_fitted_where_it_is(populations, tmp_path, verbosity, capfd):
     # more in test_pnmf_large_data.py
     path = tmp_path / "backed.h5ad"
     populations.write_h5ad(path)
     backed = ad.read_h5ad(path, backed="r")
-    pnmf.tl.pnmf(backed, 4, n_scales=2, max_iter=20, max_sweeps=1)
+    before = sc.settings.verbosity
+    sc.settings.verbosity = verbosity
+    try:
+        pnmf.tl.pnmf(backed, 4, n_scales=2, max_iter=20, max_sweeps=1)
+    finally:
+        sc.settings.verbosity = before
     assert backed.isbacked
     assert backed.obsm[backed.uns["pnmf"]["obsm_keys"][0]].shape == (populations.n_obs, 4)
     backed.file.close()
+    # at info verbosity the first read of the file shows a bar over its cells
+    assert ("reading" in capfd.readouterr().err) == bool(verbosity)
 
 
 def test_default_sweeps_run_to_convergence(populations):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+
 import anndata as ad
 import numpy as np
 import pytest
+import scanpy as sc
 
 import pnmf
-from pnmf.tl._select_k import suggest_k
+from pnmf.tl._select_k import REPLICATE_TOL, suggest_k
 
 
 def test_manifest_holds_flat_tables(selected_base):
@@ -56,13 +59,28 @@ def test_runs_fit_the_finest_recommended_and_coarsest_scales(programs_base, quic
     assert pnmf.get.k_selection(every, "scale")["scale"].tolist() == list(range(n_scales)) * 2
 
 
-def test_fit_options_follow_tl_pnmf_defaults():
-    import inspect
-
+def test_fit_options_follow_tl_pnmf_defaults_but_the_runs_converge_further():
     select = inspect.signature(pnmf.tl.select_k).parameters
-    for name, p in inspect.signature(pnmf.tl.pnmf).parameters.items():
-        if name in select and name not in ("adata", "n_comps", "key_added", "copy", "random_state"):
+    pnmf_parameters = inspect.signature(pnmf.tl.pnmf).parameters
+    for name, p in pnmf_parameters.items():
+        if name in select and name not in ("adata", "n_comps", "key_added", "copy", "random_state", "tol"):
             assert select[name].default is p.default or select[name].default == p.default, name
+    assert select["tol"].default == REPLICATE_TOL < pnmf_parameters["tol"].default
+
+
+def test_runs_converged_further_agree_on_the_planted_programs():
+    """At the planted number of programs, runs stopped at tl.pnmf's tol still disagree on a factor."""
+    adata = pnmf.datasets.gene_programs(400, 200, 4, noise=0.05, random_state=2)
+    sc.pp.pca(adata, n_comps=10, random_state=0)
+    sc.pp.neighbors(adata, n_neighbors=10, random_state=0)
+
+    def least_stable_at_four(tol):
+        pnmf.tl.select_k(adata, [3, 4], n_runs=3, n_scales=3, tol=tol)
+        return pnmf.get.k_selection(adata, "k").set_index("n_comps").loc[4, "min_stability"]
+
+    one_fit_tol = inspect.signature(pnmf.tl.pnmf).parameters["tol"].default
+    assert least_stable_at_four(REPLICATE_TOL) > 0.8
+    assert least_stable_at_four(one_fit_tol) < 0.6
 
 
 def test_h5ad_round_trip(selected_base, tmp_path):

@@ -93,7 +93,8 @@ def compare_k(args: argparse.Namespace, signals: Signals) -> None:
         progress.step(f"fitting {args.n_runs} runs for each of {len(ks)} values of k")
         import pnmf
 
-        kwargs = {name: value for name, value in options.as_kwargs().items() if name != "n_comps"}
+        # select_k's own tolerance (its runs converge further than one fit), not tl.pnmf's
+        kwargs = {name: value for name, value in options.as_kwargs().items() if name not in ("n_comps", "tol")}
         if args.subsample is not None:
             kwargs["subsample"] = args.subsample
         pnmf.tl.select_k(adata, ks, n_runs=args.n_runs, all_scales=args.all_scales, **kwargs)

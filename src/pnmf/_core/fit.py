@@ -125,10 +125,13 @@ def stage(timings: dict[str, float], name: str) -> Iterator[None]:
     timings[name] = perf_counter() - start
 
 
-def factorized(X: Matrix, *, normalize: bool) -> Factorized:
-    """Return the matrix as the solver factorizes it (cells normalized when asked), wherever it is."""
+def factorized(X: Matrix, *, normalize: bool, progress: bool = False) -> Factorized:
+    """Return the matrix as the solver factorizes it (cells normalized when asked), wherever it is.
+
+    ``progress``: a bar over the cells of a matrix read by blocks (its first read).
+    """
     if isinstance(X, BlockSource):
-        return StreamedExpression(X, normalize=normalize)
+        return StreamedExpression(X, normalize=normalize, progress=progress)
     if isinstance(X, DaskSource):
         return DaskExpression(X.array, X.columns, normalize=normalize, where=X.where)
     return Expression(X, normalize=normalize)
@@ -141,6 +144,7 @@ def prepare(
     options: PnmfOptions,
     *,
     name: str = "the expression matrix",
+    progress: bool = False,
 ) -> Problem:
     """Compute the scales of ``points`` and their graphs, and the matrix as the solver factorizes it.
 
@@ -158,11 +162,13 @@ def prepare(
         The fit's options (``filtration``, ``scales``, ``n_scales``, ``normalize`` are used).
     name
         How messages call ``X``.
+    progress
+        A bar with an ETA over the cells of a matrix read by blocks.
     """
     timings: dict[str, float] = {}
     with stage(timings, "expression"):
         # first: a matrix read by blocks is checked as it is read, before the slower stages
-        expression = factorized(X, normalize=options.normalize)
+        expression = factorized(X, normalize=options.normalize, progress=progress)
         if expression.sq_norm == 0:
             msg = f"{name} has no nonzero values in the selected genes: there is nothing to factorize."
             raise PnmfValueError(msg)

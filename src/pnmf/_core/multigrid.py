@@ -9,10 +9,15 @@ graph-regularized quadratic, on the aggregates (the Galerkin product Pᵀ H P, P
 aggregation), solved by coordinate descent there and, recursively, on aggregates of
 aggregates (aggregation multigrid, as in algebraic multigrid solvers for graph Laplacians).
 The nonnegativity of the cells becomes a lower bound on every δ_a: the least entry of its
-cells, so the corrected embedding stays feasible and the objective never increases.
+cells, so the corrected embedding stays feasible and the objective never increases. A node
+without neighbours joins no aggregate: the passes over its own level already solve for it,
+and at a fine scale, where about half of the cells have no edge below the threshold, a
+singleton aggregate for each of them made the first coarse level nearly as large as the
+graph and its passes the dearest part of a correction.
 
 Measured on updates captured from a fit of 100k cells, a corrected pass is worth about five
-plain ones: 10 corrected passes reach or pass what 40 plain passes reach
+plain ones on a coarse scale and more on a fine one (after 3 corrected passes the fine
+scale's objective is where 50 plain passes do not reach); a correction costs about one pass
 (``benchmarks/results/scaling_pooling.md``).
 """
 
@@ -50,12 +55,13 @@ def _aggregate(starts: np.ndarray, stops: np.ndarray, indices: np.ndarray, group
 
     Writes every node's group to ``group`` and returns the number of groups (greedy
     aggregation, as in smoothed-aggregation multigrid: a group grows from one node's
-    neighbourhood, and a node without neighbours is a group of its own).
+    neighbourhood). A node without neighbours joins no group (-1): shifting it alone is
+    what the passes over its own level already do.
     """
     group[:] = -1
     n_groups = 0
     for i in range(len(starts)):
-        if group[i] >= 0:
+        if group[i] >= 0 or starts[i] == stops[i]:
             continue
         free = True
         for p in range(starts[i], stops[i]):
@@ -74,24 +80,23 @@ def _aggregate(starts: np.ndarray, stops: np.ndarray, indices: np.ndarray, group
             if group[indices[p]] >= 0:
                 group[i] = group[indices[p]]
                 break
-        if group[i] < 0:
-            group[i] = n_groups
-            n_groups += 1
     return n_groups
 
 
 @njit(cache=True, nogil=True)
 def _members(group: np.ndarray, nodes: np.ndarray, member_starts: np.ndarray) -> None:
-    """Write the nodes sorted by group to ``nodes`` and where each group's nodes start to ``member_starts`` (a counting sort)."""
+    """Write the grouped nodes sorted by group to ``nodes`` and where each group's nodes start to ``member_starts`` (a counting sort)."""
     member_starts[:] = 0
     for g in group:
-        member_starts[g + 1] += 1
+        if g >= 0:
+            member_starts[g + 1] += 1
     for g in range(len(member_starts) - 1):
         member_starts[g + 1] += member_starts[g]
     fill = member_starts[:-1].copy()
     for i in range(len(group)):
-        nodes[fill[group[i]]] = i
-        fill[group[i]] += 1
+        if group[i] >= 0:
+            nodes[fill[group[i]]] = i
+            fill[group[i]] += 1
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -166,7 +171,8 @@ def _group_sums(values: np.ndarray, group: np.ndarray, out: np.ndarray) -> None:
     """Write the sum of ``values`` over every group's nodes to ``out``."""
     out[:] = 0.0
     for i in range(len(group)):
-        out[group[i]] += values[i]
+        if group[i] >= 0:
+            out[group[i]] += values[i]
 
 
 @njit(cache=True, parallel=True, nogil=True, fastmath=True)
@@ -250,13 +256,15 @@ def _smooth(X, linear, gram, size, diagonal, indptr, indices, weights, degree, l
 def _prolong(X, correction, group, lower, moved) -> None:
     """Add every aggregate's correction to its cells (in place), kept at their bounds; write each cell's squared move.
 
-    ``lower`` holds a bound per node, or one row for all.
+    ``lower`` holds a bound per node, or one row for all; a node in no aggregate stays.
     """
     k = X.shape[1]
     stride = 1 if len(lower) > 1 else 0
     for i in prange(X.shape[0]):
         g = group[i]
         moved[i] = 0.0
+        if g < 0:
+            continue
         for j in range(k):
             new = max(X[i, j] + correction[g, j], lower[i * stride, j])
             moved[i] += (new - X[i, j]) ** 2
@@ -319,7 +327,7 @@ class CoarseLevels:
         while len(size) > MIN_COARSE_NODES:
             group = np.empty(len(size), dtype=np.int64)
             n_groups = _aggregate(starts, stops, indices, group)
-            if n_groups > MAX_COARSENING_RATIO * len(size):
+            if n_groups == 0 or n_groups > MAX_COARSENING_RATIO * len(size):
                 break
             level = _coarse_level(
                 (starts, stops, indices, edge_weights, degree, factor), group, n_groups, size, diagonal
@@ -373,7 +381,10 @@ class CoarseLevels:
 def _coarse_level(graph, group: np.ndarray, n_groups: int, size: np.ndarray, diagonal: np.ndarray) -> _Level:
     """Build the level of ``n_groups`` aggregates of ``graph`` (``starts, stops, indices, weights, degree, factor``)."""
     starts, stops, indices, weights, degree, factor = graph
-    nodes, member_starts = np.empty(len(group), dtype=np.int64), np.empty(n_groups + 1, dtype=np.int64)
+    nodes, member_starts = (
+        np.empty(np.count_nonzero(group >= 0), dtype=np.int64),
+        np.empty(n_groups + 1, dtype=np.int64),
+    )
     _members(group, nodes, member_starts)
     blocks = np.linspace(0, n_groups, min(n_groups, get_num_threads()) + 1).astype(np.int64)
     counts = np.zeros(n_groups + 1, dtype=np.int64)

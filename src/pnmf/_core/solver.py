@@ -69,17 +69,23 @@ __all__ = [
 # U by more than INNER_RATIO of the first pass's move (Gillis & Glineur's rule for
 # accelerated HALS): a strong graph term diffuses slowly and needs many cheap passes, a weak
 # one needs few. Measured on 30k cells: 0.2 and 10 solve in 21 s where 0.05 and 20 take 31 s.
-# Fewer passes, or a looser tolerance on the path, leave the coarse scales short of their
-# contraction (the stiff bulk term diffuses about one edge per pass): on 30k cells 5 passes
-# and the path at 10 × tol made 39 % fewer passes for the same objective within 5e-5, but of
-# the four separable 4 × 4 and 6 × 4 hierarchies one collapsed its subtypes at some scale,
-# not four; the path at 10 × tol alone, none (subtype ARI 0.46–0.54 at the coarsest).
-# Since every pass is followed by a coarse correction (:mod:`pnmf._core.multigrid`), an update
-# stops after about 3 passes instead of 7 (100k cells, cross-validation included: 309 passes
-# against 850), the path and sweeps take 58 updates instead of 75, and each update ends
-# nearer its minimum.
+# Before the coarse corrections, fewer passes or a looser tolerance on the path left the
+# coarse scales short of their contraction (the stiff bulk term diffuses about one edge per
+# pass): on 30k cells 5 passes and the path at 10 × tol made 39 % fewer passes for the same
+# objective within 5e-5, but of the four separable 4 × 4 and 6 × 4 hierarchies one collapsed
+# its subtypes at some scale, not four; the path at 10 × tol alone, none (subtype ARI
+# 0.46–0.54 at the coarsest). Since every pass is followed by a coarse correction
+# (:mod:`pnmf._core.multigrid`), an update stops after about 3 passes instead of 7 (100k
+# cells, cross-validation included: 251 passes against 850) and ends nearer its minimum.
 MAX_INNER = 10
 INNER_RATIO = 0.2
+
+#: Where coupled sweeps follow, the path stops each scale at this multiple of ``tol``: it is
+#: their start, and they refine every scale to ``tol``. With the coarse corrections each update
+#: contracts the coarse scales far enough that a looser path keeps the hierarchy: at 3 × tol
+#: the 100k fit makes 25 path updates instead of 45 (45 s against 53 s, the objective 0.04 %
+#: higher), and the separable hierarchies collapse their subtypes on the same 5 of 6 sets.
+PATH_TOL_FACTOR = 3.0
 
 #: On the bulk of a scale (the cells it does not pool) the graph weight grows by
 #: GRAPH_COARSENING · ρ_t (:meth:`Weights.bulk_graph`). A cell's neighbours sit about one edge
@@ -437,11 +443,11 @@ def solve(
 
     Path: the finest scale is fitted from ``(U0, W0)``; each coarser scale starts from the
     solution of the next finer one and is fitted with the coupling term towards it. Each
-    scale stops when its objective decreases by less than ``tol`` (relative) or after
-    ``max_iter`` iterations. From fine to coarse, so that no scale starts from a smoother
-    one: a path from coarse to fine handed the coarse scales' contraction to the finest
-    as its start, where it stayed (the finest scale of the mouse ES cell-cycle data: ARI
-    0.15 against 0.67).
+    scale stops when its objective decreases by less than ``tol`` (relative;
+    :data:`PATH_TOL_FACTOR` × ``tol`` when sweeps follow) or after ``max_iter`` iterations.
+    From fine to coarse, so that no scale starts from a smoother one: a path from coarse to
+    fine handed the coarse scales' contraction to the finest as its start, where it stayed
+    (the finest scale of the mouse ES cell-cycle data: ARI 0.15 against 0.67).
 
     Sweeps: block-coordinate descent on the full objective, scale by scale from fine to
     coarse, each scale's embedding (seeing the newest neighbouring scales) then its
@@ -467,6 +473,7 @@ def solve(
     errors, graph_terms = [0.0] * n_scales, [0.0] * n_scales
     U = np.require(U0, np.float64, "C") if overwrite_start else np.array(U0, np.float64, order="C")
     W = W0.astype(np.float64, copy=True)
+    path_tol = PATH_TOL_FACTOR * tol if max_sweeps > 0 else tol
     for t in range(n_scales):
         finer = embeddings[t - 1] if t > 0 else None
         if finer is not None:
@@ -486,7 +493,7 @@ def solve(
                 value += weighted_squared_distance(U, finer, couplings[t - 1])
             fit.record("path", t, iteration, value)
             n_iter[t] = iteration
-            if _converged(previous, value, tol):
+            if _converged(previous, value, path_tol):
                 converged[t] = True
                 break
             previous = value

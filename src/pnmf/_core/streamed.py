@@ -30,6 +30,7 @@ from typing import TypeAlias
 
 import numpy as np
 from scipy import sparse
+from tqdm import tqdm
 
 from .._errors import PnmfTypeError
 from .._validation import check_nonnegative_finite
@@ -156,6 +157,9 @@ class StreamedExpression(BlockedSVD):
         removed when this object is.
     block_bytes
         Stored size of one block of rows (default :data:`BLOCK_BYTES`).
+    progress
+        A bar with an ETA over the cells read (the first read of a backed matrix of millions
+        of cells takes minutes).
     """
 
     in_memory = False
@@ -167,6 +171,7 @@ class StreamedExpression(BlockedSVD):
         normalize: bool,
         directory: str | Path | None = None,
         block_bytes: int | None = None,
+        progress: bool = False,
     ) -> None:
         self.shape = source.shape
         self.dtype = source.dtype
@@ -178,6 +183,14 @@ class StreamedExpression(BlockedSVD):
         self.stops = np.minimum(self.starts + step, source.n_rows)
         self.sparse = False
         sq_norm = total = peak = 0.0
+        bar = tqdm(
+            total=source.n_rows,
+            desc=f"reading {source.where}",
+            unit="cell",
+            unit_scale=True,
+            disable=not progress,
+            leave=False,
+        )
         try:
             for i, (start, stop) in enumerate(zip(self.starts, self.stops, strict=True)):
                 block = prepare_block(source.read(int(start), int(stop)), source.columns, normalize, source.where)
@@ -185,9 +198,12 @@ class StreamedExpression(BlockedSVD):
                 block_sq, block_total, block_peak = block_statistics(block)
                 sq_norm, total, peak = sq_norm + block_sq, total + block_total, max(peak, block_peak)
                 self._spill(i, block)
+                bar.update(int(stop - start))
         except BaseException:
             self.close()
             raise
+        finally:
+            bar.close()
         self.sq_norm = sq_norm
         self.mean = total / max(self.shape[0] * self.shape[1], 1)
         check_scale(self.sq_norm, peak)

@@ -303,7 +303,9 @@ def prepare(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) 
     With ``out_of_core``, a backed or Dask matrix is read where it is (by blocks), not refused.
     """
     inputs = read_inputs(adata, options, out_of_core=out_of_core)
-    problem = core.prepare(inputs.X, inputs.points, inputs.edges, options, name=inputs.source)
+    problem = core.prepare(
+        inputs.X, inputs.points, inputs.edges, options, name=inputs.source, progress=settings.verbosity >= 2
+    )
     if problem.n_bridges:
         logg.info(f"    the kNN graph is disconnected: joined it with {problem.n_bridges} exact closest-pair edges")
     logg.info(

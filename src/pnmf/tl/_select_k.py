@@ -28,6 +28,12 @@ BY_K, BY_SCALE, BY_FACTOR = KSelection.BY_K, KSelection.BY_SCALE, KSelection.BY_
 
 _D = PnmfOptions  # the defaults of tl.pnmf's options
 
+#: The runs' tolerance. Each run's finest scale is fitted from a random start, and a run
+#: stopped at tl.pnmf's 1e-4 is still on its way: on five planted datasets (K = 3, 5 and 8)
+#: the least stable factor at the true K was 0.43 to 0.80 at 1e-4 and 0.96 to 0.99 at 1e-6,
+#: and the suggested k was K on 5 of 5 (1 of 5 at 1e-4), for about 2.5 times the time.
+REPLICATE_TOL = 1e-6
+
 
 def select_k(
     adata: AnnData,
@@ -53,7 +59,7 @@ def select_k(
     normalize: bool = _D.normalize,
     max_iter: int = _D.max_iter,
     max_sweeps: int = _D.max_sweeps,
-    tol: float = _D.tol,
+    tol: float = REPLICATE_TOL,
     random_state: int | np.random.RandomState | None = _D.random_state,
     key_added: str = DEFAULT_K_KEY,
     copy: bool = False,
@@ -75,8 +81,9 @@ def select_k(
     gave mean stabilities within 0.04 of each other at every k and the same suggested k
     (4 datasets), and cost 6 to 16 % less at 10,000 and 30,000 cells (16 to 24
     single fits for 5 values of k × 5 runs, against 19 to 26;
-    ``benchmarks/results/select_k_timing.md``, measured before the recommended scale was
-    cross-validated, which adds one cross-validation to the whole call).
+    ``benchmarks/results/select_k_timing.md``, measured with runs stopped at 1e-4 and before
+    the recommended scale was cross-validated, which adds one cross-validation to the whole
+    call; runs to :data:`REPLICATE_TOL` cost about 2.5 times as much on planted programs).
 
     The runs of one k are then matched factor to factor by the Hungarian algorithm on the
     cosine similarity of their loadings (jointly over scales when the scales are coupled,
@@ -107,10 +114,12 @@ def select_k(
 
     On data with a planted number of programs K (``pnmf.datasets.gene_programs``, K = 3,
     5 and 8, four noise levels, three seeds; 800 cells × 400 genes; k = K − 2 … K + 3) this
-    rule found K in 30 of 36 datasets (12 of 12 for K = 5, 10 of 12 for K = 3, 8 of 12
-    for K = 8), the k of best mean stability in 28, and the largest k within 0.02 of the
-    best mean stability in 22: the extra factor at K + 1 is often nearly as stable on
+    rule found K in 33 of 36 datasets (12 of 12 for K = 5, 11 of 12 for K = 3, 10 of 12
+    for K = 8), the k of best mean stability in 34, and the largest k within 0.02 of the
+    best mean stability in 31: the extra factor at K + 1 is often nearly as stable on
     average, while its least stable factor is not (``benchmarks/results/select_k_science.md``).
+    With the runs stopped at ``tl.pnmf``'s 1e-4 instead of :data:`REPLICATE_TOL` the rule
+    found K in 20.
     The suggestion is a starting point: read the curves (:func:`pnmf.pl.k_selection`), and
     the k of a biological question may be larger.
 
@@ -134,8 +143,12 @@ def select_k(
         scales of the batch-balanced graph; the programs, which are shared by the batches,
         are what is compared, so ``integration_steps`` (which moves the cells, not the
         programs) changes nothing here.
-    graph_weight, coupling_weight, anchor_weight, pooling_weight, normalize, max_iter, max_sweeps, tol
+    graph_weight, coupling_weight, anchor_weight, pooling_weight, normalize, max_iter, max_sweeps
         As in :func:`pnmf.tl.pnmf` (same defaults).
+    tol
+        As in :func:`pnmf.tl.pnmf`, but 1e-6 by default (:data:`REPLICATE_TOL`): the
+        stability compares runs from random starts, and runs stopped at ``tl.pnmf``'s 1e-4
+        still differ where converged ones agree.
     random_state
         Seed of the subsamples and random starts (the same seed gives the same result;
         ``None``: fresh randomness; a :class:`numpy.random.RandomState`: its next draw) and of any
