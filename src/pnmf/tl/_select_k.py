@@ -83,7 +83,8 @@ def select_k(
     single fits for 5 values of k × 5 runs, against 19 to 26;
     ``benchmarks/results/select_k_timing.md``, measured with runs stopped at 1e-4 and before
     the recommended scale was cross-validated, which adds one cross-validation to the whole
-    call; runs to :data:`REPLICATE_TOL` cost about 2.5 times as much on planted programs).
+    call; with runs to :data:`REPLICATE_TOL` and the current model, 30 single fits at
+    10,000 cells).
 
     The runs of one k are then matched factor to factor by the Hungarian algorithm on the
     cosine similarity of their loadings (jointly over scales when the scales are coupled,
