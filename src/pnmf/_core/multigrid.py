@@ -17,7 +17,7 @@ graph and its passes the dearest part of a correction.
 
 Measured on updates captured from a fit of 100k cells, a corrected pass is worth about five
 plain ones on a coarse scale and more on a fine one (after 3 corrected passes the fine
-scale's objective is where 50 plain passes do not reach); a correction costs about one pass
+scale's objective is below where 20 plain passes reach); a correction costs about one pass
 (``benchmarks/results/scaling_pooling.md``).
 """
 
