@@ -8,7 +8,14 @@ from scipy.cluster.hierarchy import linkage
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import cdist, pdist, squareform
 
-from pnmf._core.persistence import TREE_MAX_DIMS, EdgeList, bridge_components, graph_persistence
+from pnmf._core.persistence import (
+    TREE_MAX_DIMS,
+    DualTreeSearch,
+    EdgeList,
+    bridge_components,
+    graph_persistence,
+    join_below,
+)
 
 
 def grouped_points(generator, sizes, dims, spread=3.0):
@@ -109,3 +116,34 @@ def test_dual_tree_equals_brute_force_on_random_groups(sizes, dims, spread, seed
     # brute force measures by the expansion |a|² + |b|² - 2ab, which loses digits on near pairs
     np.testing.assert_allclose(np.sort(dual.lengths), np.sort(brute.lengths), rtol=1e-9, atol=1e-7)
     np.testing.assert_allclose(np.sort(dual.lengths), component_merge_heights(points, groups), rtol=1e-12, atol=1e-12)
+
+
+def test_join_below_finds_exactly_the_merges_below_its_threshold(rng):
+    points, groups, edges = grouped_points(rng, [300, 80, 40, 25, 12], 8)
+    heights = component_merge_heights(points, groups)
+    threshold = float(np.median(heights))  # some merges below it, some above
+    search = DualTreeSearch(points)
+    joined = join_below(edges, threshold, search)
+    assert (joined.lengths < threshold).all()
+    assert len(joined) == int((heights < threshold).sum())
+    np.testing.assert_allclose(np.sort(joined.lengths), heights[heights < threshold])
+
+
+def test_join_below_leaves_a_lone_cell_alone(rng):
+    # stray cells near a cluster whose edges to it the graph lacks, as an approximate kNN search can miss them
+    cluster = rng.normal(scale=0.1, size=(30, 2))
+    chain = np.arange(29)
+
+    def joined(strays, stray_edges):
+        points = np.vstack([cluster, strays])
+        rows = np.r_[chain, stray_edges[0]]
+        edges = EdgeList.from_pairs(len(points), rows, np.r_[chain + 1, stray_edges[1]], points)
+        return join_below(edges, 1.0, DualTreeSearch(points))
+
+    # a lone cell is left out: its nearest neighbour should have been one of its edges
+    assert len(joined(np.array([[0.5, 0.0]]), ([], []))) == 0
+    # two cells joined to each other are a component, searched: they join the cluster below the threshold
+    pair = joined(np.array([[0.5, 0.0], [0.6, 0.0]]), ([30], [31]))
+    assert len(pair) == 1
+    assert pair.lengths[0] < 1.0
+    assert pair.rows[0] < 30 <= pair.cols[0]

@@ -33,7 +33,7 @@ from .cross_validation import (
 )
 from .dask_expression import DaskExpression, DaskSource
 from .expression import Expression, Factorized
-from .geometry import filtration_persistence, thresholds, top_threshold
+from .geometry import exact_merges, filtration_persistence, thresholds, top_threshold
 from .graphs import ScaleGraph, scale_graphs
 from .init import nndsvda
 from .persistence import EdgeList, Persistence
@@ -64,7 +64,9 @@ class Problem:
     """What the solver needs besides the options: the matrix as factorized and the scales with their graphs.
 
     ``edges`` are the filtration's edges (a disconnected kNN graph bridged, ``n_bridges``
-    edges added), ``top`` the threshold joining all of them; ``thresholds`` and
+    edges added; ``n_closest`` closest pairs added where the kNN graph missed a merge at a
+    chosen scale, see :func:`~pnmf._core.geometry.exact_merges`), ``top`` the threshold
+    joining all of them; ``thresholds`` and
     ``n_connected`` (components) describe the scales, fine to coarse, one graph each.
     """
 
@@ -76,6 +78,7 @@ class Problem:
     n_connected: np.ndarray
     graphs: list[ScaleGraph]
     n_bridges: int
+    n_closest: int
     timings: dict[str, float]
 
 
@@ -174,12 +177,19 @@ def prepare(
             raise PnmfValueError(msg)
     with stage(timings, "persistence"):
         edges, persistence, n_bridges = filtration_persistence(options.filtration, edges, points)
+
+        def choose(persistence: Persistence, top: float) -> np.ndarray:
+            return thresholds(options.scales, options.n_scales, persistence, top)
+
+        if options.filtration == "knn" and options.scales != "all":
+            edges, persistence, chosen, n_closest = exact_merges(edges, persistence, points, choose)
+        else:
+            chosen, n_closest = choose(persistence, top_threshold(edges)), 0
         top = top_threshold(edges)
-        chosen = thresholds(options.scales, options.n_scales, persistence, top)
         n_connected = persistence.n_connected(chosen)
     with stage(timings, "graphs"):
         graphs = scale_graphs(edges, chosen)
-    return Problem(expression, edges, persistence, top, chosen, n_connected, graphs, n_bridges, timings)
+    return Problem(expression, edges, persistence, top, chosen, n_connected, graphs, n_bridges, n_closest, timings)
 
 
 def cross_validate(

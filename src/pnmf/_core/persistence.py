@@ -19,11 +19,13 @@ from scipy.spatial import cKDTree
 
 __all__ = [
     "TREE_MAX_DIMS",
+    "DualTreeSearch",
     "EdgeList",
     "Persistence",
     "bridge_components",
     "graph_persistence",
     "graph_persistence_gudhi",
+    "join_below",
     "rips_persistence",
 ]
 
@@ -55,6 +57,11 @@ class EdgeList:
             np.concatenate([self.cols, other.cols]),
             np.concatenate([self.lengths, other.lengths]),
         )
+
+    def shorter_than(self, threshold: float) -> EdgeList:
+        """Return the edges strictly shorter than ``threshold``: the graph of the filtration at that threshold."""
+        keep = self.lengths < threshold
+        return EdgeList(self.n_nodes, self.rows[keep], self.cols[keep], self.lengths[keep])
 
     def induced(self, nodes: np.ndarray) -> EdgeList:
         """Return the edges between ``nodes`` (sorted indices), renumbered ``0 … len(nodes)-1``."""
@@ -231,7 +238,7 @@ def bridge_components(
     if method == "auto":
         method = "dual"
     if method == "dual":
-        dual = _DualTreeSearch(points64)
+        dual = DualTreeSearch(points64)
     else:
         sq_norms = np.einsum("ij,ij->i", points64, points64)
         search = _TreeSearch(points64, labels) if method == "tree" else None
@@ -259,7 +266,53 @@ def bridge_components(
     return EdgeList.from_pairs(n, np.concatenate(rows), np.concatenate(cols), points64)
 
 
-class _DualTreeSearch:
+def join_below(edges: EdgeList, threshold: float, search: DualTreeSearch) -> EdgeList:
+    """Exact closest-pair edges shorter than ``threshold`` that join components of ``edges``.
+
+    Borůvka's rounds, bounded: each component not yet settled finds its nearest point
+    outside itself within ``threshold``; the components joined are searched again, the
+    others are settled. The components of ``edges`` plus the returned edges are then those
+    of the complete graph's edges shorter than ``threshold``, and the work stays near the
+    borders closer than ``threshold``.
+
+    A cell alone is left out, as a query and as a partner: its nearest neighbour is one of
+    its kNN edges, all of them at least ``threshold`` long, so no cell lies nearer to it.
+    An approximate kNN search may have missed a nearer one; such a cell joins no
+    population, and searching for it made a large component absorb one such cell per
+    round, at the cost of a full round each.
+    """
+    n = edges.n_nodes
+    graph = coo_array((np.ones(len(edges)), (edges.rows, edges.cols)), shape=(n, n))
+    n_comp, labels = connected_components(graph, directed=False)
+    # the largest component is never searched from (any one may be): its pairs are found from the other side
+    anchor = int(np.flatnonzero(labels == np.bincount(labels).argmax())[0])
+    # a cell alone has its nearest neighbour among its edges, all of them ≥ threshold: no cell lies nearer to it
+    active = np.bincount(labels, minlength=n_comp) > 1
+    in_groups = active[labels]
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    while n_comp > 1 and active.any():
+        giant = int(labels[anchor])
+        source, target = search.closest_pairs(labels, n_comp, giant, np.where(active, threshold, 0.0), in_groups)
+        if not len(source):
+            break
+        rows.append(source)
+        cols.append(target)
+        joined = coo_array((np.ones(len(source)), (labels[source], labels[target])), shape=(n_comp, n_comp))
+        n_comp, merged = connected_components(joined, directed=False)
+        # a component is searched again only when it grew: one that found nothing has nothing nearer now
+        active = np.bincount(merged, minlength=n_comp) > 1
+        labels = merged[labels]
+    if not rows:
+        empty = np.empty(0, dtype=np.int64)
+        return EdgeList(n, empty, empty, np.empty(0))
+    # the edge of length exactly ``threshold`` may come out a rounding below it from the search: it is no bridge
+    return EdgeList.from_pairs(n, np.concatenate(rows), np.concatenate(cols), search.original_points).shorter_than(
+        threshold
+    )
+
+
+class DualTreeSearch:
     """Each component's exact closest pair with the other components, by a dual-tree search on one k-d tree.
 
     The tree (scikit-learn's, leaves of ``leaf_size`` points) is built once for all
@@ -270,6 +323,7 @@ class _DualTreeSearch:
         from sklearn.neighbors import KDTree
 
         _, order, nodes, bounds = KDTree(points, leaf_size=leaf_size).get_arrays()
+        self.original_points = points
         self.order = np.asarray(order, dtype=np.int64)
         self.points = np.ascontiguousarray(points[self.order])
         self.start = np.ascontiguousarray(nodes["idx_start"], dtype=np.int64)
@@ -278,12 +332,26 @@ class _DualTreeSearch:
         self.lower = np.ascontiguousarray(bounds[0], dtype=np.float64)
         self.upper = np.ascontiguousarray(bounds[1], dtype=np.float64)
 
-    def closest_pairs(self, labels: np.ndarray, n_comp: int, giant: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return the closest pair (point inside, point outside) of every component but ``giant``."""
+    def closest_pairs(
+        self,
+        labels: np.ndarray,
+        n_comp: int,
+        giant: int,
+        within: np.ndarray | None = None,
+        targets: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the closest pair (point inside, point outside) of every component but ``giant``.
+
+        ``within`` (per component, optional): only pairs closer than it count, so a
+        component with none gives no pair, and one with 0 is not searched. ``targets`` (per
+        point, optional): only these points count as the outside point of a pair.
+        """
+        usable = np.ones(len(labels), dtype=np.bool_) if targets is None else targets[self.order]
         source, target, _ = _dual_tree_round(
             self.points,
             np.ascontiguousarray(labels[self.order], dtype=np.int64),
-            n_comp,
+            np.full(n_comp, np.inf) if within is None else np.asarray(within, dtype=np.float64) ** 2,
+            np.ascontiguousarray(usable, dtype=np.bool_),
             giant,
             self.start,
             self.end,
@@ -412,19 +480,21 @@ def _box_gap(lower: np.ndarray, upper: np.ndarray, a: int, b: int, limit: float)
 
 
 @njit(cache=True, nogil=True)
-def _dual_tree_round(points, labels, n_comp, giant, start, end, leaf, lower, upper):
+def _dual_tree_round(points, labels, best, usable, giant, start, end, leaf, lower, upper):
     """One Borůvka round by a dual-tree search: each component's nearest pair of points outside it.
 
-    ``points`` and ``labels`` are in the tree's order. Node pairs are dropped when both
-    nodes lie in one component or when their boxes are farther apart than the best pair
-    already found for every component in the query node; the largest component (``giant``)
-    is never a query. Returns, per component, the positions of its closest pair and their
-    squared distance (-1 and inf for the giant).
+    ``points``, ``labels`` and ``usable`` (the points that may be a pair's outside point) are
+    in the tree's order; ``best`` holds, per component, the squared distance a pair must
+    beat (inf: any pair), and is updated in place. Node pairs
+    are dropped when both nodes lie in one component or when their boxes are farther apart
+    than the best pair already found for every component in the query node; the largest
+    component (``giant``) is never a query. Returns, per component, the positions of its
+    closest pair and their squared distance (-1 where no pair beat ``best``).
     """
+    n_comp = len(best)
     n_nodes = len(start)
     dims = points.shape[1]
     comp = _node_components(labels, start, end, leaf)
-    best = np.full(n_comp, np.inf)
     source = np.full(n_comp, -1, dtype=np.int64)
     target = np.full(n_comp, -1, dtype=np.int64)
     bound = np.full(n_nodes, np.inf)  # mixed nodes: the largest best of their components (never too small)
@@ -463,7 +533,7 @@ def _dual_tree_round(points, labels, n_comp, giant, start, end, leaf, lower, upp
                 if near >= best[c]:
                     continue
                 for j in range(start[r], end[r]):
-                    if labels[j] == c:
+                    if labels[j] == c or not usable[j]:
                         continue
                     limit = best[c]
                     d = 0.0

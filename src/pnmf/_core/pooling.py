@@ -167,9 +167,9 @@ def pooling_groups(
 
 def _components(edges: EdgeList, threshold: float) -> np.ndarray:
     """Return the connected component of every cell in the graph of the edges strictly shorter than ``threshold``."""
-    keep = edges.lengths < threshold
+    below = edges.shorter_than(threshold)
     n = edges.n_nodes
-    adjacency = coo_array((np.ones(int(keep.sum())), (edges.rows[keep], edges.cols[keep])), shape=(n, n))
+    adjacency = coo_array((np.ones(len(below)), (below.rows, below.cols)), shape=(n, n))
     return connected_components(adjacency, directed=False)[1]
 
 

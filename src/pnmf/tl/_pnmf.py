@@ -308,6 +308,8 @@ def prepare(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) 
     )
     if problem.n_bridges:
         logg.info(f"    the kNN graph is disconnected: joined it with {problem.n_bridges} exact closest-pair edges")
+    if problem.n_closest:
+        logg.info(f"    added {problem.n_closest} exact closest-pair edges where the kNN graph joined populations late")
     logg.info(
         f"    {len(problem.thresholds)} scales from the {inputs.graph}: {problem.n_connected.tolist()} connected components"
     )
