@@ -259,9 +259,7 @@ def bridge_components(
             source, target = query[best], partner[best]
         rows.append(source)
         cols.append(target)
-        # the components joined by this round's bridges
-        joined = coo_array((np.ones(len(source)), (labels[source], labels[target])), shape=(n_comp, n_comp))
-        n_comp, merged = connected_components(joined, directed=False)
+        n_comp, merged = _joined_components(labels, n_comp, source, target)
         labels = merged[labels]
     return EdgeList.from_pairs(n, np.concatenate(rows), np.concatenate(cols), points64)
 
@@ -298,8 +296,7 @@ def join_below(edges: EdgeList, threshold: float, search: DualTreeSearch) -> Edg
             break
         rows.append(source)
         cols.append(target)
-        joined = coo_array((np.ones(len(source)), (labels[source], labels[target])), shape=(n_comp, n_comp))
-        n_comp, merged = connected_components(joined, directed=False)
+        n_comp, merged = _joined_components(labels, n_comp, source, target)
         # a component is searched again only when it grew: one that found nothing has nothing nearer now
         active = np.bincount(merged, minlength=n_comp) > 1
         labels = merged[labels]
@@ -310,6 +307,15 @@ def join_below(edges: EdgeList, threshold: float, search: DualTreeSearch) -> Edg
     return EdgeList.from_pairs(n, np.concatenate(rows), np.concatenate(cols), search.original_points).shorter_than(
         threshold
     )
+
+
+def _joined_components(
+    labels: np.ndarray, n_comp: int, source: np.ndarray, target: np.ndarray
+) -> tuple[int, np.ndarray]:
+    """Components after a Borůvka round: their number, and each old component's new one."""
+    joined = coo_array((np.ones(len(source)), (labels[source], labels[target])), shape=(n_comp, n_comp))
+    n_joined, merged = connected_components(joined, directed=False)
+    return n_joined, merged
 
 
 class DualTreeSearch:
