@@ -92,6 +92,31 @@ def test_parallel_and_serial_classes_give_the_same_bits():
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
+@pytest.mark.parametrize("min_work", [0, 2**62], ids=["parallel", "serial"])
+def test_combined_edge_weights_are_numpys_combination_bit_for_bit(min_work):
+    """One pass over the entries gives the numbers of filling both weights and combining them with NumPy."""
+    rng = np.random.default_rng(4)
+    graph = scale_graph(
+        EdgeList.from_pairs(3000, rng.integers(0, 3000, 9000), rng.integers(0, 3000, 9000), rng.random((3000, 3))), 0.3
+    )
+    starts, stops, indices, lengths, inv_width, scaling = graph.kernel_arrays
+    bulk_scaling = np.where(rng.random(3000) < 0.4, 0.0, scaling)
+    own, bulk = np.zeros(len(indices)), np.zeros(len(indices))
+    kernels._fill_edge_weights(starts, stops, indices, lengths, inv_width, scaling, own, min_work)
+    kernels._fill_edge_weights(starts, stops, indices, lengths, inv_width, bulk_scaling, bulk, min_work)
+    expected = own * 7.0 + 2.5 * bulk
+    combined = np.full(len(indices), np.nan)  # entries no row keeps stay as they are
+    kernels._fill_combined_weights(
+        starts, stops, indices, lengths, inv_width, scaling, bulk_scaling, 7.0, 2.5, combined, min_work
+    )
+    kept = np.zeros(len(indices), dtype=bool)
+    for i in range(3000):
+        kept[starts[i] : stops[i]] = True
+    assert 0 < kept.sum() < len(indices)
+    np.testing.assert_array_equal(combined[kept], expected[kept])
+    assert np.isnan(combined[~kept]).all()
+
+
 def test_n_jobs_gives_bitwise_identical_results(populations):
     runs = [
         pnmf.tl.pnmf(populations, 4, n_scales=3, max_iter=10, max_sweeps=1, n_jobs=n_jobs, copy=True)

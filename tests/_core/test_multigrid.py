@@ -98,7 +98,7 @@ def test_coarse_quadratic_equals_the_fine_one_on_aggregate_shifts(seed):
     np.testing.assert_allclose(coarse_A, coarse_A.T)
     coarse_quadratic = (
         np.einsum("a,aj,jk,ak->", level.size, shift, p["gram"], shift)
-        + np.sum((level.diagonal + level.degree)[:, None] * shift * shift)
+        + np.sum((levels.diagonals[0] + level.degree)[:, None] * shift * shift)
         - np.sum(shift * (coarse_A @ shift))
     )
     np.testing.assert_allclose(coarse_quadratic, fine_quadratic, rtol=1e-10)
@@ -139,6 +139,25 @@ def test_three_corrected_passes_beat_forty_passes_on_a_chain():
         levels.correct(corrected, p["linear"], p["gram"])
     start = objective(graph, p, p["U"])
     assert start - objective(graph, p, corrected) > start - objective(graph, p, plain)
+
+
+def test_aggregates_kept_from_an_earlier_update_correct_as_new_ones_do():
+    """A scale's aggregates depend on its graph term only: reused with other curvatures, they correct as if built anew."""
+    graph = random_graph(400, 4, n_isolated=30)
+    p = problem(graph, 3, 20.0, 4)
+    kept = coarse_levels(graph, p).aggregates
+    p["diagonal"] = np.random.default_rng(9).uniform(0.0, 2.0, len(graph.degree))
+    new, reused = p["U"].copy(), p["U"].copy()
+    fresh = coarse_levels(graph, p)
+    again = CoarseLevels(graph.starts, graph.stops, graph.edges.indices, *p["smoothing"], p["diagonal"], kept)
+    assert len(fresh.levels) == len(again.levels) > 0
+    for _ in range(2):
+        embedding_pass(graph, p, new)
+        embedding_pass(graph, p, reused)
+        moved = fresh.correct(new, p["linear"], p["gram"])
+        assert moved > 0
+        assert again.correct(reused, p["linear"], p["gram"]) == moved
+    np.testing.assert_array_equal(reused, new)
 
 
 def test_without_edges_there_is_no_coarse_level():

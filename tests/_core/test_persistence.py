@@ -169,3 +169,34 @@ def test_bridging_many_components_by_trees_is_exact(rng):
     bridged_brute = graph_persistence(edges.concat(brute))
     assert bridged_tree.n_essential == bridged_brute.n_essential == 1
     np.testing.assert_allclose(bridged_tree.deaths, bridged_brute.deaths, rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    density=st.floats(0.0, 1.0),
+    zeros=st.floats(0.0, 0.5),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_the_forest_stands_for_its_graph_when_edges_are_added(n, density, zeros, seed):
+    # a subgraph with the graph's persistence, before and after the same new edges (ties, zeros, parallel edges)
+    generator = np.random.default_rng(seed)
+    rows, cols = np.triu_indices(n, k=1)
+    keep = generator.random(len(rows)) < density
+    rows, cols = rows[keep].astype(np.int64), cols[keep].astype(np.int64)
+    lengths = np.round(generator.random(len(rows)), 1)
+    lengths[generator.random(len(rows)) < zeros] = 0.0
+    edges = EdgeList(n, rows, cols, lengths)
+    edges = edges.concat(EdgeList(n, rows, cols, lengths + 0.05))
+    persistence = graph_persistence(edges)
+    forest = persistence.forest
+    assert set(zip(forest.rows, forest.cols, forest.lengths, strict=True)) <= set(
+        zip(edges.rows, edges.cols, edges.lengths, strict=True)
+    )
+    assert len(forest) == n - persistence.n_essential - np.sum(persistence.deaths == 0) + np.sum(lengths == 0)
+    np.testing.assert_array_equal(graph_persistence(forest).deaths, persistence.deaths)
+    more = generator.integers(0, max(n, 1), (2, 10))
+    added = EdgeList(n, more.min(axis=0), more.max(axis=0), np.round(generator.random(10), 2))
+    on_graph, on_forest = graph_persistence(edges.concat(added)), graph_persistence(forest.concat(added))
+    np.testing.assert_array_equal(on_forest.deaths, on_graph.deaths)
+    assert on_forest.n_essential == on_graph.n_essential

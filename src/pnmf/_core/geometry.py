@@ -106,8 +106,10 @@ def exact_merges(
     codes = np.unique(np.concatenate([p.rows * n + p.cols for p in pairs]))
     if not len(codes):
         return edges, persistence, chosen, 0
-    edges = edges.concat(EdgeList.from_pairs(n, codes // n, codes % n, search.original_points))
-    persistence = graph_persistence(edges)
+    added = EdgeList.from_pairs(n, codes // n, codes % n, search.original_points)
+    spanning = edges if persistence.forest is None else persistence.forest
+    edges = edges.concat(added)
+    persistence = graph_persistence(spanning.concat(added))
     return edges, persistence, choose(persistence, top_threshold(edges)), len(codes)
 
 

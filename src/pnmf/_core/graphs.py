@@ -11,6 +11,7 @@ from scipy.sparse import csr_array
 
 from .kernels import (
     GraphArrays,
+    fill_combined_weights,
     fill_edge_weights,
     graph_roughness,
     graph_times_dense,
@@ -150,22 +151,18 @@ class ScaleGraph:
         """``tr(Uᵀ B U)``, the roughness of ``U`` along the bulk's edges."""
         return graph_roughness(self.bulk_arrays, self.bulk_degree, U)
 
-    def smoothing(
-        self, weight: float, bulk_weight: float, out: np.ndarray | None = None, scratch: np.ndarray | None = None
-    ) -> Smoothing:
+    def smoothing(self, weight: float, bulk_weight: float, out: np.ndarray | None = None) -> Smoothing:
         """Return the graph term ``weight · L + bulk_weight · B`` as the embedding updates read it.
 
-        Returns the edge weights (written to ``out`` when given; ``scratch``, as large, is
-        overwritten), the degrees and the factor that multiplies both. Without a bulk
-        weight, the graph's own weights and degrees with factor ``weight``. Buffers must
-        hold finite values (zeros when new): entries this scale does not keep are combined too.
+        Returns the edge weights (written to ``out`` when given, one float per entry of the
+        shared edges; only this scale's entries are written), the degrees and the factor that
+        multiplies both. Without a bulk weight, the graph's own weights and degrees with
+        factor ``weight``.
         """
-        edge_weights = self.edge_weights(np.zeros(len(self.edges.indices)) if out is None else out)
+        out = np.zeros(len(self.edges.indices)) if out is None else out
         if bulk_weight == 0:
-            return Smoothing(edge_weights, self.degree, weight)
-        bulk = fill_edge_weights(self.bulk_arrays, np.zeros_like(edge_weights) if scratch is None else scratch)
-        edge_weights *= weight
-        edge_weights += bulk_weight * bulk
+            return Smoothing(self.edge_weights(out), self.degree, weight)
+        edge_weights = fill_combined_weights(self.kernel_arrays, self.bulk_arrays[5], weight, bulk_weight, out)
         return Smoothing(edge_weights, weight * self.degree + bulk_weight * self.bulk_degree, 1.0)
 
     def smoothed_quadratic_form(self, U: np.ndarray, smoothing: Smoothing) -> float:

@@ -32,6 +32,7 @@ __all__ = [
     "csr_times_dense",
     "csr_transpose_times_dense",
     "embedding_pass",
+    "fill_combined_weights",
     "fill_edge_weights",
     "graph_roughness",
     "graph_times_dense",
@@ -247,6 +248,55 @@ def fill_edge_weights(graph: GraphArrays, out: np.ndarray) -> np.ndarray:
     """
     with _parallel():
         _fill_edge_weights(*_graph_arguments(graph), out, PARALLEL_MIN_WORK)
+    return out
+
+
+# The same weight as a function of its own: called from a kernel compiled without fastmath, it
+# keeps its own arithmetic, and the kernel's products and sums round as NumPy's do.
+_called_edge_weight = njit(nogil=True, fastmath=True)(_edge_weight.py_func)
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _fill_combined_weights(
+    starts, stops, indices, lengths, inv_width, scaling, bulk_scaling, weight, bulk_weight, out, min_work
+) -> None:
+    n_rows = len(starts)
+    if len(lengths) >= min_work:  # as in _fill_edge_weights, whose bits it reproduces
+        for i in prange(n_rows):
+            _combined_row(
+                i, starts, stops, indices, lengths, inv_width, scaling, bulk_scaling, weight, bulk_weight, out
+            )
+    else:
+        for i in range(n_rows):
+            _combined_row(
+                i, starts, stops, indices, lengths, inv_width, scaling, bulk_scaling, weight, bulk_weight, out
+            )
+
+
+@njit(inline="always", nogil=True)
+def _combined_row(i, starts, stops, indices, lengths, inv_width, scaling, bulk_scaling, weight, bulk_weight, out):
+    for p in range(starts[i], stops[i]):
+        edge = _called_edge_weight(p, i, indices, lengths, inv_width, scaling)
+        bulk = _called_edge_weight(p, i, indices, lengths, inv_width, bulk_scaling)
+        out[p] = edge * weight + bulk_weight * bulk
+
+
+def fill_combined_weights(
+    graph: GraphArrays, bulk_scaling: np.ndarray, weight: float, bulk_weight: float, out: np.ndarray
+) -> np.ndarray:
+    """Write ``weight · a_p + bulk_weight · b_p`` for every kept entry p of ``graph`` into ``out[p]``; return ``out``.
+
+    ``a_p`` is the entry's weight (:func:`fill_edge_weights`), ``b_p`` its weight with
+    ``bulk_scaling`` in place of the graph's scaling: in one pass, the same numbers as
+    filling both and combining them with NumPy. Entries past a row's stop are left as they are.
+    """
+    starts, stops, indices, lengths, inv_width, scaling = _graph_arguments(graph)
+    bulk_scaling = np.ascontiguousarray(bulk_scaling, dtype=np.float64)
+    with _parallel():
+        _fill_combined_weights(
+            starts, stops, indices, lengths, inv_width, scaling, bulk_scaling, float(weight), float(bulk_weight), out,
+            PARALLEL_MIN_WORK,
+        )  # fmt: skip
     return out
 
 

@@ -7,7 +7,7 @@ so the finite deaths are the weights of a minimum spanning forest of the graph.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import gudhi
@@ -98,6 +98,11 @@ class Persistence:
     n_cells: int
     deaths: np.ndarray
     n_essential: int
+    #: Where known (:func:`graph_persistence`), edges of the graph with the same persistence: a
+    #: minimum spanning forest and the edges of length zero. Edges added to the graph change
+    #: its persistence as they change the forest's (an edge the forest leaves out is the
+    #: longest on a cycle of it, and stays out), at the cost of a graph of n edges.
+    forest: EdgeList | None = field(default=None, repr=False, compare=False)
 
     def n_connected(self, thresholds: np.ndarray | float) -> np.ndarray:
         """Count the connected components of the graph of edges strictly shorter than each threshold."""
@@ -122,17 +127,23 @@ def graph_persistence(edges: EdgeList) -> Persistence:
     n_merged, labels = connected_components(
         coo_array((np.ones(int(zero.sum())), (edges.rows[zero], edges.cols[zero])), shape=(n, n)), directed=False
     )
-    rows, cols, lengths = labels[edges.rows[~zero]], labels[edges.cols[~zero]], edges.lengths[~zero]
+    labels = labels.astype(np.int64)
+    source = np.flatnonzero(~zero)  # every remaining edge's index in ``edges``
+    rows, cols, lengths = labels[edges.rows[source]], labels[edges.cols[source]], edges.lengths[source]
     between = rows != cols
-    rows, cols, lengths = rows[between], cols[between], lengths[between]
+    rows, cols, lengths, source = rows[between], cols[between], lengths[between], source[between]
     # keep the shortest of parallel edges: a sparse matrix would add them up
     order = np.lexsort((lengths, cols, rows))
     first = np.r_[True, (np.diff(rows[order]) != 0) | (np.diff(cols[order]) != 0)] if len(order) else order
     keep = order[first.astype(bool)] if len(order) else order
     graph = csr_array((lengths[keep], (rows[keep], cols[keep])), shape=(n_merged, n_merged))
-    forest = minimum_spanning_tree(graph).data
-    deaths = np.sort(np.concatenate([np.zeros(n - n_merged), forest]))
-    return Persistence(n, deaths, n_merged - len(forest))
+    tree = minimum_spanning_tree(graph).tocoo()
+    deaths = np.sort(np.concatenate([np.zeros(n - n_merged), tree.data]))
+    # every tree entry is a kept edge: found by its (row, column), by which the kept edges are sorted
+    at = np.searchsorted(rows[keep] * n_merged + cols[keep], tree.row.astype(np.int64) * n_merged + tree.col)
+    spanning = np.concatenate([np.flatnonzero(zero), source[keep[at]]])
+    forest = EdgeList(n, edges.rows[spanning], edges.cols[spanning], edges.lengths[spanning])
+    return Persistence(n, deaths, n_merged - len(tree.data), forest)
 
 
 def graph_persistence_gudhi(edges: EdgeList) -> Persistence:

@@ -16,6 +16,7 @@ import numpy as np
 from .expression import Factorized
 from .graphs import ScaleGraph
 from .least_squares import clipped_least_squares
+from .multigrid import Aggregates
 from .solver import (
     Fit,
     Weights,
@@ -142,10 +143,13 @@ def refit_embeddings(
     history, per_scale = [value], [own]
     converged = False
     n_iter = 0
+    aggregates: list[Aggregates | None] = [None] * n_scales  # each scale's coarse levels, built once
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - the count is read after the loop
         for t in range(n_scales):
             adjacent = adjacent_scales(t, embeddings, couplings)
-            update_coupled_embedding(embeddings[t], products[t].copy(), grams[t], graphs[t], weights, adjacent)
+            _, aggregates[t] = update_coupled_embedding(
+                embeddings[t], products[t].copy(), grams[t], graphs[t], weights, adjacent, aggregates=aggregates[t]
+            )
         previous = value
         value, terms, own = objective()
         history.append(value)

@@ -43,7 +43,7 @@ from tqdm import tqdm
 from .expression import Factorized
 from .graphs import ScaleGraph, Smoothing
 from .kernels import embedding_pass
-from .multigrid import CoarseLevels
+from .multigrid import Aggregates, CoarseLevels
 
 __all__ = [
     "GRAPH_COARSENING",
@@ -220,8 +220,8 @@ def update_embedding(
     buffer: np.ndarray | None = None,
     *,
     bulk_weight: float = 0.0,
-    scratch: np.ndarray | None = None,
-) -> Smoothing:
+    aggregates: Aggregates | None = None,
+) -> tuple[Smoothing, Aggregates]:
     """Run passes of exact coordinate descent over the entries of ``U`` (in place) with ``W`` fixed; return the graph term used.
 
     Each pass is followed by a coarse correction on aggregates of the scale's graph
@@ -246,21 +246,27 @@ def update_embedding(
     max_inner
         Maximum number of passes.
     buffer
-        Where to write the graph's edge weights (one float64 per entry of ``graph.edges``,
-        finite), reused across calls; ``None``: a new array.
+        Where to write the graph's edge weights (one float64 per entry of ``graph.edges``),
+        reused across calls; ``None``: a new array.
     bulk_weight
         The weight added on the edges of the bulk (:meth:`Weights.bulk_graph`).
-    scratch
-        An array like ``buffer``, overwritten when ``bulk_weight`` is positive.
+    aggregates
+        The coarse levels of this graph term (the same graph and weights), returned by an
+        earlier update; ``None``: built here.
 
     Returns
     -------
-    The graph term as the passes read it (:meth:`ScaleGraph.smoothing`; its edge weights are
-    ``buffer`` when given), for :meth:`ScaleGraph.smoothed_quadratic_form`.
+    smoothing
+        The graph term as the passes read it (:meth:`ScaleGraph.smoothing`; its edge weights are
+        ``buffer`` when given), for :meth:`ScaleGraph.smoothed_quadratic_form`.
+    aggregates
+        Its coarse levels, for the next update of this scale.
     """
-    smoothing = graph.smoothing(graph_weight, bulk_weight, buffer, scratch)
+    smoothing = graph.smoothing(graph_weight, bulk_weight, buffer)
     edge_weights, degree, factor = smoothing
-    coarse = CoarseLevels(graph.starts, graph.stops, graph.edges.indices, edge_weights, degree, factor, diagonal)
+    coarse = CoarseLevels(
+        graph.starts, graph.stops, graph.edges.indices, edge_weights, degree, factor, diagonal, aggregates
+    )
     first_move = None
     for _ in range(max_inner):
         move = embedding_pass(
@@ -281,7 +287,7 @@ def update_embedding(
         first_move = move if first_move is None else first_move
         if move <= INNER_RATIO**2 * first_move:
             break
-    return smoothing
+    return smoothing, coarse.aggregates
 
 
 def update_coupled_embedding(
@@ -292,12 +298,12 @@ def update_coupled_embedding(
     weights: Weights,
     adjacent: Sequence[Adjacent],
     buffer: np.ndarray | None = None,
-    scratch: np.ndarray | None = None,
-) -> Smoothing:
+    aggregates: Aggregates | None = None,
+) -> tuple[Smoothing, Aggregates]:
     """Minimize the objective over one scale's embedding ``U`` (in place), its loadings and the ``adjacent`` scales fixed.
 
     ``XW`` is the fresh product ``X W`` (overwritten by the linear term, :func:`coupled_products`);
-    ``buffer``, ``scratch`` and what is returned as in :func:`update_embedding`.
+    ``buffer``, ``aggregates`` and what is returned as in :func:`update_embedding`.
     """
     linear = coupled_products(XW, adjacent)
     diagonal = coupling_diagonal(adjacent, weights.anchor, U.shape[0])
@@ -313,7 +319,7 @@ def update_coupled_embedding(
         diagonal,
         buffer=buffer,
         bulk_weight=weights.bulk_graph(graph.pooling.scale),
-        scratch=scratch,
+        aggregates=aggregates,
     )
 
 
@@ -408,18 +414,21 @@ def _fit_step(
     graph: ScaleGraph,
     weights: Weights,
     adjacent: Sequence[Adjacent],
-    buffers: tuple[np.ndarray, np.ndarray | None],
-) -> tuple[float, float]:
+    buffer: np.ndarray,
+    aggregates: Aggregates | None,
+) -> tuple[float, float, Aggregates]:
     """Update one scale's embedding (seeing its ``adjacent`` scales), then its loadings.
 
-    Returns the scale's reconstruction error and its graph term (:func:`graph_penalty`), the
-    latter from the edge weights the update filled.
+    Returns the scale's reconstruction error, its graph term (:func:`graph_penalty`, from
+    the edge weights the update filled) and its coarse levels (``aggregates`` when given).
     """
-    smoothing = update_coupled_embedding(U, expression.times(W), W.T @ W, graph, weights, adjacent, *buffers)
+    smoothing, aggregates = update_coupled_embedding(
+        U, expression.times(W), W.T @ W, graph, weights, adjacent, buffer, aggregates
+    )
     graph_term = graph.smoothed_quadratic_form(U, smoothing)
     XtU = expression.transpose_times(U)
     update_loadings(W, XtU, U.T @ U)
-    return reconstruction_error(expression.sq_norm, XtU, U, W), graph_term
+    return reconstruction_error(expression.sq_norm, XtU, U, W), graph_term, aggregates
 
 
 def _converged(previous: float, current: float, tol: float) -> bool:
@@ -467,10 +476,12 @@ def solve(
 
     # one array for the edge weights of whichever scale is being updated (the scales share their edges)
     n_entries = max((len(graph.edges.indices) for graph in graphs), default=0)
-    buffers = (np.zeros(n_entries), np.zeros(n_entries) if weights.pooling > 0 else None)
+    buffer = np.zeros(n_entries)
     couplings = scale_couplings(graphs, weights)
     # each scale's reconstruction error and graph term at its newest factors
     errors, graph_terms = [0.0] * n_scales, [0.0] * n_scales
+    # each scale's coarse levels: its graph term is the same at every update (:class:`Aggregates`)
+    aggregates: list[Aggregates | None] = [None] * n_scales
     U = np.require(U0, np.float64, "C") if overwrite_start else np.array(U0, np.float64, order="C")
     W = W0.astype(np.float64, copy=True)
     path_tol = PATH_TOL_FACTOR * tol if max_sweeps > 0 else tol
@@ -482,7 +493,9 @@ def solve(
         bar.set_postfix_str(f"scale {t}")
         adjacent = [] if finer is None else [(finer, couplings[t - 1])]
         for iteration in range(1, max_iter + 1):
-            errors[t], graph_terms[t] = _fit_step(expression, U, W, graphs[t], weights, adjacent, buffers)
+            errors[t], graph_terms[t], aggregates[t] = _fit_step(
+                expression, U, W, graphs[t], weights, adjacent, buffer, aggregates[t]
+            )
             value = (
                 errors[t]
                 + graph_terms[t]
@@ -506,8 +519,8 @@ def solve(
     for sweep in range(1, max_sweeps + 1):
         for t in range(n_scales):
             adjacent = adjacent_scales(t, embeddings, couplings)
-            errors[t], graph_terms[t] = _fit_step(
-                expression, embeddings[t], loadings[t], graphs[t], weights, adjacent, buffers
+            errors[t], graph_terms[t], aggregates[t] = _fit_step(
+                expression, embeddings[t], loadings[t], graphs[t], weights, adjacent, buffer, aggregates[t]
             )
         previous = fit.objective
         fit.objective, fit.terms = total_objective(errors, embeddings, graphs, weights, couplings, graph_terms)
