@@ -185,17 +185,37 @@ def test_each_stage_logs_one_line_at_info_verbosity_and_none_when_quiet(fitted, 
         assert not any(stage in log for stage in stages)
 
 
-@pytest.mark.parametrize("n_cells", [500, 8500])  # scanpy's exact search, and pynndescent's above 8,192 cells
-def test_the_candidate_search_finds_what_scanpys_neighbors_finds(n_cells):
+def scanpys_distances(points, transformer=None):
     import scanpy as sc
+
+    reference = sc.AnnData(obsm={"rep": points}, shape=(len(points), 0))
+    sc.pp.neighbors(reference, n_neighbors=45, use_rep="rep", transformer=transformer, random_state=0)
+    return reference.obsp["distances"]
+
+
+@pytest.mark.parametrize("n_cells", [500, 8500])  # below scanpy's own exact limit (8,192 cells), and above it
+def test_the_candidate_search_is_scanpys_exact_search_up_to_its_limit(n_cells):
+    from sklearn.neighbors import NearestNeighbors
 
     from pnmf.tl._inputs import neighbor_distances
 
     points = np.random.default_rng(0).normal(size=(n_cells, 5))
-    reference = sc.AnnData(obsm={"rep": points}, shape=(n_cells, 0))
-    sc.pp.neighbors(reference, n_neighbors=45, use_rep="rep", random_state=0)
     found = neighbor_distances(points, 45, 0)
-    expected = reference.obsp["distances"]
-    np.testing.assert_array_equal(found.indptr, expected.indptr)
-    np.testing.assert_array_equal(found.indices, expected.indices)
-    np.testing.assert_array_equal(found.data, expected.data)
+    expected = scanpys_distances(points, transformer="sklearn")
+    for attribute in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(found, attribute), getattr(expected, attribute))
+    # exact: every cell's 44 nearest other cells
+    nearest = NearestNeighbors(n_neighbors=45).fit(points).kneighbors(points, return_distance=False)
+    for i in range(0, n_cells, 97):
+        assert set(found.indices[found.indptr[i] : found.indptr[i + 1]]) == set(nearest[i]) - {i}
+
+
+def test_above_its_limit_the_candidate_search_is_scanpys_default(monkeypatch):
+    from pnmf.tl import _inputs
+
+    monkeypatch.setattr(_inputs, "EXACT_SEARCH_MAX_CELLS", 8000)
+    points = np.random.default_rng(1).normal(size=(8500, 5))
+    found = _inputs.neighbor_distances(points, 45, 0)
+    expected = scanpys_distances(points)  # pynndescent above 8,192 cells
+    for attribute in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(found, attribute), getattr(expected, attribute))
