@@ -132,23 +132,31 @@ def test_bridging_chooses_a_search_and_finds_the_exact_bridges(rng, dims):
     np.testing.assert_allclose(np.sort(chosen.lengths), np.sort(brute.lengths), rtol=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    n=st.integers(1, 40),
-    density=st.floats(0.0, 1.0),
-    zeros=st.floats(0.0, 0.5),
-    seed=st.integers(0, 2**31 - 1),
-)
-def test_spanning_forest_deaths_are_gudhis(n, density, zeros, seed):
-    # scipy's minimum spanning tree against gudhi's simplex tree, with ties, zero-length and parallel edges
-    generator = np.random.default_rng(seed)
+#: The arguments of :func:`tied_edges`, for hypothesis.
+TIED_GRAPHS = {
+    "n": st.integers(1, 40),
+    "density": st.floats(0.0, 1.0),
+    "zeros": st.floats(0.0, 0.5),
+    "seed": st.integers(0, 2**31 - 1),
+}
+
+
+def tied_edges(n, density, zeros, generator):
+    """A random graph on n nodes whose lengths tie, with zero-length edges, each edge doubled by a longer parallel one."""
     rows, cols = np.triu_indices(n, k=1)
     keep = generator.random(len(rows)) < density
     rows, cols = rows[keep].astype(np.int64), cols[keep].astype(np.int64)
     lengths = np.round(generator.random(len(rows)), 1)  # ties
     lengths[generator.random(len(rows)) < zeros] = 0.0
     edges = EdgeList(n, rows, cols, lengths)
-    edges = edges.concat(EdgeList(n, rows, cols, lengths + 0.05))  # parallel, longer: must not count
+    return edges.concat(EdgeList(n, rows, cols, lengths + 0.05))  # parallel, longer: must not count
+
+
+@settings(max_examples=40, deadline=None)
+@given(**TIED_GRAPHS)
+def test_spanning_forest_deaths_are_gudhis(n, density, zeros, seed):
+    # scipy's minimum spanning tree against gudhi's simplex tree, with ties, zero-length and parallel edges
+    edges = tied_edges(n, density, zeros, np.random.default_rng(seed))
     ours, theirs = graph_persistence(edges), graph_persistence_gudhi(edges)
     np.testing.assert_array_equal(ours.deaths, theirs.deaths)
     assert ours.n_essential == theirs.n_essential
@@ -172,28 +180,17 @@ def test_bridging_many_components_by_trees_is_exact(rng):
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    n=st.integers(1, 40),
-    density=st.floats(0.0, 1.0),
-    zeros=st.floats(0.0, 0.5),
-    seed=st.integers(0, 2**31 - 1),
-)
+@given(**TIED_GRAPHS)
 def test_the_forest_stands_for_its_graph_when_edges_are_added(n, density, zeros, seed):
     # a subgraph with the graph's persistence, before and after the same new edges (ties, zeros, parallel edges)
     generator = np.random.default_rng(seed)
-    rows, cols = np.triu_indices(n, k=1)
-    keep = generator.random(len(rows)) < density
-    rows, cols = rows[keep].astype(np.int64), cols[keep].astype(np.int64)
-    lengths = np.round(generator.random(len(rows)), 1)
-    lengths[generator.random(len(rows)) < zeros] = 0.0
-    edges = EdgeList(n, rows, cols, lengths)
-    edges = edges.concat(EdgeList(n, rows, cols, lengths + 0.05))
+    edges = tied_edges(n, density, zeros, generator)
     persistence = graph_persistence(edges)
     forest = persistence.forest
     assert set(zip(forest.rows, forest.cols, forest.lengths, strict=True)) <= set(
         zip(edges.rows, edges.cols, edges.lengths, strict=True)
     )
-    assert len(forest) == n - persistence.n_essential - np.sum(persistence.deaths == 0) + np.sum(lengths == 0)
+    assert len(forest) == n - persistence.n_essential - np.sum(persistence.deaths == 0) + np.sum(edges.lengths == 0)
     np.testing.assert_array_equal(graph_persistence(forest).deaths, persistence.deaths)
     more = generator.integers(0, max(n, 1), (2, 10))
     added = EdgeList(n, more.min(axis=0), more.max(axis=0), np.round(generator.random(10), 2))
