@@ -302,7 +302,7 @@ class Aggregates:
 
     They depend on the graph term only, not on the embedding or on the other terms of the
     objective, so one scale's aggregates serve every update of that scale in a solve
-    (:class:`CoarseLevels` takes them); building them costs about half a pass.
+    (:class:`CoarseLevels` takes them); building them costs nearly as much as a pass.
     """
 
     levels: list[_Level]
@@ -452,7 +452,7 @@ def _coarse_level(graph, group: np.ndarray, n_groups: int, size: np.ndarray) -> 
     coarse_size, excess = np.empty(n_groups), np.empty(n_groups)
     _group_sums(size, group, coarse_size)
     _degree_excess(indptr[:-1], indptr[1:], coarse_weights, coarse_degree, excess)
-    # the nodes of every block of aggregates, in their own order (read so by :func:`_restrict`)
+    # the nodes of every block of aggregates, in the nodes' order (read so by :func:`_restrict`)
     grouped = np.flatnonzero(group >= 0)
     block_of_node = np.searchsorted(blocks, group[grouped], side="right") - 1
     by_block = np.argsort(block_of_node, kind="stable")
