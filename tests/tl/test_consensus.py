@@ -93,6 +93,8 @@ def test_copy_leaves_input_untouched(consensus_base):
         ({"n_runs": 1}, ValueError, "n_runs=1 is out of range"),
         ({"subsample": 2.0}, ValueError, "fraction of the cells"),
         ({"outlier_mads": -1.0}, ValueError, "outlier_mads=-1.0 is invalid"),
+        ({"tol": 0.0}, ValueError, "tol=0.0 is invalid"),
+        ({"tol": "tight"}, TypeError, "tol must be a number"),
         ({"key": "missing"}, KeyError, r"run pnmf.tl.pnmf\(adata, key_added='missing'\) first"),
         ({"subsample": 0.01}, ValueError, "a run sees 2 cells"),
     ],
@@ -103,6 +105,19 @@ def test_bad_options_are_refused_and_nothing_is_written(consensus_base, options,
     with pytest.raises(error, match=match):
         pnmf.tl.consensus(adata, **{"n_runs": 2, "key_added": "new", **options})
     assert (set(adata.uns), set(adata.obsm), set(adata.varm)) == before
+
+
+def test_runs_converge_further_than_the_source_unless_told(consensus_base):
+    from pnmf.tl._replicates import REPLICATE_TOL
+
+    source_tol = consensus_base.uns["pnmf"]["params"]["tol"]
+    assert consensus_base.uns["pnmf_consensus"]["params"]["tol"] == REPLICATE_TOL < source_tol
+    told = pnmf.tl.consensus(consensus_base, n_runs=2, tol=1e-3, key_added="loose", copy=True)
+    assert told.uns["loose"]["params"]["tol"] == 1e-3
+    tight = consensus_base.copy()
+    tight.uns["pnmf"]["params"]["tol"] = 1e-8  # a source fitted tighter keeps its own tolerance
+    pnmf.tl.consensus(tight, n_runs=2, key_added="tight")
+    assert tight.uns["tight"]["params"]["tol"] == 1e-8
 
 
 def test_refuses_a_result_fitted_on_other_genes(consensus_base):

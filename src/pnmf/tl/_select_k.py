@@ -19,7 +19,7 @@ from .._manifest import Results, write_results, writer
 from .._options import PnmfOptions
 from .._validation import check_bool, check_in_memory, check_int, check_key_added, check_real
 from ._inputs import align_mask_var
-from ._replicates import DEFAULT_SUBSAMPLE, matched_per_scale, prepare, replicate_fits, seeds
+from ._replicates import DEFAULT_SUBSAMPLE, REPLICATE_TOL, matched_per_scale, prepare, replicate_fits, seeds
 
 __all__ = ["select_k", "suggest_k"]
 
@@ -27,12 +27,6 @@ __all__ = ["select_k", "suggest_k"]
 BY_K, BY_SCALE, BY_FACTOR = KSelection.BY_K, KSelection.BY_SCALE, KSelection.BY_FACTOR
 
 _D = PnmfOptions  # the defaults of tl.pnmf's options
-
-#: The runs' tolerance. Each run's finest scale is fitted from a random start, and a run
-#: stopped at tl.pnmf's 1e-4 is still on its way: on five planted datasets (K = 3, 5 and 8)
-#: the least stable factor at the true K was 0.43 to 0.80 at 1e-4 and 0.96 to 0.99 at 1e-6,
-#: and the suggested k was K on 5 of 5 (1 of 5 at 1e-4), for about 2.5 times the time.
-REPLICATE_TOL = 1e-6
 
 
 def select_k(
