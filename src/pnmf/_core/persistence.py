@@ -295,9 +295,8 @@ def join_below(edges: EdgeList, threshold: float, search: DualTreeSearch) -> Edg
     n_comp, labels = connected_components(graph, directed=False)
     # the largest component is never searched from (any one may be): its pairs are found from the other side
     anchor = int(np.flatnonzero(labels == np.bincount(labels).argmax())[0])
-    # a cell alone has its nearest neighbour among its edges, all of them ≥ threshold: no cell lies nearer to it
     active = np.bincount(labels, minlength=n_comp) > 1
-    in_groups = active[labels]
+    in_groups = active[labels]  # a lone cell is no query and no partner (see above)
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     while n_comp > 1 and active.any():
