@@ -8,13 +8,13 @@ from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
-import scanpy as sc
 from anndata import AnnData
 from scanpy import logging as logg
 from scipy import sparse
 from sklearn.metrics import adjusted_rand_score
 
 from .._core.hierarchy import SEPARATION, by_size, merge_across_scales, nesting
+from .._core.leiden import leiden_communities
 from .._core.neighbors import CANDIDATE_FACTOR, Candidates, ScaleNeighbors
 from .._docs import doc_params
 from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Keys, Manifest
@@ -60,7 +60,9 @@ def leiden(
     scale needs it and not kept, so one is held at a time.
 
     ``method='nested'`` (default): the finest scale's embedding is clustered with Leiden
-    (:func:`scanpy.tl.leiden` on its graph, igraph flavour, undirected). At every scale,
+    (the communities :func:`scanpy.tl.leiden` finds on its graph with the igraph flavour,
+    undirected, cell for cell; the graph reaches igraph as arrays, which holds a third of
+    the memory while it is built). At every scale,
     fine to coarse, the clusters of the previous scale are merged, closest pair first, while
     they are not separated in *that scale's* embedding: two clusters stay apart while their
     centroids lie more than ``separation`` pooled standard deviations apart along the line
@@ -208,17 +210,7 @@ def leiden(
 
 def _leiden_of(graph: sparse.csr_matrix, resolution: float, n_iterations: int, random_state: int | None) -> np.ndarray:
     """Leiden labels on one kNN graph as integers numbered by cluster size."""
-    scratch = AnnData(shape=(graph.shape[0], 0))
-    sc.tl.leiden(
-        scratch,
-        resolution=resolution,
-        adjacency=graph,
-        flavor="igraph",
-        n_iterations=n_iterations,
-        directed=False,
-        random_state=random_state,
-    )
-    return by_size(scratch.obs["leiden"].to_numpy().astype(int))
+    return by_size(leiden_communities(graph, resolution, n_iterations, random_state))
 
 
 def _categorical(labels: np.ndarray) -> pd.Categorical:
