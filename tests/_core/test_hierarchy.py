@@ -31,6 +31,29 @@ def test_pair_separation_is_the_centroid_distance_in_pooled_standard_deviations(
     assert separation[0, 0] == np.inf
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_pair_separation_of_every_pair_projects_the_cells_on_the_line_between_centroids(seed):
+    generator = np.random.default_rng(seed)
+    n_clusters = 9
+    labels = np.concatenate([np.arange(n_clusters), generator.integers(0, n_clusters, 400)])
+    points = generator.normal(scale=3.0, size=(n_clusters, 5))[labels] + generator.normal(size=(len(labels), 5))
+    points[labels == 2] = points[labels == 7] = 1.0  # every cell of two clusters at one point: the same centroid
+    points[labels == 4], points[labels == 5] = 2.0, 3.0  # no spread at all: apart without bound
+    separation = pair_separation(points, labels, n_clusters)
+    for a, b in itertools.combinations(range(n_clusters), 2):
+        centre_a, centre_b = points[labels == a].mean(axis=0), points[labels == b].mean(axis=0)
+        distance = np.linalg.norm(centre_a - centre_b)
+        if {a, b} == {2, 7}:
+            assert separation[a, b] == separation[b, a] == 0.0
+            continue
+        direction = (centre_a - centre_b) / distance
+        spread_a = ((points[labels == a] - centre_a) @ direction).var()
+        pooled = 0.5 * (spread_a + ((points[labels == b] - centre_b) @ direction).var())
+        expected = distance / np.sqrt(pooled) if pooled > 0 else np.inf  # e.g. clusters 2, 4 and 5
+        assert separation[a, b] == separation[b, a] == pytest.approx(expected, rel=1e-9)
+    assert np.isinf(np.diagonal(separation)).all()
+
+
 def test_merge_clusters_joins_split_populations_and_keeps_separated_ones(rng):
     centres = np.array([[0.0, 0.0], [1.0, 0.0], [12.0, 0.0]])  # two overlapping populations and a far one
     population = np.repeat([0, 1, 2], 300)
@@ -114,6 +137,22 @@ def test_vote_moves_a_cell_to_the_cluster_of_most_of_its_neighbours():
     assert moved[4] == 1
 
 
+@given(seed=st.integers(0, 10_000), n_clusters=st.integers(1, 6), density=st.floats(0.0, 0.5))
+@settings(max_examples=60, deadline=None)
+def test_vote_moves_to_the_lowest_numbered_of_equally_heavy_clusters(seed, n_clusters, density):
+    generator = np.random.default_rng(seed)
+    n_cells = 40
+    # small integer weights, so that clusters often tie; some cells without neighbours
+    graph = sparse.random(n_cells, n_cells, density=density, random_state=seed, format="csr")
+    graph.data = generator.integers(1, 3, len(graph.data)).astype(float)
+    labels = generator.integers(0, n_clusters, n_cells)
+    weight = np.zeros((n_cells, n_clusters))
+    np.add.at(weight, (np.repeat(np.arange(n_cells), np.diff(graph.indptr)), labels[graph.indices]), graph.data)
+    heaviest = weight.argmax(axis=1)  # the first, i.e. lowest-numbered, maximum
+    expected = np.where(weight.max(axis=1) > weight[np.arange(n_cells), labels], heaviest, labels)
+    np.testing.assert_array_equal(vote(graph, labels), expected)
+
+
 def test_vote_weighs_the_edges():
     graph = sparse.csr_matrix(np.array([[0, 3.0, 1.0, 1.0], [3.0, 0, 0, 0], [1.0, 0, 0, 0], [1.0, 0, 0, 0]]))
     assert vote(graph, np.array([2, 0, 1, 1]))[0] == 0
@@ -195,3 +234,36 @@ def test_one_graph_per_scale_is_required(rng):
     points = rng.normal(size=(30, 2))
     with pytest.raises(ValueError, match="got 1 graphs for 2 embeddings"):
         merge_across_scales([points, points], np.arange(30) % 3, graphs=[None])
+
+
+def merged_by_recomputing(points, labels, groups, threshold):
+    """Average-linkage merging with every linkage summed again over the cluster pairs at each step."""
+    n_clusters = int(labels.max()) + 1
+    sizes = np.bincount(labels, minlength=n_clusters).astype(float)
+    separation = pair_separation(points, labels, n_clusters)
+    np.fill_diagonal(separation, 0.0)
+    weights = np.outer(sizes, sizes)
+    _, groups = np.unique(np.arange(n_clusters) if groups is None else groups, return_inverse=True)
+    while groups.max() > 0:
+        members = np.eye(groups.max() + 1)[groups]
+        linkage = (members.T @ (weights * separation) @ members) / (members.T @ weights @ members)
+        np.fill_diagonal(linkage, np.inf)
+        a, b = np.unravel_index(np.argmin(linkage), linkage.shape)
+        if linkage[a, b] >= threshold:
+            break
+        _, groups = np.unique(np.where(groups == max(a, b), min(a, b), groups), return_inverse=True)
+    return by_size(groups, weights=sizes)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_merging_updates_the_linkage_as_summing_it_again_would(seed):
+    generator = np.random.default_rng(seed)
+    n_clusters = int(generator.integers(2, 40))
+    centres = generator.normal(scale=3.0, size=(n_clusters, 4))
+    labels = np.concatenate([np.arange(n_clusters), generator.integers(0, n_clusters, 600)])
+    points = centres[labels] + generator.normal(size=(len(labels), 4))
+    groups = None if seed % 2 else generator.integers(0, max(n_clusters // 2, 1), n_clusters)
+    threshold = float(generator.uniform(1.0, 6.0))
+    merged = merge_clusters(points, labels, groups, threshold)
+    np.testing.assert_array_equal(merged, merged_by_recomputing(points, labels, groups, threshold))
+    assert 1 <= merged.max() + 1 <= n_clusters

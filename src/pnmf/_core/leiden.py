@@ -1,12 +1,11 @@
 """Leiden communities of a sparse graph: scanpy's igraph flavour, with the graph handed over as arrays.
 
 :func:`scanpy.tl.leiden` (``flavor='igraph'``) gives igraph the edges as Python tuples and
-their weights as an edge attribute, Python objects per edge entry: for the graph of
-100,000 cells with 15 neighbours (2.5 million entries), 0.32 GB above the graph itself.
-Here igraph receives the same edges, in the same order, and the same weights as arrays
-(0.10 GB), and draws from the same random stream, so the communities are scanpy's, cell
-for cell. igraph reads the array more slowly (2.6 s against 1.3 s for those entries); the
-memory is what limits a million cells.
+their weights as an edge attribute, a Python object per edge entry. Here igraph receives
+the same edges, in the same order, and the same weights as arrays, and draws from the same
+random stream, so the communities are scanpy's, cell for cell. On 500,000 cells the Leiden
+step's peak fell from 2.54 to 2.13 GB, for 20.1 against 22.9 s: igraph reads arrays more
+slowly than tuples (``benchmarks/leiden_memory.py``).
 """
 
 from __future__ import annotations

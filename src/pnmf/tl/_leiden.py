@@ -61,8 +61,8 @@ def leiden(
 
     ``method='nested'`` (default): the finest scale's embedding is clustered with Leiden
     (the communities :func:`scanpy.tl.leiden` finds on its graph with the igraph flavour,
-    undirected, cell for cell; the graph reaches igraph as arrays, which holds a third of
-    the memory while it is built). At every scale,
+    undirected, cell for cell; the graph reaches igraph as arrays, which takes less memory
+    than scanpy's Python tuples). At every scale,
     fine to coarse, the clusters of the previous scale are merged, closest pair first, while
     they are not separated in *that scale's* embedding: two clusters stay apart while their
     centroids lie more than ``separation`` pooled standard deviations apart along the line
