@@ -201,10 +201,27 @@ METHODS: dict[str, Callable] = {
 }
 
 
-def run(name: str, adata: ad.AnnData) -> tuple[pd.DataFrame, list[str]]:
-    """Every method on one dataset, scored; returns the table and the methods that could not run."""
+def scib_results(adata: ad.AnnData, embedding_keys: list[str]) -> pd.DataFrame:
+    """Every default metric of scib-metrics' ``Benchmarker`` (unscaled) for the embeddings in ``adata.obsm``."""
     from scib_metrics.benchmark import BatchCorrection, Benchmarker, BioConservation
 
+    bench = Benchmarker(
+        adata,
+        batch_key="batch",
+        label_key="label",
+        embedding_obsm_keys=embedding_keys,
+        pre_integrated_embedding_obsm_key="X_pca",
+        bio_conservation_metrics=BioConservation(),
+        batch_correction_metrics=BatchCorrection(),
+        n_jobs=1,
+        progress_bar=False,
+    )
+    bench.benchmark()
+    return bench.get_results(min_max_scale=False).drop(index="Metric Type", errors="ignore").astype(float)
+
+
+def run(name: str, adata: ad.AnnData) -> tuple[pd.DataFrame, list[str]]:
+    """Every method on one dataset, scored; returns the table and the methods that could not run."""
     seconds, failed = {}, []
     for method, embed in [*METHODS.items(), ("pnmf batch_key", pnmf_batches)]:
         start = time.perf_counter()
@@ -218,19 +235,7 @@ def run(name: str, adata: ad.AnnData) -> tuple[pd.DataFrame, list[str]]:
             adata.obsm[key] = np.asarray(embedding, dtype=np.float64)
             seconds[key] = elapsed
         print(f"  {name}: {method} {elapsed:.1f} s", flush=True)
-    bench = Benchmarker(
-        adata,
-        batch_key="batch",
-        label_key="label",
-        embedding_obsm_keys=list(seconds),
-        pre_integrated_embedding_obsm_key="X_pca",
-        bio_conservation_metrics=BioConservation(),
-        batch_correction_metrics=BatchCorrection(),
-        n_jobs=1,
-        progress_bar=False,
-    )
-    bench.benchmark()
-    table = bench.get_results(min_max_scale=False).drop(index="Metric Type", errors="ignore")[SCORES].astype(float)
+    table = scib_results(adata, list(seconds))[SCORES]
     table["seconds"] = pd.Series(seconds)
     table.index.name = "method"
     return table, failed

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 from _markdown import markdown_table, publish
-from integration import N_COMPS, real, synthetic
+from integration import N_COMPS, real, scib_results, synthetic
 from sklearn.neighbors import NearestNeighbors
 
 import pnmf
@@ -97,24 +97,9 @@ def quantile_aligned(usage: np.ndarray, codes: np.ndarray, target: str) -> np.nd
 
 
 def scores(adata, embeddings: dict[str, np.ndarray]) -> pd.DataFrame:
-    from scib_metrics.benchmark import BatchCorrection, Benchmarker, BioConservation
-
     for key, embedding in embeddings.items():
         adata.obsm[key] = np.asarray(embedding, dtype=np.float64)
-    bench = Benchmarker(
-        adata,
-        batch_key="batch",
-        label_key="label",
-        embedding_obsm_keys=list(embeddings),
-        pre_integrated_embedding_obsm_key="X_pca",
-        bio_conservation_metrics=BioConservation(),
-        batch_correction_metrics=BatchCorrection(),
-        n_jobs=1,
-        progress_bar=False,
-    )
-    bench.benchmark()
-    table = bench.get_results(min_max_scale=False).drop(index="Metric Type", errors="ignore")
-    return table[COLUMNS].astype(float)
+    return scib_results(adata, list(embeddings))[COLUMNS]
 
 
 def main() -> None:
