@@ -14,7 +14,6 @@ from scipy import sparse
 from sklearn.metrics import adjusted_rand_score
 
 from .._core.hierarchy import SEPARATION, by_size, merge_across_scales, nesting
-from .._core.leiden import leiden_communities
 from .._core.neighbors import CANDIDATE_FACTOR, Candidates, ScaleNeighbors
 from .._docs import doc_params
 from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Keys, Manifest
@@ -31,6 +30,7 @@ from .._validation import (
     check_real,
     check_seed,
 )
+from ._igraph_leiden import leiden_communities
 from ._inputs import neighbor_distances
 
 __all__ = ["leiden"]

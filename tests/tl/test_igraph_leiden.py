@@ -7,7 +7,7 @@ import scanpy as sc
 from anndata import AnnData
 from scipy import sparse
 
-from pnmf._core.leiden import leiden_communities
+from pnmf.tl._igraph_leiden import leiden_communities
 
 
 def scanpys_communities(graph, resolution, n_iterations, random_state) -> np.ndarray:
