@@ -301,7 +301,7 @@ def vote(graph: sparse.spmatrix | sparse.sparray, labels: np.ndarray) -> np.ndar
     n_cells = len(labels)
     n_clusters = int(labels.max()) + 1 if n_cells else 0
     membership = sparse.csr_matrix((np.ones(n_cells), (np.arange(n_cells), labels)), shape=(n_cells, n_clusters))
-    weight = sparse.csr_matrix(sparse.csr_matrix(graph) @ membership)  # cells × clusters, at most one entry per edge
+    weight = sparse.csr_matrix(graph) @ membership  # cells × clusters, at most one entry per edge
     weight.sum_duplicates()  # sorted columns: among equal weights the lowest cluster wins
     rows = np.repeat(np.arange(n_cells), np.diff(weight.indptr))
     # every row's heaviest entry, found by one sort (a per-row argmax loops over the rows in Python)

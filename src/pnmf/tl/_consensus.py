@@ -89,9 +89,8 @@ def consensus(
     tol
         The runs' and the refit's tolerance, as in :func:`pnmf.tl.pnmf`. ``None``: the
         source fit's or 1e-6 (:func:`pnmf.tl.select_k`'s default), whichever is smaller.
-        The stability compares runs from
-        random starts, and runs stopped at ``tl.pnmf``'s 1e-4 still differ where converged
-        ones agree: on planted programs (5 in 2,000 cells, k = 5, three seeds) every
+        The stability compares runs from random starts, and runs stopped at ``tl.pnmf``'s
+        1e-4 still differ where converged ones agree: on planted programs (5 in 2,000 cells, k = 5, three seeds) every
         program's stability was below 0.8 at 1e-4 and above 0.98 at 1e-6, for about 3
         times the time (``benchmarks/consensus_tol.py``).
     random_state
