@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/hierarchy.py [--extra-data EXTRA] [--out results/hierarchy.md] [--pooling-weight 10]
+    python benchmarks/hierarchy.py --synthetic-seeds 1 2 3 4 --no-anchors --out results/hierarchy_seeds.md
 
 For every dataset with two label levels (synthetic hierarchies with separable and with
 barely separable subtypes, paul15, pbmc68k under two graphs, the mouse pancreas), fit
@@ -23,6 +24,10 @@ And diffusion condensation as Multiscale PHATE runs it (``multiscale_phate``, th
 Brugnone et al. 2019, Kuchroo et al. 2022) on the PCA: the clusters of every level of its condensation
 tree, the level whose clusters match each level of labels best (with its cluster count), the cluster
 counts at its own salient levels, and the time of the fit. Without the package these columns say so.
+
+``--synthetic-seeds`` replaces the datasets by the synthetic hierarchies alone, every one of
+the five generated with each seed given (how the results hold across draws of the data);
+``--no-anchors`` leaves the anchors out.
 """
 
 from __future__ import annotations
@@ -151,6 +156,12 @@ def anchors(adata, fine: np.ndarray, coarse: np.ndarray, n_comps: int = 20) -> d
     return row | condensation_anchor(adata.obsm["X_pca"], fine, coarse)
 
 
+def synthetic(seeds: list[int]) -> list[Dataset]:
+    """The separable hierarchies (5 × 3, 4 × 4, 6 × 4) and the barely separable ones (4 × 3, 6 × 4), each with every seed."""
+    separable = [separable_hierarchy(3000, t, s, seed) for t, s in ((5, 3), (4, 4), (6, 4)) for seed in seeds]
+    return separable + [nested(3000, t, s, seed, 4.0) for t, s in ((4, 3), (6, 4)) for seed in seeds]
+
+
 def datasets(extra_data: Path | None) -> list[Dataset]:
     """The two-level datasets: separable and barely separable synthetic hierarchies, then real data."""
     found = [
@@ -169,8 +180,8 @@ def datasets(extra_data: Path | None) -> list[Dataset]:
     return found
 
 
-def evaluate(dataset: Dataset, pooling_weight: float | None) -> dict:
-    """Fit, cluster and score one dataset; return one summary row."""
+def evaluate(dataset: Dataset, pooling_weight: float | None, with_anchors: bool = True) -> dict:
+    """Fit, cluster and score one dataset (and the anchors on it, ``with_anchors``); return one summary row."""
     adata = dataset.adata
     fine = np.asarray(adata.obs[dataset.labels["label"]].astype(str))
     coarse = np.asarray(adata.obs[dataset.labels["coarse"]].astype(str))
@@ -201,7 +212,7 @@ def evaluate(dataset: Dataset, pooling_weight: float | None) -> dict:
         "coarsest − finest (rel.)": float(moved),
         "recommended": int(manifest["recommended_scale"]),
         "fit (s)": seconds,
-        **anchors(adata, fine, coarse),
+        **(anchors(adata, fine, coarse) if with_anchors else {}),
     }
 
 
@@ -209,14 +220,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=HERE / "results" / "hierarchy.md")
     parser.add_argument("--pooling-weight", type=float, help="ρ (default: tl.pnmf's)")
+    parser.add_argument(
+        "--synthetic-seeds", type=int, nargs="+", help="the synthetic hierarchies alone, with these seeds"
+    )
+    parser.add_argument("--no-anchors", action="store_true", help="pnmf alone: no Leiden, HDBSCAN, NMF, M-PHATE")
     add_extra_data_argument(parser)
     args = parser.parse_args()
     sc.settings.verbosity = 0
     warnings.filterwarnings("ignore")
     start = time.perf_counter()
     rows = []
-    for dataset in datasets(args.extra_data):
-        rows.append(evaluate(dataset, args.pooling_weight))
+    found = synthetic(args.synthetic_seeds) if args.synthetic_seeds else datasets(args.extra_data)
+    for dataset in found:
+        rows.append(evaluate(dataset, args.pooling_weight, with_anchors=not args.no_anchors))
         print({k: rows[-1][k] for k in ("dataset", "best fine (scale)", "best coarse (scale)", "collapsed at", "tree")})
     table = pd.DataFrame(rows).round(3)
     weight = "tl.pnmf's default" if args.pooling_weight is None else f"{args.pooling_weight:g}"
