@@ -185,6 +185,26 @@ def test_each_stage_logs_one_line_at_info_verbosity_and_none_when_quiet(fitted, 
         assert not any(stage in log for stage in stages)
 
 
+@pytest.mark.parametrize("verbosity", [0, 2])
+@pytest.mark.parametrize(
+    ("method", "title", "steps"), [("nested", "merging scales:", 2), ("independent", "Leiden:", 1)]
+)
+def test_the_scales_show_a_bar_at_info_verbosity_only(fitted, verbosity, method, title, steps, capfd):
+    import scanpy as sc
+
+    n_scales = len(fitted.uns["pnmf"]["obsm_keys"])
+    total = steps * n_scales - (steps - 1)  # nested: the merges fine to coarse, then the moved cells placed back
+    before = sc.settings.verbosity
+    sc.settings.verbosity = verbosity
+    try:
+        pnmf.tl.leiden(fitted, method=method, copy=True)
+    finally:
+        sc.settings.verbosity = before
+    err = capfd.readouterr().err
+    # its first line, with the total (tqdm redraws at most every 0.1 s, so later counts may not show)
+    assert (title in err and f"0/{total} " in err) == bool(verbosity)
+
+
 def scanpys_distances(points, transformer=None):
     import scanpy as sc
 

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import sparse
+from tqdm import tqdm
 
 __all__ = [
     "BAR_GROWTH",
@@ -156,6 +157,8 @@ def merge_across_scales(
     thresholds: Sequence[float] | None = None,
     separation: float = SEPARATION,
     graphs: Sequence[sparse.spmatrix | sparse.sparray | None] | None = None,
+    *,
+    progress: bool = False,
 ) -> list[np.ndarray]:
     """Clusterings of every scale, fine to coarse, from clusters of the finest scale.
 
@@ -189,6 +192,9 @@ def merge_across_scales(
         Neighbour graph of every scale's embedding (``None`` anywhere: no vote at that
         scale); the finest scale's graph is used only to place moved cells. ``None``: no
         votes, the levels are the merge tree's.
+    progress
+        Show a bar with an ETA over the scales: the merges and votes fine to coarse, then
+        the placing of moved cells coarse to fine.
 
     Returns
     -------
@@ -201,6 +207,7 @@ def merge_across_scales(
     if len(graphs) != len(embeddings):
         msg = f"got {len(graphs)} graphs for {len(embeddings)} embeddings."
         raise ValueError(msg)
+    bar = tqdm(total=2 * len(embeddings) - 1, desc="merging scales", unit="scale", disable=not progress, leave=False)
     groups: np.ndarray | None = None
     cells: list[np.ndarray] = []  # every cell's group id per scale (the merge tree's ids)
     parents: list[np.ndarray] = []  # the group of scale t + 1 that holds each group of scale t
@@ -220,6 +227,7 @@ def merge_across_scales(
         cells.append(vote(graph, carried) if graph is not None else carried)
         del graph
         groups = merged
+        bar.update()
     # a cell that moved at a coarser scale moves at the finer ones too, into a child of its
     # new cluster, so that every level lies inside the next
     for t in range(len(cells) - 2, -1, -1):
@@ -229,6 +237,8 @@ def merge_across_scales(
             cells[t][outside] = _closest_child(
                 np.asarray(embeddings[t], dtype=np.float64), graphs[t], cells[t], outside, cells[t + 1], parents[t]
             )
+        bar.update()
+    bar.close()
     return [by_size(level) for level in cells]
 
 

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 from scanpy import logging as logg
+from scanpy import settings
 from scipy import sparse
 from sklearn.metrics import adjusted_rand_score
+from tqdm import tqdm
 
 from .._core.hierarchy import SEPARATION, by_size, merge_across_scales, nesting
 from .._core.neighbors import CANDIDATE_FACTOR, Candidates, ScaleNeighbors
@@ -170,10 +172,14 @@ def leiden(
         stage = logg.info("    Leiden on the finest scale", time=stage)
         thresholds = cast(Sequence[float], np.asarray(manifest[Manifest.THRESHOLDS]))
         # each coarser scale votes in its own kNN graph; the finest one's places moved cells
-        levels = merge_across_scales(embeddings, finest, thresholds, separation, graphs if reassign else None)
+        # with a bar over the scales, with an ETA, at scanpy's info verbosity (2) and above, as tl.umap's
+        levels = merge_across_scales(
+            embeddings, finest, thresholds, separation, graphs if reassign else None, progress=settings.verbosity >= 2
+        )
         logg.info("    merged across scales" + (", each scale's graph voting" if reassign else ""), time=stage)
     else:
-        levels = [_leiden_of(graphs[t], resolution, n_iterations, random_state) for t in range(len(embeddings))]
+        scales = tqdm(range(len(embeddings)), desc="Leiden", unit="scale", disable=settings.verbosity < 2, leave=False)
+        levels = [_leiden_of(graphs[t], resolution, n_iterations, random_state) for t in scales]
         logg.info("    Leiden on every scale", time=stage)
     labels = [_categorical(level) for level in levels]
     obs_keys = [keys.clusters(t, key_added) for t in range(len(labels))]
