@@ -207,38 +207,39 @@ def merge_across_scales(
     if len(graphs) != len(embeddings):
         msg = f"got {len(graphs)} graphs for {len(embeddings)} embeddings."
         raise ValueError(msg)
-    bar = tqdm(total=2 * len(embeddings) - 1, desc="merging scales", unit="scale", disable=not progress, leave=False)
-    groups: np.ndarray | None = None
-    cells: list[np.ndarray] = []  # every cell's group id per scale (the merge tree's ids)
-    parents: list[np.ndarray] = []  # the group of scale t + 1 that holds each group of scale t
-    for t, (points, factor) in enumerate(zip(embeddings, factors, strict=True)):
-        merged = merge_clusters(np.asarray(points, dtype=np.float64), labels, groups, separation * factor)
-        if groups is None:
-            carried = merged[labels]
-        else:
-            # the groups of the scale before are unions of finest clusters and merge whole, so
-            # each maps to exactly one new group; cells carry their (voted) group up the tree
-            parent = np.empty(int(groups.max()) + 1, dtype=np.int64)
-            parent[groups] = merged
-            parents.append(parent)
-            carried = parent[cells[-1]]
-        # the finest scale's clusters are the input; coarser scales vote in their own graph
-        graph = graphs[t] if t > 0 else None
-        cells.append(vote(graph, carried) if graph is not None else carried)
-        del graph
-        groups = merged
-        bar.update()
-    # a cell that moved at a coarser scale moves at the finer ones too, into a child of its
-    # new cluster, so that every level lies inside the next
-    for t in range(len(cells) - 2, -1, -1):
-        outside = parents[t][cells[t]] != cells[t + 1]
-        if outside.any():
-            cells[t] = cells[t].copy()
-            cells[t][outside] = _closest_child(
-                np.asarray(embeddings[t], dtype=np.float64), graphs[t], cells[t], outside, cells[t + 1], parents[t]
-            )
-        bar.update()
-    bar.close()
+    with tqdm(
+        total=2 * len(embeddings) - 1, desc="merging scales", unit="scale", disable=not progress, leave=False
+    ) as bar:
+        groups: np.ndarray | None = None
+        cells: list[np.ndarray] = []  # every cell's group id per scale (the merge tree's ids)
+        parents: list[np.ndarray] = []  # the group of scale t + 1 that holds each group of scale t
+        for t, (points, factor) in enumerate(zip(embeddings, factors, strict=True)):
+            merged = merge_clusters(np.asarray(points, dtype=np.float64), labels, groups, separation * factor)
+            if groups is None:
+                carried = merged[labels]
+            else:
+                # the groups of the scale before are unions of finest clusters and merge whole, so
+                # each maps to exactly one new group; cells carry their (voted) group up the tree
+                parent = np.empty(int(groups.max()) + 1, dtype=np.int64)
+                parent[groups] = merged
+                parents.append(parent)
+                carried = parent[cells[-1]]
+            # the finest scale's clusters are the input; coarser scales vote in their own graph
+            graph = graphs[t] if t > 0 else None
+            cells.append(vote(graph, carried) if graph is not None else carried)
+            del graph
+            groups = merged
+            bar.update()
+        # a cell that moved at a coarser scale moves at the finer ones too, into a child of its
+        # new cluster, so that every level lies inside the next
+        for t in range(len(cells) - 2, -1, -1):
+            outside = parents[t][cells[t]] != cells[t + 1]
+            if outside.any():
+                cells[t] = cells[t].copy()
+                cells[t][outside] = _closest_child(
+                    np.asarray(embeddings[t], dtype=np.float64), graphs[t], cells[t], outside, cells[t + 1], parents[t]
+                )
+            bar.update()
     return [by_size(level) for level in cells]
 
 
