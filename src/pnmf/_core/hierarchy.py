@@ -130,8 +130,9 @@ def merge_clusters(
     weights = np.outer(sizes, sizes)
     _, groups = np.unique(np.arange(n_clusters) if groups is None else groups, return_inverse=True)
     members = np.eye(groups.max() + 1)[groups]  # clusters × groups indicator
-    # the linkage is the ratio of two sums over the groups' cluster pairs; a merge adds the
-    # merged group's rows and columns (O(G) work) instead of summing over all pairs again
+    # the linkage is the ratio of two sums over the groups' cluster pairs; a merge folds the
+    # dropped group's row and column into the kept one's (G × G work, as finding the pair)
+    # instead of summing over all cluster pairs again (C × C × G)
     numerator = members.T @ (weights * separation) @ members
     denominator = members.T @ weights @ members
     while len(numerator) > 1:
@@ -140,15 +141,18 @@ def merge_clusters(
         a, b = np.unravel_index(np.argmin(linkage), linkage.shape)
         if linkage[a, b] >= threshold:
             break
-        keep, drop = min(a, b), max(a, b)
-        for sums in (numerator, denominator):
-            sums[keep] += sums[drop]
-            sums[:, keep] += sums[:, drop]
-        numerator = np.delete(np.delete(numerator, drop, axis=0), drop, axis=1)
-        denominator = np.delete(np.delete(denominator, drop, axis=0), drop, axis=1)
+        keep, drop = int(min(a, b)), int(max(a, b))
+        numerator, denominator = (_folded(sums, keep, drop) for sums in (numerator, denominator))
         groups = np.where(groups == drop, keep, groups)
         groups[groups > drop] -= 1  # the groups stay numbered 0 … G-1 in their order
     return by_size(groups, weights=sizes)
+
+
+def _folded(sums: np.ndarray, keep: int, drop: int) -> np.ndarray:
+    """Return a symmetric groups × groups matrix of sums with group ``drop`` added into group ``keep`` and removed."""
+    sums[keep] += sums[drop]
+    sums[:, keep] += sums[:, drop]
+    return np.delete(np.delete(sums, drop, axis=0), drop, axis=1)
 
 
 def merge_across_scales(

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 from scanpy import logging as logg
-from scanpy import settings
 from scipy import sparse
 from sklearn.metrics import adjusted_rand_score
 from tqdm import tqdm
@@ -34,6 +33,7 @@ from .._validation import (
 )
 from ._igraph_leiden import leiden_communities
 from ._inputs import neighbor_distances
+from ._progress import show_progress
 
 __all__ = ["leiden"]
 
@@ -172,13 +172,12 @@ def leiden(
         stage = logg.info("    Leiden on the finest scale", time=stage)
         thresholds = cast(Sequence[float], np.asarray(manifest[Manifest.THRESHOLDS]))
         # each coarser scale votes in its own kNN graph; the finest one's places moved cells
-        # with a bar over the scales, with an ETA, at scanpy's info verbosity (2) and above, as tl.umap's
         levels = merge_across_scales(
-            embeddings, finest, thresholds, separation, graphs if reassign else None, progress=settings.verbosity >= 2
+            embeddings, finest, thresholds, separation, graphs if reassign else None, progress=show_progress()
         )
         logg.info("    merged across scales" + (", each scale's graph voting" if reassign else ""), time=stage)
     else:
-        scales = tqdm(range(len(embeddings)), desc="Leiden", unit="scale", disable=settings.verbosity < 2, leave=False)
+        scales = tqdm(range(len(embeddings)), desc="Leiden", unit="scale", disable=not show_progress(), leave=False)
         levels = [_leiden_of(graphs[t], resolution, n_iterations, random_state) for t in scales]
         logg.info("    Leiden on every scale", time=stage)
     labels = [_categorical(level) for level in levels]

@@ -13,7 +13,6 @@ from typing import Any, Literal
 import numpy as np
 from anndata import AnnData
 from scanpy import logging as logg
-from scanpy import settings
 
 from .._core import fit as core
 from .._core.fit import stage
@@ -32,6 +31,7 @@ from .._validation import (
     default_threads,
 )
 from ._inputs import BatchUsage, Inputs, align_mask_var, read_inputs
+from ._progress import show_progress
 
 __all__ = ["batch_summary", "fit", "integrate", "pnmf", "prepare", "scale_fields"]
 
@@ -303,9 +303,7 @@ def prepare(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) 
     With ``out_of_core``, a backed or Dask matrix is read where it is (by blocks), not refused.
     """
     inputs = read_inputs(adata, options, out_of_core=out_of_core)
-    problem = core.prepare(
-        inputs.X, inputs.points, inputs.edges, options, name=inputs.source, progress=settings.verbosity >= 2
-    )
+    problem = core.prepare(inputs.X, inputs.points, inputs.edges, options, name=inputs.source, progress=show_progress())
     if problem.n_bridges:
         logg.info(f"    the kNN graph is disconnected: joined it with {problem.n_bridges} exact closest-pair edges")
     if problem.n_closest:
@@ -321,7 +319,7 @@ def fit(adata: AnnData, options: PnmfOptions, *, out_of_core: bool = False) -> t
     inputs, problem = prepare(adata, options, out_of_core=out_of_core)
     # the coordinates have given their edges; a float64 copy of them (400 MB for 1M cells × 50) need not outlive that
     inputs = replace(inputs, points=np.empty((0, inputs.points.shape[1])))
-    result = core.solve_problem(problem, options, progress=settings.verbosity >= 2, announce=logg.info)
+    result = core.solve_problem(problem, options, progress=show_progress(), announce=logg.info)
     if inputs.batches is not None:
         n_batches = inputs.batches.n_batches
         with stage(result.timings, "integration"):

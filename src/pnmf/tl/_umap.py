@@ -9,7 +9,6 @@ import numpy as np
 import scanpy as sc
 from anndata import AnnData
 from scanpy import logging as logg
-from scanpy import settings
 from tqdm import tqdm
 
 from .._docs import doc_params
@@ -26,6 +25,7 @@ from .._validation import (
     check_seed,
 )
 from ._inputs import scratch_neighbors
+from ._progress import show_progress
 
 __all__ = ["UMAP_SPECTRAL_CELLS", "umap"]
 
@@ -113,8 +113,7 @@ def umap(
     if init_pos == "auto":
         init_pos = "spectral" if adata.n_obs <= UMAP_SPECTRAL_CELLS else "pca"
     layout: np.ndarray | str = init_pos
-    # a bar with an ETA at scanpy's info verbosity (2) and above, as tl.pnmf's
-    for t in tqdm(scales, desc="UMAP", unit="scale", disable=settings.verbosity < 2, leave=False):
+    for t in tqdm(scales, desc="UMAP", unit="scale", disable=not show_progress(), leave=False):
         scratch = scratch_neighbors(np.asarray(adata.obsm[str(obsm_keys[t])]), n_neighbors, random_state)
         sc.tl.umap(scratch, min_dist=min_dist, init_pos=layout, random_state=random_state)
         layout = coordinates[keys.umap(t)] = scratch.obsm["X_umap"]
