@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/hierarchy.py [--extra-data EXTRA] [--out results/hierarchy.md] [--pooling-weight 10]
     python benchmarks/hierarchy.py --synthetic-seeds 1 2 3 4 --no-anchors --out results/hierarchy_seeds.md
+    python benchmarks/hierarchy.py --synthetic-seeds 1 2 3 4 --no-anchors --n-comps 30 --out results/hierarchy_seeds_k30.md
 
 For every dataset with two label levels (synthetic hierarchies with separable and with
 barely separable subtypes, paul15, pbmc68k under two graphs, the mouse pancreas), fit
@@ -13,7 +14,8 @@ best scale for each level; whether some scale matches the coarse labels at ≥ 0
 k-means with the fine count there gives ≤ 0.5 (the fine level has collapsed); how far the
 coarsest embedding moved from the finest (relative Frobenius norm); the number of clusters
 of ``tl.leiden`` at every scale; and the time of the fit. PCA (k-means on ``X_pca``) is the
-reference for the finest scale.
+reference for the finest scale, with all its components and with its first k, as many as
+the factors (``--n-comps``, default ``tl.pnmf``'s): the same number of dimensions.
 
 Beside pnmf, the anchors users reach for, on the same data: scanpy's Leiden on the
 dataset's kNN graph over resolutions 0.1 to 2 (the clustree habit; the resolution whose
@@ -180,13 +182,17 @@ def datasets(extra_data: Path | None) -> list[Dataset]:
     return found
 
 
-def evaluate(dataset: Dataset, pooling_weight: float | None, with_anchors: bool = True) -> dict:
+def evaluate(
+    dataset: Dataset, pooling_weight: float | None, with_anchors: bool = True, n_comps: int | None = None
+) -> dict:
     """Fit, cluster and score one dataset (and the anchors on it, ``with_anchors``); return one summary row."""
     adata = dataset.adata
     fine = np.asarray(adata.obs[dataset.labels["label"]].astype(str))
     coarse = np.asarray(adata.obs[dataset.labels["coarse"]].astype(str))
     options = {} if pooling_weight is None else {"pooling_weight": pooling_weight}
     start = time.perf_counter()
+    if n_comps is not None:
+        options["n_comps"] = n_comps
     pnmf.tl.pnmf(adata, layer="lognorm", **options)
     seconds = time.perf_counter() - start
     manifest = adata.uns["pnmf"]
@@ -202,6 +208,7 @@ def evaluate(dataset: Dataset, pooling_weight: float | None, with_anchors: bool 
         "dataset": dataset.name,
         "fine / coarse labels": f"{len(set(fine))} / {len(set(coarse))}",
         "PCA, fine": kmeans_ari(adata.obsm["X_pca"], fine),
+        "PCA k PCs, fine": kmeans_ari(adata.obsm["X_pca"][:, : manifest["params"]["n_comps"]], fine),
         "finest, fine": fine_ari[0],
         "best fine (scale)": f"{fine_ari[best_fine]:.3f} ({best_fine})",
         "best coarse (scale)": f"{coarse_ari[best_coarse]:.3f} ({best_coarse})",
@@ -212,7 +219,7 @@ def evaluate(dataset: Dataset, pooling_weight: float | None, with_anchors: bool 
         "coarsest − finest (rel.)": float(moved),
         "recommended": int(manifest["recommended_scale"]),
         "fit (s)": seconds,
-        **(anchors(adata, fine, coarse) if with_anchors else {}),
+        **(anchors(adata, fine, coarse, manifest["params"]["n_comps"]) if with_anchors else {}),
     }
 
 
@@ -224,6 +231,7 @@ def main() -> None:
         "--synthetic-seeds", type=int, nargs="+", help="the synthetic hierarchies alone, with these seeds"
     )
     parser.add_argument("--no-anchors", action="store_true", help="pnmf alone: no Leiden, HDBSCAN, NMF, M-PHATE")
+    parser.add_argument("--n-comps", type=int, help="k, the number of factors (default: tl.pnmf's)")
     add_extra_data_argument(parser)
     args = parser.parse_args()
     sc.settings.verbosity = 0
@@ -232,12 +240,13 @@ def main() -> None:
     rows = []
     found = synthetic(args.synthetic_seeds) if args.synthetic_seeds else datasets(args.extra_data)
     for dataset in found:
-        rows.append(evaluate(dataset, args.pooling_weight, with_anchors=not args.no_anchors))
+        rows.append(evaluate(dataset, args.pooling_weight, with_anchors=not args.no_anchors, n_comps=args.n_comps))
         print({k: rows[-1][k] for k in ("dataset", "best fine (scale)", "best coarse (scale)", "collapsed at", "tree")})
     table = pd.DataFrame(rows).round(3)
     weight = "tl.pnmf's default" if args.pooling_weight is None else f"{args.pooling_weight:g}"
+    k = "tl.pnmf's default" if args.n_comps is None else args.n_comps
     report = (
-        f"## Two label levels, per scale (pooling weight: {weight}; k-means n_init=10, seeds {SEEDS})\n\n"
+        f"## Two label levels, per scale (pooling weight: {weight}; k: {k}; k-means n_init=10, seeds {SEEDS})\n\n"
         + markdown_table(table, index=False)
         + f"\n\nWall time: {time.perf_counter() - start:.0f} s.\n"
     )
