@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scanpy as sc
 from _markdown import markdown_table, publish
+from anndata import AnnData
 from integration import N_COMPS, real, scib_results, synthetic
 from sklearn.neighbors import NearestNeighbors
 
@@ -102,33 +104,47 @@ def scores(adata, embeddings: dict[str, np.ndarray]) -> pd.DataFrame:
     return scib_results(adata, list(embeddings))[COLUMNS]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def recommended(adata, **options) -> np.ndarray:
+    """The recommended scale's embedding of ``tl.pnmf`` with ``batch_key='batch'`` and ``options``, fitted on a copy."""
+    work = adata.copy()
+    pnmf.tl.pnmf(work, N_COMPS, batch_key="batch", **options)
+    manifest = work.uns["pnmf"]
+    return np.asarray(work.obsm[manifest["obsm_keys"][int(manifest["recommended_scale"])]])
+
+
+def study(description: str, title: str, out: str, embeddings_of: Callable[[AnnData], dict[str, np.ndarray]]) -> None:
+    """Score the embeddings ``embeddings_of`` gives on every dataset of ``integration.py`` beside the PCA; publish one table each.
+
+    ``description`` is the calling script's docstring, ``out`` its default results file.
+    """
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--batch-data", type=Path, default=None, help="folder written by benchmarks/batch_data.py")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "quantile_alignment.md")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / out)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     sc.settings.verbosity = 0
 
     datasets = [synthetic(1), synthetic(2)] + ([] if args.batch_data is None else real(args.batch_data, None))
-    lines = ["# LIGER's quantile alignment after pnmf's balanced averaging (scib-metrics, unscaled)", ""]
-    lines += ["Made by `benchmarks/quantile_alignment.py`; the step is described there.", ""]
+    script = Path(out).stem
+    lines = [f"# {title} (scib-metrics, unscaled)", ""]
+    lines += [f"Made by `benchmarks/{script}.py`; the question and the steps are described there.", ""]
     for name, adata in datasets:
-        work = adata.copy()
-        pnmf.tl.pnmf(work, N_COMPS, batch_key="batch")
-        manifest = work.uns["pnmf"]
-        averaged = work.obsm[manifest["obsm_keys"][int(manifest["recommended_scale"])]]
-        codes = adata.obs["batch"].cat.codes.to_numpy()
-        embeddings = {
-            "pnmf (balanced averaging)": averaged,
-            "+ alignment to the reference batch": quantile_aligned(averaged, codes, "reference"),
-            "+ alignment to the pooled quantiles": quantile_aligned(averaged, codes, "pooled"),
-        }
-        table = scores(adata, {"PCA (unintegrated)": adata.obsm["X_pca"], **embeddings})
+        table = scores(adata, {"PCA (unintegrated)": adata.obsm["X_pca"], **embeddings_of(adata)})
         print(f"## {name}\n{markdown_table(table)}", flush=True)
         lines += [f"## {name}", "", markdown_table(table), ""]
     publish("\n".join(lines), args.out)
 
 
+def aligned(adata: AnnData) -> dict[str, np.ndarray]:
+    """The averaged embedding of the recommended scale, as it is and after either alignment."""
+    averaged = recommended(adata)
+    codes = adata.obs["batch"].cat.codes.to_numpy()
+    return {
+        "pnmf (balanced averaging)": averaged,
+        "+ alignment to the reference batch": quantile_aligned(averaged, codes, "reference"),
+        "+ alignment to the pooled quantiles": quantile_aligned(averaged, codes, "pooled"),
+    }
+
+
 if __name__ == "__main__":
-    main()
+    study(__doc__, "LIGER's quantile alignment after pnmf's balanced averaging", "quantile_alignment.md", aligned)

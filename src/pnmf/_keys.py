@@ -47,6 +47,11 @@ class Keys:
         return f"{self.key_added}_loadings_{scale}"
 
     @property
+    def populations(self) -> str:
+        """``adata.obsm`` key of the cells × scales persistent populations (``-1``: in none at that scale)."""
+        return f"{self.key_added}_populations"
+
+    @property
     def consensus(self) -> str:
         """Default ``key_added`` of ``tl.consensus`` run on this result."""
         return f"{self.key_added}_consensus"
@@ -116,6 +121,7 @@ class Manifest:
     N_EDGES = "n_edges"
     N_GROUPS = "n_groups"
     N_POOLED = "n_pooled"
+    POPULATIONS = "populations"  # the adata.obsm key of every cell's persistent population per scale
     RECOMMENDED = "recommended_scale"
     CROSS_VALIDATION = "cross_validation"  # the held-out errors behind λ1 and the recommended scale
     PERSISTENCE = "persistence"

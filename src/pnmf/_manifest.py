@@ -24,6 +24,7 @@ __all__ = [
     "is_pnmf_manifest",
     "read_clustering",
     "read_manifest",
+    "read_populations",
     "read_umaps",
     "scale_index",
     "stale_entries",
@@ -141,6 +142,8 @@ def stale_entries(adata: AnnData, key_added: str, clustering: str | None = None)
         umap = Umap(tuple(listed(manifest.get(Manifest.UMAP), "obsm_keys")))
         stale["obsm"] = [k for k in listed(manifest, Manifest.OBSM_KEYS) if keys.is_embedding(k)]
         stale["obsm"] += umap.written(keys)["obsm"]
+        if manifest.get(Manifest.POPULATIONS) == keys.populations:
+            stale["obsm"].append(keys.populations)
         stale["varm"] = [k for k in listed(manifest, Manifest.VARM_KEYS) if keys.is_loadings(k)]
         scores = GeneScores(tuple(listed(manifest.get(Manifest.GENE_SCORES), "varm_keys")))
         stale["varm"] += scores.written(keys)["varm"]
@@ -297,3 +300,29 @@ def scale_selection(manifest: Mapping[str, Any], which: object) -> list[int]:
         msg = f"which must be a sequence of scale indices, e.g. [0, 2], got {which!r}."
         raise PnmfTypeError(msg)
     return check_selection("which", [scale_index(manifest, t) for t in which], which, "scale")
+
+
+def read_populations(adata: AnnData, manifest: Mapping[str, Any], key: str, n_scales: int) -> list[np.ndarray] | None:
+    """Return every scale's persistent population of every cell, as ``tl.pnmf`` wrote them; ``None`` for a result without them.
+
+    Results written before the populations were, and projections of new cells, have none.
+    """
+    name = manifest.get(Manifest.POPULATIONS)
+    if name is None:
+        return None
+    name = str(name)
+    if name not in adata.obsm:
+        msg = f"The persistent populations adata.obsm[{name!r}] of the pnmf result {key!r} are missing; rerun pnmf.tl.pnmf(adata, key_added={key!r})."
+        raise PnmfKeyError(msg)
+    value = adata.obsm[name]
+    shape = (adata.n_obs, n_scales)
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu" or value.shape != shape or (value < -1).any():
+        held = (
+            f"a {type(value).__name__} of dtype {getattr(value, 'dtype', '?')} and shape {getattr(value, 'shape', '?')}"
+        )
+        msg = (
+            f"adata.obsm[{name!r}] holds {held}, not the cells × {n_scales} integers (-1 for no population) "
+            f"that tl.pnmf writes; rerun pnmf.tl.pnmf(adata, key_added={key!r})."
+        )
+        raise PnmfValueError(msg)
+    return [np.ascontiguousarray(value[:, t]) for t in range(n_scales)]

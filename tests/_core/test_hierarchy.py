@@ -12,6 +12,7 @@ from pnmf._core.hierarchy import (
     BAR_GROWTH,
     _closest_child,
     by_size,
+    join_populations,
     merge_across_scales,
     merge_clusters,
     nesting,
@@ -76,6 +77,47 @@ def test_a_high_threshold_merges_everything_and_a_zero_threshold_nothing(rng):
     assert len(np.unique(merge_clusters(points, fine, threshold=0.0))) == 6
 
 
+def test_clusters_that_one_population_holds_are_joined_however_far_apart(rng):
+    # four far-apart clusters: the separations alone keep all four
+    points = np.repeat(np.array([[0.0], [50.0], [100.0], [150.0]]), 100, axis=0) + rng.normal(size=(400, 1))
+    fine = np.repeat(np.arange(4), 100)
+    assert len(np.unique(merge_clusters(points, fine))) == 4
+    # persistence joins clusters 0 and 1 into one population and 2 into another; 3 is in none
+    populations = np.repeat([0, 0, 1, -1], 100)
+    groups = merge_clusters(points, fine, populations=populations)
+    assert groups[0] == groups[1]
+    assert len(np.unique(groups)) == 3
+    # no populations at all: the separations alone
+    assert len(np.unique(merge_clusters(points, fine, populations=np.full(400, -1)))) == 4
+
+
+def test_a_population_joins_only_the_clusters_it_holds_most_of():
+    fine = np.repeat([0, 1, 2], 10)
+    groups = np.arange(3)
+    # population 0 holds all of cluster 0, 6 of cluster 1's 10 cells and half of cluster 2's
+    populations = np.concatenate([np.zeros(10), [0] * 6 + [-1] * 4, [0] * 5 + [1] * 5]).astype(np.int64)
+    joined = join_populations(fine, groups, populations)
+    assert joined[0] == joined[1]
+    assert joined[2] != joined[0]
+    # a group already made of two clusters is judged by all its cells: clusters 1 and 2
+    # together have 11 of their 20 cells in population 0, which then holds both groups
+    joined = join_populations(fine, np.array([0, 1, 1]), populations)
+    assert len(np.unique(joined)) == 1
+    # population 1 holds none: half is not most
+    assert len(np.unique(join_populations(fine, groups, np.where(populations == 0, -1, populations)))) == 3
+
+
+def test_the_tree_falls_where_persistence_joins_populations(rng):
+    # the same far-apart clusters at every scale: only the populations can merge them
+    points = np.repeat(np.array([[0.0], [50.0], [100.0], [150.0]]), 100, axis=0) + rng.normal(size=(400, 1))
+    fine = np.repeat(np.arange(4), 100)
+    populations = [np.full(400, -1), np.repeat([0, 0, 1, 2], 100), np.repeat([0, 0, 1, 1], 100)]
+    levels = merge_across_scales([points] * 3, fine, thresholds=[1.0, 1.0, 1.0], populations=populations)
+    assert [len(np.unique(level)) for level in levels] == [4, 3, 2]
+    for finer, coarser in itertools.pairwise(levels):
+        assert nesting(finer, coarser) == 1.0
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), n_scales=st.integers(1, 5), n_fine=st.integers(1, 12))
 def test_levels_nest_and_never_gain_clusters(seed, n_scales, n_fine):
@@ -83,7 +125,10 @@ def test_levels_nest_and_never_gain_clusters(seed, n_scales, n_fine):
     embeddings = [generator.normal(size=(80, 4)) * generator.uniform(0.1, 2.0) for _ in range(n_scales)]
     fine = generator.integers(0, n_fine, 80)
     thresholds = np.sort(generator.uniform(1.0, 3.0, n_scales))
-    levels = merge_across_scales(embeddings, fine, thresholds, separation=generator.uniform(0.5, 3.0))
+    populations = [generator.integers(-1, 3, 80) for _ in range(n_scales)]
+    levels = merge_across_scales(
+        embeddings, fine, thresholds, separation=generator.uniform(0.5, 3.0), populations=populations
+    )
     counts = [len(np.unique(level)) for level in levels]
     assert counts[0] <= len(np.unique(fine))
     assert all(b <= a for a, b in itertools.pairwise(counts))

@@ -15,6 +15,9 @@ def test_writes_a_pnmf_result_that_every_reader_understands(consensus_base):
     source = adata.uns["pnmf"]
     assert list(manifest["obsm_keys"]) == ["X_pnmf_consensus_0", "X_pnmf_consensus_1"]
     np.testing.assert_array_equal(manifest["thresholds"], source["thresholds"])
+    # the same cells at the same thresholds: the source's populations, under the consensus's key
+    assert manifest["populations"] == "pnmf_consensus_populations"
+    np.testing.assert_array_equal(adata.obsm["pnmf_consensus_populations"], adata.obsm["pnmf_populations"])
     np.testing.assert_array_equal(
         pnmf.get.scales(adata, key="pnmf_consensus")["held_out_error"], source["cross_validation"]["scale_errors"]
     )
@@ -137,6 +140,7 @@ def test_consensus_on_a_cell_subset_records_the_graphs_of_its_own_cells(consensu
     table = pnmf.get.scales(subset, key="sub")
     assert (table["n_connected"] <= 100).all()
     assert (table["n_edges"] < pnmf.get.scales(consensus_base)["n_edges"]).all()
+    assert subset.obsm["sub_populations"].shape == (100, 2)
     np.testing.assert_array_equal(table["threshold"], pnmf.get.scales(consensus_base)["threshold"])
     assert len(pnmf.get.persistence_bars(subset, key="sub")) == 100
 

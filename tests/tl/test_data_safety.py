@@ -126,6 +126,16 @@ def test_result_never_overwrites_an_embedding_it_does_not_own(populations):
     assert "mine" not in populations.uns
 
 
+def test_result_never_overwrites_populations_it_does_not_own(populations):
+    mine = np.zeros((populations.n_obs, 2))
+    populations.obsm["pnmf_populations"] = mine
+    with pytest.raises(pnmf.PnmfValueError, match=r"adata.obsm\['pnmf_populations'\] already exists"):
+        pnmf.tl.pnmf(populations, 3, n_scales=2, max_iter=5, max_sweeps=0)
+    assert populations.obsm["pnmf_populations"] is mine
+    assert "pnmf" not in populations.uns
+    assert not [k for k in populations.obsm if k.startswith("X_pnmf")]
+
+
 def test_similar_keys_that_cannot_clash_coexist(populations):
     pnmf.tl.pnmf(populations, 3, **FAST)
     pnmf.tl.pnmf(populations, 3, key_added="pnmf_k3", **FAST)

@@ -4,9 +4,31 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scanpy as sc
 from sklearn.metrics import adjusted_rand_score
 
 import pnmf
+from pnmf.datasets import nested_populations
+
+
+@pytest.fixture(scope="module")
+def separated_base():
+    """600 cells of 3 well-separated types (2 subtypes each) that persistence sets apart, fitted on 4 scales."""
+    adata = nested_populations(600, 400, n_types=3, n_subtypes=2, fold_change=16.0, random_state=1)
+    sc.pp.pca(adata, n_comps=10, random_state=0)
+    sc.pp.neighbors(adata, n_neighbors=10, random_state=0)
+    pnmf.tl.pnmf(adata, 5, n_scales=4, max_iter=40, max_sweeps=2)
+    return adata
+
+
+def _holders(labels: pd.Series, populations: np.ndarray) -> list[int]:
+    """The population holding more than half of each cluster's cells, -1 where none does."""
+    held = []
+    for cluster in labels.cat.categories:
+        inside = populations[(labels == cluster).to_numpy()]
+        values, counts = np.unique(inside[inside >= 0], return_counts=True)
+        held.append(int(values[counts.argmax()]) if len(values) and 2 * counts.max() > len(inside) else -1)
+    return held
 
 
 def test_leiden_writes_one_column_per_scale_and_a_summary(fitted):
@@ -126,6 +148,49 @@ def test_nested_clusters_are_numbered_by_size_in_numeric_order(fitted):
         assert list(labels.cat.categories) == [str(i) for i in range(len(labels.cat.categories))]
         sizes = labels.value_counts(sort=False).reindex(labels.cat.categories).to_numpy()
         assert (np.diff(sizes) <= 0).all()
+
+
+def test_clusters_that_one_persistent_population_holds_are_joined(separated_base):
+    # a tiny bar: the separations alone merge (almost) nothing, so what merges is the populations' doing
+    adata = pnmf.tl.leiden(separated_base, 2.0, separation=0.01, reassign=False, copy=True)
+    populations = adata.obsm["pnmf_populations"]
+    summary = adata.uns["pnmf"]["clusters"]["leiden"]
+    assert adata.uns["pnmf"]["n_groups"][-1] == 3
+    for t, obs_key in enumerate(summary["obs_keys"]):
+        held = [h for h in _holders(adata.obs[obs_key], populations[:, t]) if h >= 0]
+        assert len(held) == len(set(held))  # no population holds two clusters
+    assert summary["n_clusters"][-1] == 3
+    assert adjusted_rand_score(adata.obs["cell_type"], adata.obs[summary["obs_keys"][-1]]) == 1.0
+    # a result without populations (written before they were): the separations alone
+    older = separated_base.copy()
+    del older.obsm["pnmf_populations"], older.uns["pnmf"]["populations"]
+    pnmf.tl.leiden(older, 2.0, separation=0.01, reassign=False)
+    assert older.uns["pnmf"]["clusters"]["leiden"]["n_clusters"][-1] > 3
+
+
+@pytest.mark.parametrize(
+    ("damage", "error", "match"),
+    [
+        (lambda a: a.obsm.pop("pnmf_populations"), KeyError, r"populations adata.obsm\['pnmf_populations'\].*missing"),
+        (
+            lambda a: a.obsm.__setitem__("pnmf_populations", np.zeros((a.n_obs, 2), dtype=np.int32)),
+            ValueError,
+            r"shape \(600, 2\), not the cells × 4 integers",
+        ),
+        (
+            lambda a: a.obsm.__setitem__("pnmf_populations", np.zeros((a.n_obs, 4))),
+            ValueError,
+            "of dtype float64",
+        ),
+    ],
+)
+def test_missing_or_damaged_populations_are_named_and_adata_untouched(separated_base, damage, error, match):
+    adata = separated_base.copy()
+    damage(adata)
+    with pytest.raises(error, match=match):
+        pnmf.tl.leiden(adata)
+    assert "clusters" not in adata.uns["pnmf"]
+    assert not [c for c in adata.obs.columns if c.startswith("pnmf_leiden")]
 
 
 def test_a_larger_separation_merges_more(fitted):

@@ -94,10 +94,27 @@ def test_copy_returns_new_object_and_leaves_input(populations):
     assert "pnmf" in populations.uns
 
 
+def test_every_scale_s_persistent_populations_are_written_as_the_manifest_counts_them(pbmc):
+    adata = pbmc.copy()
+    pnmf.tl.pnmf(adata, layer="lognorm", **FAST)
+    manifest = adata.uns["pnmf"]
+    assert manifest["populations"] == "pnmf_populations"
+    populations = adata.obsm["pnmf_populations"]
+    assert populations.shape == (adata.n_obs, len(manifest["thresholds"]))
+    assert populations.dtype == np.int32
+    assert populations.min() >= -1
+    for t in range(populations.shape[1]):
+        pooled = populations[:, t][populations[:, t] >= 0]
+        assert len(pooled) == manifest["n_pooled"][t]
+        assert len(np.unique(pooled)) == manifest["n_groups"][t]
+
+
 def test_rerun_with_fewer_scales_leaves_nothing_stale(populations):
     pnmf.tl.pnmf(populations, 4, n_scales=6, **FAST)
     assert len(populations.uns["pnmf"]["obsm_keys"]) == 6
+    assert populations.obsm["pnmf_populations"].shape[1] == 6
     pnmf.tl.pnmf(populations, 4, n_scales=2, **FAST)
+    assert populations.obsm["pnmf_populations"].shape[1] == 2
     assert [k for k in populations.obsm if k.startswith("X_pnmf_")] == ["X_pnmf_0", "X_pnmf_1"]
     assert [k for k in populations.varm if k.startswith("pnmf_")] == ["pnmf_loadings_0", "pnmf_loadings_1"]
 

@@ -121,6 +121,12 @@ def test_a_shipped_reference_gives_the_same_projection(split, projected, tmp_pat
         np.testing.assert_allclose(again.obsm[name], projected.obsm[name], rtol=1e-10, atol=1e-12)
     for name in projected.uns["pnmf"]["clusters"]["leiden"]["obs_keys"]:
         assert (again.obs[name] == projected.obs[name]).all()
+    # the bundle clusters as the fit does: its persistent populations travel with it
+    np.testing.assert_array_equal(shipped.obsm["pnmf_populations"], reference.obsm["pnmf_populations"])
+    from_bundle = pnmf.tl.leiden(shipped, key_added="again", copy=True)
+    from_fit = pnmf.tl.leiden(reference, key_added="again", copy=True)
+    for name in from_fit.uns["pnmf"]["clusters"]["again"]["obs_keys"]:
+        np.testing.assert_array_equal(from_bundle.obs[name].to_numpy(), from_fit.obs[name].to_numpy())
 
 
 def test_coordinates_given_with_use_rep_are_used_as_they_are(split, projected):

@@ -32,6 +32,7 @@ __all__ = [
     "BAR_GROWTH",
     "SEPARATION",
     "by_size",
+    "join_populations",
     "merge_across_scales",
     "merge_clusters",
     "nesting",
@@ -98,14 +99,20 @@ def pair_separation(points: np.ndarray, labels: np.ndarray, n_clusters: int) -> 
 
 
 def merge_clusters(
-    points: np.ndarray, labels: np.ndarray, groups: np.ndarray | None = None, threshold: float = SEPARATION
+    points: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray | None = None,
+    threshold: float = SEPARATION,
+    populations: np.ndarray | None = None,
 ) -> np.ndarray:
     """Merge groups of clusters, closest pair first, while the pair is separated by less than ``threshold``.
 
     The separation of two groups is the average, weighted by cells, of the separations
     (:func:`pair_separation`) between the clusters that make them up (average linkage).
     Judging merged groups through their parts, not as one wide cluster, keeps a merge from
-    inflating the group's spread and pulling in its neighbours one after another.
+    inflating the group's spread and pulling in its neighbours one after another. With
+    ``populations``, the groups that one population holds most of are joined first
+    (:func:`join_populations`).
 
     Parameters
     ----------
@@ -118,6 +125,9 @@ def merge_clusters(
         ``None``: every cluster its own group.
     threshold
         Separation below which two groups are one.
+    populations
+        The persistent population of every cell at this scale (``-1``: none), as
+        ``tl.pnmf`` writes them; ``None``: the separations alone.
 
     Returns
     -------
@@ -129,6 +139,8 @@ def merge_clusters(
     np.fill_diagonal(separation, 0.0)
     weights = np.outer(sizes, sizes)
     _, groups = np.unique(np.arange(n_clusters) if groups is None else groups, return_inverse=True)
+    if populations is not None:
+        groups = join_populations(labels, groups, populations)
     members = np.eye(groups.max() + 1)[groups]  # clusters × groups indicator
     # the linkage is the ratio of two sums over the groups' cluster pairs; a merge folds the
     # dropped group's row and column into the kept one's (G × G work, as finding the pair)
@@ -148,6 +160,38 @@ def merge_clusters(
     return by_size(groups, weights=sizes)
 
 
+def join_populations(labels: np.ndarray, groups: np.ndarray, populations: np.ndarray) -> np.ndarray:
+    """Join the groups of clusters whose cells are mostly in one population; return the groups renumbered ``0 … G-1``.
+
+    A population (a component that persistence sets apart at the scale, which the fit pools
+    towards its mean) holds a group when it holds more than half of the group's cells; all
+    the groups one population holds become one. Groups that no population holds are left
+    as they are, so where persistence sees no populations (a chained bulk) only the
+    separations merge.
+
+    Parameters
+    ----------
+    labels
+        Finest cluster of every cell, ``0 … F-1``.
+    groups
+        Group of every finest cluster, ``0 … G-1``.
+    populations
+        Population of every cell, ``-1`` for a cell in none.
+    """
+    n_groups = int(groups.max()) + 1
+    cell_groups = groups[labels]
+    pooled = populations >= 0
+    if not pooled.any():
+        return groups
+    shape = (n_groups, int(populations.max()) + 1)
+    counts = sparse.csr_array((np.ones(int(pooled.sum())), (cell_groups[pooled], populations[pooled])), shape=shape)
+    most = counts.max(axis=1).toarray()
+    holder = np.where(2 * most > np.bincount(cell_groups, minlength=n_groups), counts.argmax(axis=1), -1)
+    # a held group takes an id past every group's own, shared with the others its population holds
+    _, joined = np.unique(np.where(holder >= 0, n_groups + holder, np.arange(n_groups)), return_inverse=True)
+    return joined[groups]
+
+
 def _folded(sums: np.ndarray, keep: int, drop: int) -> np.ndarray:
     """Return a symmetric groups × groups matrix of sums with group ``drop`` added into group ``keep`` and removed."""
     sums[keep] += sums[drop]
@@ -162,6 +206,7 @@ def merge_across_scales(
     separation: float = SEPARATION,
     graphs: Sequence[sparse.spmatrix | sparse.sparray | None] | None = None,
     *,
+    populations: Sequence[np.ndarray] | None = None,
     progress: bool = False,
 ) -> list[np.ndarray]:
     """Clusterings of every scale, fine to coarse, from clusters of the finest scale.
@@ -171,7 +216,9 @@ def merge_across_scales(
     through the finest clusters). With the scales' persistence ``thresholds`` ε_t, the
     separation needed to stay apart grows with the scale as
     ``separation · (ε_t / ε_0) ** BAR_GROWTH``: a coarser view keeps apart only populations
-    that are better separated.
+    that are better separated. With ``populations``, the groups that one persistent
+    population of scale t holds most of are joined there first (:func:`join_populations`):
+    the tree falls where persistence joins populations, not only where the bar rises.
 
     With ``graphs`` (one cells × cells adjacency per scale, or ``None`` for a scale), every
     cell starts at scale t ≥ 1 in the group that its cluster at scale t − 1 merged into, then
@@ -196,6 +243,9 @@ def merge_across_scales(
         Neighbour graph of every scale's embedding (``None`` anywhere: no vote at that
         scale); the finest scale's graph is used only to place moved cells. ``None``: no
         votes, the levels are the merge tree's.
+    populations
+        Every scale's persistent population of every cell (``-1``: none), ``tl.pnmf``'s
+        ``adata.obsm['{key}_populations']`` column by column; ``None``: the separations alone.
     progress
         Show a bar with an ETA over the scales: the merges and votes fine to coarse, then
         the placing of moved cells coarse to fine.
@@ -218,7 +268,8 @@ def merge_across_scales(
         cells: list[np.ndarray] = []  # every cell's group id per scale (the merge tree's ids)
         parents: list[np.ndarray] = []  # the group of scale t + 1 that holds each group of scale t
         for t, (points, factor) in enumerate(zip(embeddings, factors, strict=True)):
-            merged = merge_clusters(np.asarray(points, dtype=np.float64), labels, groups, separation * factor)
+            held = None if populations is None else np.asarray(populations[t])
+            merged = merge_clusters(np.asarray(points, dtype=np.float64), labels, groups, separation * factor, held)
             if groups is None:
                 carried = merged[labels]
             else:

@@ -21,7 +21,7 @@ from .._keys import DEFAULT_CONSENSUS_KEY, DEFAULT_KEY, Keys, Manifest
 from .._manifest import Results, fit_options, fitted_genes, read_manifest, stale_entries, write_results, writer
 from .._sections import MIN_STABILITY, Alignment, ConsensusScores, Convergence, History
 from .._validation import check_in_memory, check_int, check_key_added, check_real, check_seed
-from ._pnmf import batch_summary, integrate, scale_fields
+from ._pnmf import batch_summary, integrate, population_fields, scale_fields
 from ._replicates import (
     DEFAULT_SUBSAMPLE,
     REPLICATE_TOL,
@@ -246,6 +246,7 @@ def _assemble(
     dtype = prepared.inputs.X.dtype
     n_scales = len(loadings)
     obsm = {keys.embedding(t): refit.embeddings[t].astype(dtype) for t in range(n_scales)}
+    populations, population_key = population_fields(keys, prepared.problem)
     varm = {}
     for t in range(n_scales):
         full = np.zeros((len(genes), loadings[t].shape[1]), dtype=dtype)
@@ -264,6 +265,7 @@ def _assemble(
     manifest.update(
         {
             **scale_fields(prepared.problem),  # on the cells given, which need not be the source's
+            **population_key,
             **batch_summary(prepared.inputs),
             Manifest.WRITER: writer(),
             Manifest.OBSM_KEYS: np.array(list(obsm), dtype=str),
@@ -277,7 +279,7 @@ def _assemble(
             Manifest.CONSENSUS: scores.to_uns(),
         }
     )
-    return Results(obsm=obsm, varm=varm, uns={keys.uns: manifest})
+    return Results(obsm={**obsm, **populations}, varm=varm, uns={keys.uns: manifest})
 
 
 def _history(refit: Refit) -> History:

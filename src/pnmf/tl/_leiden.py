@@ -18,7 +18,7 @@ from .._core.hierarchy import SEPARATION, by_size, merge_across_scales, nesting
 from .._core.neighbors import CANDIDATE_FACTOR, Candidates, ScaleNeighbors
 from .._docs import doc_params
 from .._keys import DEFAULT_CLUSTER_KEY, DEFAULT_KEY, Keys, Manifest
-from .._manifest import Results, read_manifest, stale_entries, write_results
+from .._manifest import Results, read_manifest, read_populations, stale_entries, write_results
 from .._palette import categorical_colors
 from .._sections import Clustering, with_section
 from .._validation import (
@@ -71,8 +71,11 @@ def leiden(
     joining them (2 is the bound at which two equal Gaussian populations form two modes), a
     bar that grows with the scale as ``(ε_t / ε_0) ** 1.5`` (a coarser view keeps apart only
     populations that are better separated; the exponent was chosen on the evaluation panel).
-    Merged groups are judged by average linkage of their finest clusters. The merges form a tree and the number of clusters never rises from fine to
-    coarse; ``resolution`` sets only the finest level. With ``reassign=True`` (default),
+    Merged groups are judged by average linkage of their finest clusters. Before those
+    merges, the clusters that one persistent population of the scale holds most of
+    (``adata.obsm['{key}_populations']``, the components the fit pools) are joined: the
+    tree falls where persistence joins populations. The merges form a tree and the number
+    of clusters never rises from fine to coarse; ``resolution`` sets only the finest level. With ``reassign=True`` (default),
     every cell then starts at each coarser scale in the cluster its previous cluster merged
     into and moves, once, to the cluster that holds most of its neighbours in *that scale's*
     kNN graph, so cells that the finest clustering put on the wrong side of a boundary move
@@ -173,7 +176,13 @@ def leiden(
         thresholds = cast(Sequence[float], np.asarray(manifest[Manifest.THRESHOLDS]))
         # each coarser scale votes in its own kNN graph; the finest one's places moved cells
         levels = merge_across_scales(
-            embeddings, finest, thresholds, separation, graphs if reassign else None, progress=show_progress()
+            embeddings,
+            finest,
+            thresholds,
+            separation,
+            graphs if reassign else None,
+            populations=read_populations(adata, manifest, key, len(embeddings)),
+            progress=show_progress(),
         )
         logg.info("    merged across scales" + (", each scale's graph voting" if reassign else ""), time=stage)
     else:

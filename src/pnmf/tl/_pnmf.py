@@ -33,7 +33,7 @@ from .._validation import (
 from ._inputs import BatchUsage, Inputs, align_mask_var, read_inputs
 from ._progress import show_progress
 
-__all__ = ["batch_summary", "fit", "integrate", "pnmf", "prepare", "scale_fields"]
+__all__ = ["batch_summary", "fit", "integrate", "pnmf", "population_fields", "prepare", "scale_fields"]
 
 _D = PnmfOptions  # the defaults of the options
 
@@ -234,8 +234,13 @@ def pnmf(
         Cells × k embedding at scale t (t = 0 finest … T-1 coarsest).
     ``adata.varm['{key_added}_loadings_{t}']``
         Genes × k loadings at scale t, unit-norm columns; zero for genes outside ``mask_var``.
+    ``adata.obsm['{key_added}_populations']``
+        Cells × scales integers: the persistent population (pooled group) of every cell at
+        every scale, ``-1`` where it is in none; :func:`pnmf.tl.leiden` joins the clusters
+        that one population holds.
     ``adata.uns[key_added]``
-        Manifest: ``obsm_keys`` and ``varm_keys`` (every key written), ``thresholds``,
+        Manifest: ``obsm_keys`` and ``varm_keys`` (the embeddings and loadings), ``populations``
+        (the key of the populations), ``thresholds``,
         ``n_connected`` (components per scale), ``n_edges`` (graph edges per scale),
         ``n_groups`` and ``n_pooled`` (groups pulled towards their means per scale, and
         their cells),
@@ -394,6 +399,17 @@ def scale_fields(problem: core.Problem) -> dict[str, Any]:
     }
 
 
+def population_fields(keys: Keys, problem: core.Problem) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Return the persistent populations of every scale as ``obsm`` and manifest entries.
+
+    The populations are the groups each scale pools (:func:`pnmf._core.pooling.pooling_groups`),
+    cells × scales, ``-1`` for a cell in none; :func:`pnmf.tl.leiden` joins the clusters that
+    one population holds.
+    """
+    labels = np.column_stack([g.pooling.groups for g in problem.graphs]).astype(np.int32)
+    return {keys.populations: labels}, {Manifest.POPULATIONS: keys.populations}
+
+
 def batch_summary(inputs: Inputs) -> dict[str, Any]:
     """Return the manifest's ``batches`` entry of a fit with ``batch_key``: the column, the batches, their cells and matches."""
     batches = inputs.batches
@@ -417,6 +433,7 @@ def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult, genes: dict[st
     for t in range(len(solution.embeddings)):
         solution.embeddings[t] = solution.embeddings[t].astype(dtype, copy=False)
     obsm = {keys.embedding(t): U for t, U in enumerate(solution.embeddings)}
+    populations, population_key = population_fields(keys, problem)
     varm = {}
     for t, W in enumerate(solution.loadings):
         full = np.zeros((len(inputs.genes), W.shape[1]), dtype=dtype)
@@ -435,6 +452,7 @@ def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult, genes: dict[st
         Manifest.OBSM_KEYS: np.array(list(obsm), dtype=str),
         Manifest.VARM_KEYS: np.array(list(varm), dtype=str),
         **scale_fields(problem),
+        **population_key,
         Manifest.RECOMMENDED: result.recommended,
         Manifest.CROSS_VALIDATION: _cross_validation(result).to_uns(),
         Manifest.CONVERGENCE: convergence.to_uns(),
@@ -450,4 +468,4 @@ def _assemble(keys: Keys, inputs: Inputs, result: core.FitResult, genes: dict[st
             **inputs.provenance(),
         },
     }
-    return Results(obsm=obsm, varm=varm, uns={keys.uns: manifest})
+    return Results(obsm={**obsm, **populations}, varm=varm, uns={keys.uns: manifest})

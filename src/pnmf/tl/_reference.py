@@ -251,6 +251,12 @@ def bundle(adata: AnnData, key: str) -> AnnData:
     obsm = {str(k): np.asarray(adata.obsm[str(k)]) for k in manifest[Manifest.OBSM_KEYS]}
     obsm[ref.use_rep] = ref.points
     obsm.update({keys.umap(t): coordinates for t, coordinates in ref.umaps.items()})
+    # the persistent populations travel with the embeddings, so that the bundle clusters as the fit does
+    populations = manifest.get(Manifest.POPULATIONS)
+    if populations is not None and str(populations) in adata.obsm:
+        obsm[str(populations)] = np.asarray(adata.obsm[str(populations)])
+    else:
+        manifest.pop(Manifest.POPULATIONS, None)
     varm = {str(k): np.asarray(adata.varm[str(k)])[needed] for k in manifest[Manifest.VARM_KEYS]}
     if ref.pca is not None and ref.pca_components is not None:
         components = np.zeros((int(needed.sum()), ref.pca_components.shape[1]))
