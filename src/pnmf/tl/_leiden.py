@@ -159,6 +159,10 @@ def leiden(
     check_backed_copy(adata, copy)
     manifest = read_manifest(adata, key)
     keys = Keys(key)
+    # checked before the neighbour search and Leiden, so that a damaged array fails fast
+    populations = (
+        read_populations(adata, manifest, key, len(manifest[Manifest.OBSM_KEYS])) if method == "nested" else None
+    )
 
     # as stored: every step reads a scale in float64 when it needs it (a copy of all eight would be 1.3 GB per million cells)
     embeddings = [np.asarray(adata.obsm[str(obsm_key)]) for obsm_key in manifest[Manifest.OBSM_KEYS]]
@@ -181,7 +185,7 @@ def leiden(
             thresholds,
             separation,
             graphs if reassign else None,
-            populations=read_populations(adata, manifest, key, len(embeddings)),
+            populations=populations,
             progress=show_progress(),
         )
         logg.info("    merged across scales" + (", each scale's graph voting" if reassign else ""), time=stage)
