@@ -13,6 +13,7 @@ from pnmf._core.cross_validation import (
     cross_validate_scales,
     held_out_error,
     held_out_gene_errors,
+    one_standard_error_scale,
     sample_neighbourhoods,
 )
 from pnmf._core.expression import Expression, normalize_cells
@@ -178,7 +179,7 @@ def test_the_recommended_scale_avoids_a_scale_whose_graph_joins_populations():
     assert fine_is_wrong.errors[0] > fine_is_wrong.errors[1] + fine_is_wrong.standard_errors[0]
 
 
-def test_the_recommended_scale_is_the_finest_within_one_standard_error_of_the_best():
+def test_the_recommended_scale_follows_the_one_standard_error_rule_on_the_fitted_errors():
     X, types = _populations(seed=3)
     rng = np.random.default_rng(2)
     graphs = [_graph(*_within_types(types, rng, per_cell=n), len(types)) for n in (1, 3, 8)]
@@ -186,8 +187,30 @@ def test_the_recommended_scale_is_the_finest_within_one_standard_error_of_the_be
     best = np.argmin(selection.errors)
     assert selection.standard_errors[best] == 0.0
     assert (selection.standard_errors >= 0).all()
-    within = selection.errors - selection.errors[best] <= selection.standard_errors
-    assert selection.recommended == np.flatnonzero(within)[0]
+    assert selection.recommended >= best
+    assert selection.recommended == one_standard_error_scale(selection.errors, selection.standard_errors)
+
+
+@pytest.mark.parametrize(
+    ("errors", "standard_errors", "expected"),
+    [
+        # coarser scales within one standard error of the best: the coarsest of them
+        ([0.30, 0.20, 0.21, 0.22, 0.40], [0.05, 0.0, 0.02, 0.03, 0.05], 3),
+        # finer scales within are not taken: the data prefer no less smoothing than the best's
+        ([0.205, 0.20, 0.30], [0.01, 0.0, 0.01], 1),
+        # a scale outside stops the walk, though a coarser one is within again
+        ([0.20, 0.21, 0.25, 0.21], [0.0, 0.02, 0.02, 0.02], 1),
+        # the best is the coarsest
+        ([0.30, 0.25, 0.20], [0.01, 0.01, 0.0], 2),
+        # no standard errors (one held-out gene): the best alone, or a coarser scale tied with it
+        ([0.30, 0.20, 0.21], [0.0, 0.0, 0.0], 1),
+        ([0.30, 0.20, 0.20], [0.0, 0.0, 0.0], 2),
+    ],
+)
+def test_the_one_standard_error_rule_takes_the_most_smoothed_scale_the_data_cannot_reject(
+    errors, standard_errors, expected
+):
+    assert one_standard_error_scale(np.array(errors), np.array(standard_errors)) == expected
 
 
 def test_gene_errors_add_up_to_the_held_out_error():

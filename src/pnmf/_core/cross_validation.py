@@ -11,9 +11,10 @@ error is the one the data support (Owen & Perry's bi-cross-validation).
 * **λ1** (:func:`cross_validate_graph_weight`): the coarsest scale, where the graph term is
   strongest, is fitted with each candidate weight; the weight with the smallest error wins.
 * **The recommended scale** (:func:`cross_validate_scales`): every scale is fitted with
-  the fit's weights and the least smoothed (finest) scale whose error is within one
-  standard error of the smallest is recommended (the one-standard-error rule: among models
-  the data cannot tell apart, the simplest; here the one that smooths least).
+  the fit's weights; from the scale with the smallest error the recommendation moves
+  coarser while the next scale's error stays within one standard error of the smallest
+  (the one-standard-error rule: among models the data cannot tell apart, the simplest,
+  here the one that smooths most, as glmnet's ``lambda.1se`` is the largest penalty).
 
 Both see the same cells and the same split (:class:`GeneSplit`). Above :data:`MAX_CELLS`
 cells they see :data:`MAX_CELLS` of them, in neighbourhoods (:func:`sample_neighbourhoods`):
@@ -47,6 +48,7 @@ __all__ = [
     "cross_validate_scales",
     "held_out_error",
     "held_out_gene_errors",
+    "one_standard_error_scale",
     "sample_neighbourhoods",
 ]
 
@@ -258,12 +260,14 @@ def cross_validate_scales(
     max_iter: int = 200,
     tol: float = 1e-4,
 ) -> ScaleSelection:
-    """Recommend the finest scale whose held-out error is within one standard error of the smallest.
+    """Recommend the coarsest scale reached from the best one through scales within one standard error of it.
 
     All scales are fitted together on the genes of A with the fit's ``weights`` (the
     multi-scale solver, a few coupled sweeps), and each scale's embedding predicts the
     genes of B. The standard error of a scale's difference to the best one is taken over the
-    held-out genes, each gene's error being one paired observation.
+    held-out genes, each gene's error being one paired observation. From the scale with the
+    smallest error, the recommendation moves to the next coarser scale while that scale's
+    error is within its standard error of the smallest (:func:`one_standard_error_scale`).
 
     Parameters
     ----------
@@ -285,8 +289,25 @@ def cross_validate_scales(
     differences = per_gene - per_gene[best]
     n_genes = per_gene.shape[1]
     standard_errors = np.sqrt(n_genes) * differences.std(axis=1, ddof=1) if n_genes > 1 else np.zeros_like(totals)
-    recommended = int(np.flatnonzero(totals - totals[best] <= standard_errors)[0])
+    recommended = one_standard_error_scale(totals, standard_errors)
     return ScaleSelection(recommended, totals / scale, standard_errors / scale)
+
+
+def one_standard_error_scale(errors: np.ndarray, standard_errors: np.ndarray) -> int:
+    """Return the coarsest scale reached from the smallest error through scales within one standard error of it.
+
+    ``errors`` are the scales' held-out errors, fine to coarse, and ``standard_errors`` the
+    standard errors of their differences to the smallest. Breiman's rule takes, among the
+    models the data cannot tell from the best, the simplest: for smoothing, the most
+    smoothed (glmnet's ``lambda.1se`` is the largest penalty within one standard error).
+    Scales finer than the best are never taken, and a coarser scale is taken only if every
+    scale between it and the best is within too.
+    """
+    within = errors - errors.min() <= standard_errors
+    scale = int(np.argmin(errors))
+    while scale + 1 < len(errors) and within[scale + 1]:
+        scale += 1
+    return scale
 
 
 def _restricted(U: np.ndarray, W: np.ndarray, genes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

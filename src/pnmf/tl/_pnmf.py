@@ -115,10 +115,11 @@ def pnmf(
 
     The recommended scale is chosen without labels on the same split of the genes as λ1:
     every scale is fitted on one half of the genes, each scale's embedding predicts the
-    other half, and the finest scale whose held-out error is within one standard error
-    (over the held-out genes) of the smallest is recommended. With fewer than four genes
-    per factor there is nothing to split, and the scale with about n/6 connected
-    components is recommended.
+    other half, and from the scale with the smallest held-out error the recommendation
+    moves coarser while the next scale's error stays within one standard error (over the
+    held-out genes) of the smallest: the most smoothed view the data cannot tell from the
+    best. With fewer than four genes per factor there is nothing to split, and the scale
+    with about n/6 connected components is recommended.
 
     Parameters
     ----------
