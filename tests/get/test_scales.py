@@ -28,9 +28,10 @@ def test_scales_show_the_held_out_errors_behind_the_recommended_scale(fitted):
     evidence = fitted.uns["pnmf"]["cross_validation"]
     assert evidence["scale_rule"] == "cross-validated"
     np.testing.assert_array_equal(table["held_out_error"], evidence["scale_errors"])
+    np.testing.assert_array_equal(table["held_out_standard_error"], evidence["scale_standard_errors"])
     # from the smallest held-out error, coarser while within one standard error of it
     recommended = int(table.index[table["recommended"]][0])
-    within = table["held_out_error"] - table["held_out_error"].min() <= evidence["scale_standard_errors"]
+    within = table["held_out_error"] - table["held_out_error"].min() <= table["held_out_standard_error"]
     best = int(np.argmin(table["held_out_error"]))
     assert best <= recommended
     assert within.iloc[best : recommended + 1].all()
@@ -44,10 +45,9 @@ def test_scales_without_cross_validation_evidence_show_no_held_out_errors(fitted
     older = fitted.copy()
     del older.uns["pnmf"]["cross_validation"]
     table = pnmf.get.scales(older)
-    assert table["held_out_error"].isna().all()
-    pd.testing.assert_frame_equal(
-        table.drop(columns="held_out_error"), pnmf.get.scales(fitted).drop(columns="held_out_error")
-    )
+    evidence = ["held_out_error", "held_out_standard_error"]
+    assert table[evidence].isna().all().all()
+    pd.testing.assert_frame_equal(table.drop(columns=evidence), pnmf.get.scales(fitted).drop(columns=evidence))
 
 
 def test_history_and_persistence_bars(fitted):

@@ -53,10 +53,12 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     ``n_groups`` and ``n_pooled`` (the groups the scale pulls towards their means, and their
     cells: ``pooling_weight`` in :func:`pnmf.tl.pnmf`),
     ``n_iter``, ``converged``, ``objective`` (the scale's last objective along the path),
-    ``held_out_error`` (the relative error of the scale on the held-out genes, which chose
-    the recommended scale; NaN where the manifest holds none: a single scale, the
-    component-count fallback, or a result written before scales were cross-validated),
-    ``recommended``, ``obsm_key`` and ``varm_key``. A :func:`pnmf.tl.project` result,
+    ``held_out_error`` (the relative error of the scale on the held-out genes) and
+    ``held_out_standard_error`` (the standard error of its difference to the smallest, over
+    the held-out genes), which chose the recommended scale: the coarsest reached from the
+    smallest error through scales within one standard error of it (NaN where the manifest
+    holds none: a single scale, the component-count fallback, or a result written before
+    scales were cross-validated), ``recommended``, ``obsm_key`` and ``varm_key``. A :func:`pnmf.tl.project` result,
     whose cells were not part of the graphs, or one written before pooling, has ``<NA>``
     for the counts it does not hold (read a projection's from the reference).
 
@@ -76,6 +78,7 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     if convergence.n_iter.shape != (n_scales,) or convergence.converged.shape != (n_scales,):
         msg = f"The manifest's section 'convergence' of the pnmf result {key!r} does not hold one entry per scale ({n_scales}); it was edited. Rerun the tool that wrote the result."
         raise PnmfValueError(msg)
+    errors, standard_errors = _held_out_errors(manifest, n_scales)
     table = pd.DataFrame(
         {
             "threshold": np.asarray(manifest[Manifest.THRESHOLDS], dtype=np.float64),
@@ -86,7 +89,8 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
             "n_iter": convergence.n_iter,
             "converged": convergence.converged,
             "objective": last.to_numpy(),
-            "held_out_error": _held_out_errors(manifest, n_scales),
+            "held_out_error": errors,
+            "held_out_standard_error": standard_errors,
             "recommended": np.arange(n_scales) == int(manifest[Manifest.RECOMMENDED]),
             "obsm_key": [str(k) for k in manifest[Manifest.OBSM_KEYS]],
             "varm_key": [str(k) for k in manifest[Manifest.VARM_KEYS]],
@@ -103,13 +107,13 @@ def _counts(manifest: Mapping[str, Any], field: str, n_scales: int) -> np.ndarra
     return np.asarray(manifest[field], dtype=np.int64)
 
 
-def _held_out_errors(manifest: Mapping[str, Any], n_scales: int) -> np.ndarray:
-    """Every scale's held-out error from the manifest's cross-validation (NaN where there is none)."""
+def _held_out_errors(manifest: Mapping[str, Any], n_scales: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every scale's held-out error and its standard error from the manifest's cross-validation (NaN where there are none)."""
     if Manifest.CROSS_VALIDATION in manifest:
-        errors = read_section(manifest, CrossValidation).scale_errors
-        if len(errors) == n_scales:
-            return errors
-    return np.full(n_scales, np.nan)
+        section = read_section(manifest, CrossValidation)
+        if len(section.scale_errors) == n_scales and len(section.scale_standard_errors) == n_scales:
+            return section.scale_errors, section.scale_standard_errors
+    return np.full(n_scales, np.nan), np.full(n_scales, np.nan)
 
 
 @doc_params
