@@ -58,9 +58,10 @@ def scales(adata: AnnData, *, key: str = DEFAULT_KEY) -> pd.DataFrame:
     the held-out genes), which chose the recommended scale: the coarsest reached from the
     smallest error through scales within one standard error of it (NaN where the manifest
     holds none: a single scale, the component-count fallback, or a result written before
-    scales were cross-validated), ``recommended``, ``obsm_key`` and ``varm_key``. A :func:`pnmf.tl.project` result,
-    whose cells were not part of the graphs, or one written before pooling, has ``<NA>``
-    for the counts it does not hold (read a projection's from the reference).
+    scales were cross-validated), ``recommended``, ``obsm_key`` and ``varm_key``. A
+    :func:`pnmf.tl.project` result, whose cells were not part of the graphs, or one written
+    before pooling, has ``<NA>`` for the counts it does not hold (read a projection's from
+    the reference).
 
     Examples
     --------
