@@ -75,14 +75,14 @@ def leiden(
     merges, the clusters that one persistent population of the scale holds most of
     (``adata.obsm['{key}_populations']``, the components the fit pools) are joined: the
     tree falls where persistence joins populations. The merges form a tree and the number
-    of clusters never rises from fine to coarse; ``resolution`` sets only the finest level. With ``reassign=True`` (default),
-    every cell then starts at each coarser scale in the cluster its previous cluster merged
-    into and moves, once, to the cluster that holds most of its neighbours in *that scale's*
-    kNN graph, so cells that the finest clustering put on the wrong side of a boundary move
-    where a coarser scale separates the populations better; a cell that moved is placed at
-    every finer scale into the child of its new cluster that holds most of its neighbours
-    there (the nearest centroid among the children where none does). The levels nest
-    exactly and never gain a cluster; the finest level is Leiden's up to the moved cells.
+    of clusters never rises from fine to coarse; ``resolution`` sets only the finest level.
+    With ``reassign=True`` (default), every cell then starts at each coarser scale in the
+    cluster its previous cluster merged into and moves, once, to the cluster that holds most
+    of its neighbours in *that scale's* kNN graph, so cells that the finest clustering put
+    on the wrong side of a boundary move where a coarser scale separates the populations
+    better; a cell that moved is placed at every finer scale into the child of its new
+    cluster that holds most of its neighbours there (the nearest centroid among the
+    children where none does). The levels nest exactly and never gain a cluster; the finest level is Leiden's up to the moved cells.
 
     ``method='independent'``: Leiden on every scale's embedding separately (the same
     resolution everywhere). Leiden's kNN graph is rank-based and does not see the
