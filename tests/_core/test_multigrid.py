@@ -168,3 +168,17 @@ def test_without_edges_there_is_no_coarse_level():
     assert levels.levels == []
     assert levels.correct(U, p["linear"], p["gram"]) == 0.0
     np.testing.assert_array_equal(U, p["U"])
+
+
+def test_coarse_levels_index_with_32_bit_integers_and_give_the_same_levels_as_64_bit_ones():
+    """The levels are held for a whole solve: their indices take 4 bytes, and the aggregation is the same."""
+    graph = random_graph(3000, 2, n_isolated=100)
+    p = problem(graph, 4, 10.0, 0)
+    levels = multigrid.Aggregates.build(graph.starts, graph.stops, graph.edges.indices, *p["smoothing"]).levels
+    assert len(levels) >= 2
+    for level in levels:
+        assert level.group.dtype == level.block_nodes.dtype == level.indices.dtype == np.int32
+    group = np.empty(len(graph.starts), dtype=np.int64)
+    n_groups = multigrid._aggregate(graph.starts, graph.stops, graph.edges.indices, group)
+    np.testing.assert_array_equal(levels[0].group, group)
+    assert len(levels[0].size) == n_groups
