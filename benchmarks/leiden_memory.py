@@ -10,9 +10,9 @@ scale's embedding is stacked ``c`` times, each copy but the first with Gaussian 
 5 % of each factor's standard deviation (clipped at 0) so that no two cells coincide; the
 manifest is the fit's, and the AnnData holds no genes. Each size runs in a fresh process
 that loads it, runs ``tl.leiden`` with its defaults, and reports the peak resident set size
-within each stage (the kernel's high-water mark, reset as the stage starts): the candidate search (which compiles
-pynndescent in a fresh process above 50,000 cells), Leiden on the finest scale, and the
-merge across scales.
+within each stage (the kernel's high-water mark, reset as the stage starts): the candidate
+search (which compiles pynndescent in a fresh process above 50,000 cells), Leiden on the
+finest scale, and the merge across scales.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ their weights as an edge attribute, a Python object per edge entry. Here igraph 
 the same edges, in the same order, and the same weights as arrays, and draws from the same
 random stream, so the communities are scanpy's, cell for cell. The edges are added to an
 empty graph rather than given to igraph's constructor, which holds transient copies of them:
-on 500,000 cells (10.7 million edge entries) the Leiden step's peak fell from 3.55 to 2.47 GB
-and its time from 23.5 to 13.0 s (``benchmarks/leiden_memory.py``).
+on 500,000 cells the Leiden step's peak fell from 3.55 to 2.47 GB and its time from 23.5 to
+13.0 s (``benchmarks/leiden_memory.py``).
 """
 
 from __future__ import annotations
