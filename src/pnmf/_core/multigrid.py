@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from .kernels import _parallel
+from .kernels import _parallel, index_dtype
 
 __all__ = ["Aggregates", "CoarseLevels"]
 
@@ -280,16 +280,6 @@ def _prolong(X, correction, group, lower, moved) -> None:
             X[i, j] = new
 
 
-def _index_dtype(n: int) -> type[np.signedinteger]:
-    """Return the integer type of indices below ``n`` (and -1): 32 bits where they fit.
-
-    Every scale's coarse levels are held for the whole solve: at 100,000 cells those of 8 scales
-    took 797 bytes per cell with 64-bit indices and take 582 with these (the same levels; the
-    fit's peak at 300,000 cells fell from 2.36 to 2.33 GB).
-    """
-    return np.int32 if n < np.iinfo(np.int32).max else np.int64
-
-
 @dataclass(frozen=True)
 class _Level:
     """One coarse level: its aggregation of the level above and its own graph term (unit factor)."""
@@ -338,7 +328,7 @@ class Aggregates:
             _degree_excess(starts, stops, edge_weights, degree, excess)
             fine_excess, size, factor = excess, np.ones(len(starts)), float(factor)
             while factor > 0 and len(size) > MIN_COARSE_NODES:
-                group = np.empty(len(size), dtype=_index_dtype(len(size)))
+                group = np.empty(len(size), dtype=index_dtype(len(size)))
                 n_groups = _aggregate(starts, stops, indices, group)
                 if n_groups == 0 or n_groups > MAX_COARSENING_RATIO * len(size):
                     break
@@ -442,7 +432,7 @@ def _coarse_level(graph, group: np.ndarray, n_groups: int, size: np.ndarray) -> 
     """Build the level of ``n_groups`` aggregates of ``graph`` (``starts, stops, indices, weights, degree, factor``)."""
     starts, stops, indices, weights, degree, factor = graph
     nodes, member_starts = (
-        np.empty(np.count_nonzero(group >= 0), dtype=_index_dtype(len(group))),
+        np.empty(np.count_nonzero(group >= 0), dtype=index_dtype(len(group))),
         np.empty(n_groups + 1, dtype=np.int64),
     )
     _members(group, nodes, member_starts)
@@ -451,7 +441,7 @@ def _coarse_level(graph, group: np.ndarray, n_groups: int, size: np.ndarray) -> 
     _coarse_row_counts(starts, stops, indices, group, nodes, member_starts, blocks, counts)
     indptr = np.cumsum(counts)
     coarse_indices, coarse_weights, coarse_degree = (
-        np.empty(indptr[-1], _index_dtype(n_groups)),
+        np.empty(indptr[-1], index_dtype(n_groups)),
         np.zeros(indptr[-1]),
         np.empty(n_groups),
     )

@@ -82,7 +82,8 @@ def leiden(
     on the wrong side of a boundary move where a coarser scale separates the populations
     better; a cell that moved is placed at every finer scale into the child of its new
     cluster that holds most of its neighbours there (the nearest centroid among the
-    children where none does). The levels nest exactly and never gain a cluster; the finest level is Leiden's up to the moved cells.
+    children where none does). The levels nest exactly and never gain a cluster; the finest
+    level is Leiden's up to the moved cells.
 
     ``method='independent'``: Leiden on every scale's embedding separately (the same
     resolution everywhere). Leiden's kNN graph is rank-based and does not see the
